@@ -1,0 +1,38 @@
+"""Importers of source formats, tried in order; the first whose ``sniff`` accepts a file reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets.errors import UnknownSourceError
+from datasets.importers.base import Batch, Importer, ImportOptions
+from datasets.importers.freqtrade import FreqtradeImporter
+
+IMPORTERS: list[Importer] = [
+    FreqtradeImporter(),
+]
+
+__all__ = ["IMPORTERS", "Batch", "ImportOptions", "Importer", "find_importer"]
+
+
+def find_importer(path: Path) -> Importer | None:
+    """Return the importer for ``path``, or None when no importer recognises it."""
+    for importer in IMPORTERS:
+        if importer.sniff(path):
+            return importer
+    return None
+
+
+def require_importer(path: Path) -> Importer:
+    """Return the importer for ``path``.
+
+    Raises
+    ------
+    UnknownSourceError
+        If no importer recognises the file; the message lists the supported formats.
+    """
+    importer = find_importer(path)
+    if importer is None:
+        formats = "\n".join(f"  - {i.name}: {i.description}" for i in IMPORTERS)
+        raise UnknownSourceError(f"{path}: no importer recognises this file. Supported formats:\n{formats}")
+    return importer

@@ -1,0 +1,331 @@
+"""The canonical Parquet store: validated, atomic, idempotent writes and partition-pruned reads.
+
+Layout (hive style, values percent-encoded)::
+
+    <root>/<kind>/venue=<v>/symbol=<s>[/price_type=<p>/interval=<i>]/month=<YYYY-MM>/data.parquet
+
+Each file holds whole rows of the canonical schema (partition columns included, so a file read on
+its own is complete), sorted by ``ts`` then key, with unique keys. Its Parquet key-value metadata
+carries ``carrylab.lineage`` (every input that contributed rows: path, sha256, importer and version,
+row count, time range) and ``carrylab.summary`` (rows, first and last ts), so lineage is written in
+the same atomic rename as the data it describes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datasets.errors import ConflictError, StoreError
+from datasets.schemas import KindSpec, spec_for
+from datasets.validate import ROW, validate_batch
+
+DATA_FILE = "data.parquet"
+LINEAGE_KEY = b"carrylab.lineage"
+SUMMARY_KEY = b"carrylab.summary"
+DEFAULT_ROOT = Path("data/store")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where a batch came from: recorded in the lineage of every partition it touches."""
+
+    source: str
+    sha256: str
+    importer: str
+    importer_version: str
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEntry:
+    """One input's contribution to one partition."""
+
+    source: str
+    sha256: str
+    importer: str
+    importer_version: str
+    rows: int
+    ts_min: str
+    ts_max: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.sha256, self.importer, self.source, self.ts_min)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """A partition file and what its footer says about it."""
+
+    kind: str
+    path: Path
+    values: dict[str, str]
+    rows: int
+    ts_min: datetime
+    ts_max: datetime
+    lineage: tuple[LineageEntry, ...]
+
+
+@dataclass(slots=True)
+class WriteSummary:
+    """What a write did: rows offered, partitions rewritten or left as they were."""
+
+    rows_in: int = 0
+    partitions_written: list[Path] = field(default_factory=list)
+    partitions_unchanged: list[Path] = field(default_factory=list)
+
+
+def resolve_root(root: str | os.PathLike[str] | None) -> Path:
+    """Return the store root: ``root`` if given, else ``$DATA_ROOT``, else ``./data/store``."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("DATA_ROOT")
+    return Path(env) if env else DEFAULT_ROOT
+
+
+class Store:
+    """A canonical Parquet store rooted at a directory.
+
+    Parameters
+    ----------
+    root : str | os.PathLike | None
+        The store directory; ``None`` means ``$DATA_ROOT`` or ``./data/store``. Created on first write.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = resolve_root(root)
+
+    def __repr__(self) -> str:
+        return f"Store(root={str(self.root)!r})"
+
+    # ----------------------------------------------------------------------------------- writes
+    def write(self, kind: str, batch: pl.DataFrame, info: SourceInfo) -> WriteSummary:
+        """Validate ``batch`` and merge it into the store, atomically per partition.
+
+        Every partition the batch touches is merged in memory first (existing rows + new rows,
+        exact duplicates dropped) and checked; only when all of them pass are the files written,
+        each to a temporary file that is renamed over the old one. Re-writing rows that are already
+        stored leaves the files byte-identical.
+
+        Raises
+        ------
+        ValidationError
+            If the batch breaks a hard invariant (nothing is written).
+        ConflictError
+            If a key already stored (or stored by another part of the batch) holds different values.
+        """
+        spec = spec_for(kind)
+        validate_batch(batch, spec, source=info.source)
+        summary = WriteSummary(rows_in=batch.height)
+        if batch.height == 0:
+            return summary
+        rows = batch.drop(ROW).unique(maintain_order=True).with_columns(_month=pl.col("ts").dt.strftime("%Y-%m"))
+        with self._lock():
+            staged: list[tuple[Path, pa.Table]] = []
+            for keys, group in rows.group_by([*spec.partition_by, "_month"], maintain_order=True):
+                values = dict(zip([*spec.partition_by, "month"], (str(k) for k in keys), strict=True))
+                path = self.partition_path(spec, values)
+                table = self._merge(spec, path, group.drop("_month"), info)
+                if table is None:
+                    summary.partitions_unchanged.append(path)
+                else:
+                    staged.append((path, table))
+            for path, table in staged:
+                _write_atomic(path, table)
+                summary.partitions_written.append(path)
+        return summary
+
+    def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> pa.Table | None:
+        old_table = pq.read_table(path) if path.exists() else None
+        old = pl.read_parquet(path, hive_partitioning=False) if old_table is not None else new.clear()
+        merged = pl.concat([old, new], how="vertical").unique(maintain_order=True)
+        clashes = merged.filter(pl.struct(spec.key).is_duplicated())
+        if clashes.height:
+            raise ConflictError(
+                f"{info.source}: key ({', '.join(spec.key)}) = {clashes.row(0)[: len(spec.columns)]} is already "
+                f"stored in {path} with different values: {clashes.head(2).rows()}; "
+                "the inputs disagree: remove the wrong one, or delete the partition to replace it"
+            )
+        merged = merged.sort(["ts", *spec.key])
+        lineage = _merge_lineage(old_table, new, info)
+        if old_table is not None and merged.height == old.height and lineage == _read_lineage(old_table.schema):
+            return None
+        summary = {
+            "rows": merged.height,
+            "ts_min": _iso(merged["ts"].min()),
+            "ts_max": _iso(merged["ts"].max()),
+        }
+        metadata = {
+            LINEAGE_KEY: json.dumps([asdict(e) for e in lineage], sort_keys=True).encode(),
+            SUMMARY_KEY: json.dumps(summary, sort_keys=True).encode(),
+        }
+        return merged.to_arrow().cast(spec.schema).replace_schema_metadata(metadata)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------------------------ reads
+    def partition_path(self, spec: KindSpec, values: dict[str, str]) -> Path:
+        """Return the file of the partition with these column values (``month`` included)."""
+        parts = [f"{name}={quote(values[name], safe='')}" for name in [*spec.partition_by, "month"]]
+        return self.root.joinpath(spec.kind, *parts, DATA_FILE)
+
+    def files(self, kind: str, **filters: str | Sequence[str]) -> list[Path]:
+        """Return the partition files of ``kind`` whose partition values match ``filters``.
+
+        A filter value may be one string or a sequence of accepted strings; ``month`` is a filter too.
+        """
+        spec = spec_for(kind)
+        unknown = set(filters) - {*spec.partition_by, "month"}
+        if unknown:
+            raise ValueError(
+                f"cannot filter {kind} partitions by {sorted(unknown)}: "
+                f"partition columns are {', '.join([*spec.partition_by, 'month'])}"
+            )
+        pattern_parts = []
+        for name in [*spec.partition_by, "month"]:
+            wanted = filters.get(name)
+            pattern_parts.append(f"{name}={quote(wanted, safe='')}" if isinstance(wanted, str) else f"{name}=*")
+        found = sorted(self.root.joinpath(kind).glob("/".join([*pattern_parts, DATA_FILE])))
+        sets = {k: set(v) for k, v in filters.items() if not isinstance(v, str)}
+        return [path for path in found if _matches(path, sets)]
+
+    def scan(
+        self,
+        kind: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        floats: bool = False,
+        **filters: str | Sequence[str],
+    ) -> pl.LazyFrame:
+        """Return a lazy frame over the matching partitions, pruned by month when a range is given.
+
+        Parameters
+        ----------
+        kind : str
+            ``ohlcv``, ``funding`` or ``liquidations``.
+        start, end : datetime, optional
+            Half-open UTC range ``[start, end)`` of ``ts``.
+        floats : bool
+            Cast decimal columns to float64 (research vectors only; the ledger uses decimals).
+        **filters
+            Partition values, e.g. ``venue="binance", symbol="BTC-USDT-PERP", interval="1h"``.
+        """
+        spec = spec_for(kind)
+        paths = [p for p in self.files(kind, **filters) if _month_in_range(p, start, end)]
+        if not paths:
+            frame = pl.LazyFrame(schema=spec.polars_schema)
+        else:
+            frame = pl.scan_parquet(paths, hive_partitioning=False)
+        if start is not None:
+            frame = frame.filter(pl.col("ts") >= start)
+        if end is not None:
+            frame = frame.filter(pl.col("ts") < end)
+        if floats:
+            frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+        return frame
+
+    def partitions(self, kind: str | None = None) -> Iterator[PartitionInfo]:
+        """Yield every partition file with the row count, time range and lineage from its footer."""
+        kinds = [kind] if kind else [k.name for k in sorted(self.root.iterdir()) if k.is_dir()]
+        for name in kinds:
+            for path in self.files(name):
+                metadata = pq.read_schema(path).metadata or {}
+                if SUMMARY_KEY not in metadata:
+                    raise StoreError(f"{path} has no {SUMMARY_KEY.decode()} metadata: it was not written by this store")
+                summary = json.loads(metadata[SUMMARY_KEY])
+                yield PartitionInfo(
+                    kind=name,
+                    path=path,
+                    values=_partition_values(path),
+                    rows=int(summary["rows"]),
+                    ts_min=datetime.fromisoformat(summary["ts_min"]),
+                    ts_max=datetime.fromisoformat(summary["ts_max"]),
+                    lineage=tuple(_lineage_from(metadata)),
+                )
+
+
+def _write_atomic(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        pq.read_metadata(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _merge_lineage(old_table: pa.Table | None, new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:
+    entries = {e.sort_key(): e for e in (_read_lineage(old_table.schema) if old_table is not None else [])}
+    entry = LineageEntry(
+        source=info.source,
+        sha256=info.sha256,
+        importer=info.importer,
+        importer_version=info.importer_version,
+        rows=new.height,
+        ts_min=_iso(new["ts"].min()),
+        ts_max=_iso(new["ts"].max()),
+        extra=dict(info.extra),
+    )
+    entries.setdefault(entry.sort_key(), entry)
+    return sorted(entries.values(), key=LineageEntry.sort_key)
+
+
+def _read_lineage(schema: pa.Schema) -> list[LineageEntry]:
+    return list(_lineage_from(schema.metadata or {}))
+
+
+def _lineage_from(metadata: dict[bytes, bytes]) -> Iterator[LineageEntry]:
+    for raw in json.loads(metadata.get(LINEAGE_KEY, b"[]")):
+        yield LineageEntry(**raw)
+
+
+def _iso(value: Any) -> str:
+    if not isinstance(value, datetime):
+        raise StoreError(f"expected a timestamp, was {value!r}")
+    return value.astimezone(UTC).isoformat()
+
+
+def _partition_values(path: Path) -> dict[str, str]:
+    values = {}
+    for part in path.parent.parts:
+        if "=" in part:
+            name, _, value = part.partition("=")
+            values[name] = unquote(value)
+    return values
+
+
+def _matches(path: Path, sets: dict[str, set[str]]) -> bool:
+    values = _partition_values(path)
+    return all(values.get(name) in accepted for name, accepted in sets.items())
+
+
+def _month_in_range(path: Path, start: datetime | None, end: datetime | None) -> bool:
+    month = _partition_values(path)["month"]
+    if start is not None and month < start.astimezone(UTC).strftime("%Y-%m"):
+        return False
+    return not (end is not None and month > end.astimezone(UTC).strftime("%Y-%m"))
