@@ -54,6 +54,11 @@ class KindSpec:
     nonnegative_columns: tuple[str, ...]
 
     @property
+    def order_by(self) -> list[str]:
+        """Sort order inside a partition: ``ts``, then the key columns a partition does not fix."""
+        return ["ts", *(k for k in self.key if k != "ts" and k not in self.partition_by)]
+
+    @property
     def columns(self) -> list[str]:
         return list(self.schema.names)
 

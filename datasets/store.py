@@ -2,10 +2,13 @@
 
 Layout (hive style, values percent-encoded)::
 
-    <root>/<kind>/venue=<v>/symbol=<s>[/price_type=<p>/interval=<i>]/month=<YYYY-MM>/data.parquet
+    <root>/<kind>/venue=<v>/symbol=<s>[/price_type=<p>/interval=<i>]/year=<YYYY>/data.parquet
 
-Each file holds whole rows of the canonical schema (partition columns included, so a file read on
-its own is complete), sorted by ``ts`` then key, with unique keys. Its Parquet key-value metadata
+Each file holds one year of one series as whole rows of the canonical schema (partition columns
+included, so a file read on its own is complete), sorted by ``ts`` then key, with unique keys.
+Row groups hold at most 50,000 rows (about a month of one-minute bars) with ``ts`` statistics, so a
+one-month read of minute bars touches one or two row groups of one file, and a year of hourly bars
+(8,760 rows, a few hundred KB) is a single small read instead of twelve tiny files. Its Parquet key-value metadata
 carries ``carrylab.lineage`` (every input that contributed rows: path, sha256, importer and version,
 row count, time range) and ``carrylab.summary`` (rows, first and last ts), so lineage is written in
 the same atomic rename as the data it describes.
@@ -36,6 +39,8 @@ DATA_FILE = "data.parquet"
 LINEAGE_KEY = b"carrylab.lineage"
 SUMMARY_KEY = b"carrylab.summary"
 DEFAULT_ROOT = Path("data/store")
+# About a month of one-minute bars: a month's read of minute data touches one or two row groups.
+ROW_GROUP_ROWS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +117,25 @@ class Store:
         return f"Store(root={str(self.root)!r})"
 
     # ----------------------------------------------------------------------------------- writes
-    def write(self, kind: str, batch: pl.DataFrame, info: SourceInfo) -> WriteSummary:
+    def write(self, kind: str, batch: pl.DataFrame, info: SourceInfo, *, validate: bool = True) -> WriteSummary:
         """Validate ``batch`` and merge it into the store, atomically per partition.
 
         Every partition the batch touches is merged in memory first (existing rows + new rows,
         exact duplicates dropped) and checked; only when all of them pass are the files written,
         each to a temporary file that is renamed over the old one. Re-writing rows that are already
         stored leaves the files byte-identical.
+
+        Parameters
+        ----------
+        kind : str
+            ``ohlcv``, ``funding`` or ``liquidations``.
+        batch : pl.DataFrame
+            The kind's canonical columns plus ``_row`` (source row numbers, for error messages).
+        info : SourceInfo
+            The input's identity, recorded in each touched partition's lineage.
+        validate : bool
+            Check the hard invariants first. Turn off only for a batch that ``validate_batch``
+            has already passed (the import pipeline validates every input before writing any).
 
         Raises
         ------
@@ -128,17 +145,25 @@ class Store:
             If a key already stored (or stored by another part of the batch) holds different values.
         """
         spec = spec_for(kind)
-        validate_batch(batch, spec, source=info.source)
+        if validate:
+            validate_batch(batch, spec, source=info.source)
         summary = WriteSummary(rows_in=batch.height)
         if batch.height == 0:
             return summary
-        rows = batch.drop(ROW).unique(maintain_order=True).with_columns(_month=pl.col("ts").dt.strftime("%Y-%m"))
+        rows = batch.drop(ROW)
+        if rows.select(pl.struct(spec.key).is_duplicated().any()).item():
+            rows = rows.unique(maintain_order=True)
+        rows = rows.sort(spec.order_by)
+        groups = rows.with_columns(_year=pl.col("ts").dt.year().cast(pl.String)).partition_by(
+            [*spec.partition_by, "_year"], as_dict=True, include_key=False, maintain_order=True
+        )
         with self._lock():
             staged: list[tuple[Path, pa.Table]] = []
-            for keys, group in rows.group_by([*spec.partition_by, "_month"], maintain_order=True):
-                values = dict(zip([*spec.partition_by, "month"], (str(k) for k in keys), strict=True))
+            for keys, group in groups.items():
+                values = dict(zip([*spec.partition_by, "year"], (str(k) for k in keys), strict=True))
                 path = self.partition_path(spec, values)
-                table = self._merge(spec, path, group.drop("_month"), info)
+                full = group.with_columns(**{name: pl.lit(values[name]) for name in spec.partition_by})
+                table = self._merge(spec, path, full.select(spec.columns), info)
                 if table is None:
                     summary.partitions_unchanged.append(path)
                 else:
@@ -149,20 +174,24 @@ class Store:
         return summary
 
     def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> pa.Table | None:
-        old_table = pq.read_table(path) if path.exists() else None
-        old = pl.read_parquet(path, hive_partitioning=False) if old_table is not None else new.clear()
-        merged = pl.concat([old, new], how="vertical").unique(maintain_order=True)
-        clashes = merged.filter(pl.struct(spec.key).is_duplicated())
-        if clashes.height:
-            raise ConflictError(
-                f"{info.source}: key ({', '.join(spec.key)}) = {clashes.row(0)[: len(spec.columns)]} is already "
-                f"stored in {path} with different values: {clashes.head(2).rows()}; "
-                "the inputs disagree: remove the wrong one, or delete the partition to replace it"
-            )
-        merged = merged.sort(["ts", *spec.key])
-        lineage = _merge_lineage(old_table, new, info)
-        if old_table is not None and merged.height == old.height and lineage == _read_lineage(old_table.schema):
-            return None
+        old_schema = pq.read_schema(path) if path.exists() else None
+        lineage = _merge_lineage(old_schema, new, info)
+        if old_schema is None:
+            merged = new
+        else:
+            old = pl.read_parquet(path, hive_partitioning=False)
+            merged = pl.concat([old, new], how="vertical").unique(maintain_order=True)
+            clashes = merged.filter(pl.struct(spec.key).is_duplicated()).sort(spec.key)
+            if clashes.height:
+                keys = clashes.select(pl.struct(spec.key).n_unique()).item()
+                raise ConflictError(
+                    f"{info.source}: {keys} keys ({', '.join(spec.key)}) are already stored in {path} "
+                    f"with different values, first stored vs new: {clashes.head(2).rows()}; "
+                    "the inputs disagree: remove the wrong one, or delete the partition to replace it"
+                )
+            if merged.height == old.height and lineage == _read_lineage(old_schema):
+                return None
+            merged = merged.sort(spec.order_by)
         summary = {
             "rows": merged.height,
             "ts_min": _iso(merged["ts"].min()),
@@ -186,24 +215,24 @@ class Store:
 
     # ------------------------------------------------------------------------------------ reads
     def partition_path(self, spec: KindSpec, values: dict[str, str]) -> Path:
-        """Return the file of the partition with these column values (``month`` included)."""
-        parts = [f"{name}={quote(values[name], safe='')}" for name in [*spec.partition_by, "month"]]
+        """Return the file of the partition with these column values (``year`` included)."""
+        parts = [f"{name}={quote(values[name], safe='')}" for name in [*spec.partition_by, "year"]]
         return self.root.joinpath(spec.kind, *parts, DATA_FILE)
 
     def files(self, kind: str, **filters: str | Sequence[str]) -> list[Path]:
         """Return the partition files of ``kind`` whose partition values match ``filters``.
 
-        A filter value may be one string or a sequence of accepted strings; ``month`` is a filter too.
+        A filter value may be one string or a sequence of accepted strings; ``year`` is a filter too.
         """
         spec = spec_for(kind)
-        unknown = set(filters) - {*spec.partition_by, "month"}
+        unknown = set(filters) - {*spec.partition_by, "year"}
         if unknown:
             raise ValueError(
                 f"cannot filter {kind} partitions by {sorted(unknown)}: "
-                f"partition columns are {', '.join([*spec.partition_by, 'month'])}"
+                f"partition columns are {', '.join([*spec.partition_by, 'year'])}"
             )
         pattern_parts = []
-        for name in [*spec.partition_by, "month"]:
+        for name in [*spec.partition_by, "year"]:
             wanted = filters.get(name)
             pattern_parts.append(f"{name}={quote(wanted, safe='')}" if isinstance(wanted, str) else f"{name}=*")
         found = sorted(self.root.joinpath(kind).glob("/".join([*pattern_parts, DATA_FILE])))
@@ -219,7 +248,7 @@ class Store:
         floats: bool = False,
         **filters: str | Sequence[str],
     ) -> pl.LazyFrame:
-        """Return a lazy frame over the matching partitions, pruned by month when a range is given.
+        """Return a lazy frame over the matching partitions, pruned to the years (files) and row groups of a range.
 
         Parameters
         ----------
@@ -233,7 +262,7 @@ class Store:
             Partition values, e.g. ``venue="binance", symbol="BTC-USDT-PERP", interval="1h"``.
         """
         spec = spec_for(kind)
-        paths = [p for p in self.files(kind, **filters) if _month_in_range(p, start, end)]
+        paths = [p for p in self.files(kind, **filters) if _year_in_range(p, start, end)]
         if not paths:
             frame = pl.LazyFrame(schema=spec.polars_schema)
         else:
@@ -270,7 +299,12 @@ def _write_atomic(path: Path, table: pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+        schema = table.schema
+        strings = [f.name for f in schema if pa.types.is_string(f.type)]
+        with pq.ParquetWriter(
+            tmp, schema, compression="zstd", use_dictionary=strings, write_statistics=["ts", *strings]
+        ) as writer:
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         pq.read_metadata(tmp)
@@ -279,8 +313,8 @@ def _write_atomic(path: Path, table: pa.Table) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _merge_lineage(old_table: pa.Table | None, new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:
-    entries = {e.sort_key(): e for e in (_read_lineage(old_table.schema) if old_table is not None else [])}
+def _merge_lineage(old_schema: pa.Schema | None, new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:
+    entries = {e.sort_key(): e for e in (_read_lineage(old_schema) if old_schema is not None else [])}
     entry = LineageEntry(
         source=info.source,
         sha256=info.sha256,
@@ -324,8 +358,8 @@ def _matches(path: Path, sets: dict[str, set[str]]) -> bool:
     return all(values.get(name) in accepted for name, accepted in sets.items())
 
 
-def _month_in_range(path: Path, start: datetime | None, end: datetime | None) -> bool:
-    month = _partition_values(path)["month"]
-    if start is not None and month < start.astimezone(UTC).strftime("%Y-%m"):
+def _year_in_range(path: Path, start: datetime | None, end: datetime | None) -> bool:
+    year = int(_partition_values(path)["year"])
+    if start is not None and year < start.astimezone(UTC).year:
         return False
-    return not (end is not None and month > end.astimezone(UTC).strftime("%Y-%m"))
+    return not (end is not None and year > end.astimezone(UTC).year)

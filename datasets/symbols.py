@@ -43,9 +43,7 @@ def split_concatenated(raw: str, quotes: tuple[str, ...] = QUOTES) -> tuple[str,
     for quote in quotes:
         if upper.endswith(quote) and len(upper) > len(quote):
             return upper[: -len(quote)], quote
-    raise SourceFormatError(
-        f"cannot split ticker {raw!r} into base and quote: it ends in none of {', '.join(quotes)}"
-    )
+    raise SourceFormatError(f"cannot split ticker {raw!r} into base and quote: it ends in none of {', '.join(quotes)}")
 
 
 def from_freqtrade_pair(pair: str) -> str:
@@ -61,9 +59,7 @@ def from_freqtrade_pair(pair: str) -> str:
         return canonical(parts[0], parts[1], "spot")
     if len(parts) == 3:
         return canonical(parts[0], parts[1], "perp")
-    raise SourceFormatError(
-        f"freqtrade pair {pair!r} should look like BASE_QUOTE (spot) or BASE_QUOTE_SETTLE (perp)"
-    )
+    raise SourceFormatError(f"freqtrade pair {pair!r} should look like BASE_QUOTE (spot) or BASE_QUOTE_SETTLE (perp)")
 
 
 def from_venue(venue: str, raw: str, market: Market = "perp") -> str:

@@ -7,6 +7,8 @@ raises ``ValidationError`` naming the source, the row and the field; nothing is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from datasets.errors import ValidationError
@@ -45,19 +47,24 @@ def validate_batch(batch: pl.DataFrame, spec: KindSpec, *, source: str) -> None:
     _check_columns(batch, spec, source)
     if batch.height == 0:
         return
-    _check_required(batch, spec, source)
-    _check_labels(batch, spec, source)
-    _check_numbers(batch, spec, source)
+    _first_violation(batch, [*_required(spec), *_labels(batch), *_numbers(spec)], source)
     _check_unique_key(batch, spec, source)
 
 
-def _fail_at(batch: pl.DataFrame, mask: pl.Expr, field: str, source: str, message: str) -> None:
-    hit = batch.select(mask.fill_null(False).arg_true().first()).item()
-    if hit is None:
-        return
-    row = batch[ROW][hit]
-    value = batch[field][hit] if field in batch.columns else None
-    raise ValidationError(source, row, field, message.format(value=value))
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    mask: pl.Expr
+    field: str
+    message: str
+
+
+def _first_violation(batch: pl.DataFrame, rules: list[_Rule], source: str) -> None:
+    hits = batch.select(pl.coalesce(r.mask, False).arg_true().first().alias(str(i)) for i, r in enumerate(rules))
+    for i, rule in enumerate(rules):
+        hit = hits[str(i)][0]
+        if hit is not None:
+            value = batch[rule.field][hit] if rule.field in batch.columns else None
+            raise ValidationError(source, batch[ROW][hit], rule.field, rule.message.format(value=value))
 
 
 def _check_columns(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
@@ -79,65 +86,50 @@ def _check_columns(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
             )
 
 
-def _check_required(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
-    for field in spec.schema:
-        if not field.nullable:
-            _fail_at(
-                batch,
-                pl.col(field.name).is_null(),
-                field.name,
-                source,
-                "is empty or could not be parsed; it is required",
-            )
+def _required(spec: KindSpec) -> list[_Rule]:
+    return [
+        _Rule(pl.col(f.name).is_null(), f.name, "is empty or could not be parsed; it is required")
+        for f in spec.schema
+        if not f.nullable
+    ]
 
 
-def _check_labels(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
+def _labels(batch: pl.DataFrame) -> list[_Rule]:
+    rules = []
     patterns = {"venue": VENUE_PATTERN, "symbol": SYMBOL_PATTERN, "interval": INTERVAL_PATTERN}
     for name, pattern in patterns.items():
         if name in batch.columns:
-            _fail_at(
-                batch,
-                ~pl.col(name).str.contains(pattern.pattern),
-                name,
-                source,
-                f"must match {pattern.pattern}, was {{value!r}}",
+            rule = _Rule(
+                ~pl.col(name).str.contains(pattern.pattern), name, f"must match {pattern.pattern}, was {{value!r}}"
             )
+            rules.append(rule)
     choices = {"market": MARKETS, "price_type": PRICE_TYPES, "side": LIQUIDATED_SIDES}
     for name, allowed in choices.items():
         if name in batch.columns:
-            _fail_at(
-                batch,
-                pl.col(name).is_not_null() & ~pl.col(name).is_in(list(allowed)),
-                name,
-                source,
-                f"must be one of {', '.join(allowed)}, was {{value!r}}",
-            )
+            mask = pl.col(name).is_not_null() & ~pl.col(name).is_in(list(allowed))
+            rules.append(_Rule(mask, name, f"must be one of {', '.join(allowed)}, was {{value!r}}"))
+    return rules
 
 
-def _check_numbers(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
-    for name in spec.price_columns:
-        _fail_at(batch, pl.col(name) <= 0, name, source, "prices must be > 0, was {value}")
-    for name in spec.nonnegative_columns:
-        _fail_at(batch, pl.col(name) < 0, name, source, "must be >= 0, was {value}")
+def _numbers(spec: KindSpec) -> list[_Rule]:
+    rules = [_Rule(pl.col(name) <= 0, name, "prices must be > 0, was {value}") for name in spec.price_columns]
+    rules += [_Rule(pl.col(name) < 0, name, "must be >= 0, was {value}") for name in spec.nonnegative_columns]
     if spec.kind == "ohlcv":
         top = pl.max_horizontal("open", "close")
         bottom = pl.min_horizontal("open", "close")
-        _fail_at(batch, pl.col("high") < top, "high", source, "high must be >= max(open, close), was {value}")
-        _fail_at(batch, pl.col("low") > bottom, "low", source, "low must be <= min(open, close), was {value}")
+        rules.append(_Rule(pl.col("high") < top, "high", "high must be >= max(open, close), was {value}"))
+        rules.append(_Rule(pl.col("low") > bottom, "low", "low must be <= min(open, close), was {value}"))
+    return rules
 
 
 def _check_unique_key(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
-    distinct = batch.drop(ROW).unique(maintain_order=True)
-    if distinct.height == batch.height and not batch.select(spec.key).is_duplicated().any():
+    if not batch.select(pl.struct(spec.key).is_duplicated().any()).item():
         return
-    clashes = batch.with_columns(
-        _n=pl.struct(spec.columns).n_unique().over(spec.key),
-    )
-    _fail_at(
-        clashes,
+    clashes = batch.with_columns(_n=pl.struct(spec.columns).n_unique().over(spec.key))
+    rule = _Rule(
         pl.col("_n") > 1,
         "ts",
-        source,
         f"key ({', '.join(spec.key)}) appears more than once with different values at ts={{value}}; "
         "the source holds two records for one key: fix or split the input",
     )
+    _first_violation(clashes, [rule], source)

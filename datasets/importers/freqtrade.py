@@ -51,9 +51,7 @@ class FreqtradeImporter:
         try:
             raw = pl.read_ipc(path)
         except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as exc:
-            raise SourceFormatError(
-                f"{path}: not a readable Arrow IPC (feather) file ({exc}); re-download it"
-            ) from exc
+            raise SourceFormatError(f"{path}: not a readable Arrow IPC (feather) file ({exc}); re-download it") from exc
         require_columns(raw, COLUMNS, path=path, what="freqtrade feather")
         if not isinstance(raw.schema["date"], pl.Datetime):
             raise SourceFormatError(f"{path}: column 'date' should be a timestamp, was {raw.schema['date']}")
@@ -74,8 +72,7 @@ def _venue_from_path(path: Path) -> str:
             if part.lower() == venue or part.lower().startswith(f"{venue}_"):
                 return venue
     raise SourceFormatError(
-        f"{path}: cannot tell the venue from the path (no folder named after one of {', '.join(VENUES)}); "
-        "pass --venue"
+        f"{path}: cannot tell the venue from the path (no folder named after one of {', '.join(VENUES)}); pass --venue"
     )
 
 

@@ -1,0 +1,42 @@
+# One-command set-up and runs. Every target creates .venv with uv when it is missing.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONDONTWRITEBYTECODE :=
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(PYTHON) -m uv
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock .python-version | sha256sum | cut -c1-12)
+
+.PHONY: setup test lint typecheck unit backtest lock clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock .python-version
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(PY) || $(UV) venv --quiet --python "$$(cat .python-version)" $(VENV)
+	$(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check datasets engine strategies reports tests benchmarks research
+
+typecheck: setup
+	$(PY) -m mypy
+
+unit: setup
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+backtest: setup
+	$(PY) -m engine.demo
+
+lock:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) pip compile pyproject.toml --extra dev --python-version "$$(cat .python-version)" \
+		--no-emit-index-url --quiet -o requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

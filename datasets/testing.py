@@ -1,0 +1,67 @@
+"""Builders of small canonical batches for tests and notebooks (values given as decimal text)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+
+from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL
+from datasets.symbols import market_of
+
+
+def ohlcv_batch(
+    bars: Sequence[tuple[datetime, str, str, str, str, str]],
+    *,
+    venue: str = "binance",
+    symbol: str = "BTC-USDT-PERP",
+    price_type: str = "trade",
+    interval: str = "1h",
+) -> pl.DataFrame:
+    """Return an ohlcv batch from ``(ts, open, high, low, close, volume)`` tuples of decimal text."""
+    frame = pl.DataFrame(
+        {
+            "ts": [b[0] for b in bars],
+            **{name: [b[i + 1] for b in bars] for i, name in enumerate(("open", "high", "low", "close", "volume"))},
+        },
+        schema={"ts": pl.Datetime("ns", "UTC"), **dict.fromkeys(("open", "high", "low", "close", "volume"), pl.String)},
+    )
+    return frame.with_row_index("_row").select(
+        pl.lit(venue).alias("venue"),
+        pl.lit(symbol).alias("symbol"),
+        pl.lit(market_of(symbol)).alias("market"),
+        pl.lit(price_type).alias("price_type"),
+        pl.lit(interval).alias("interval"),
+        "ts",
+        *(pl.col(c).cast(PL_DECIMAL) for c in ("open", "high", "low", "close", "volume")),
+        pl.col("_row").cast(pl.Int64),
+    ).select(*OHLCV.columns, "_row")
+
+
+def funding_batch(
+    settlements: Sequence[tuple[datetime, str]],
+    *,
+    venue: str = "binance",
+    symbol: str = "BTC-USDT-PERP",
+    interval: str = "8h",
+    mark_prices: Sequence[str | None] | None = None,
+) -> pl.DataFrame:
+    """Return a funding batch from ``(settlement ts, rate text)`` pairs, one interval for all rows."""
+    marks = list(mark_prices) if mark_prices is not None else [None] * len(settlements)
+    frame = pl.DataFrame(
+        {"ts": [s[0] for s in settlements], "rate": [s[1] for s in settlements], "mark_price": marks},
+        schema={"ts": pl.Datetime("ns", "UTC"), "rate": pl.String, "mark_price": pl.String},
+    )
+    nothing = pl.lit(None, dtype=PL_DECIMAL)
+    return frame.with_row_index("_row").select(
+        pl.lit(venue).alias("venue"),
+        pl.lit(symbol).alias("symbol"),
+        "ts",
+        pl.col("rate").cast(PL_DECIMAL),
+        pl.lit(interval).alias("interval"),
+        pl.col("mark_price").cast(PL_DECIMAL),
+        nothing.alias("index_price"),
+        nothing.alias("premium"),
+        pl.col("_row").cast(pl.Int64),
+    ).select(*FUNDING.columns, "_row")
