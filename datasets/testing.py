@@ -27,16 +27,20 @@ def ohlcv_batch(
         },
         schema={"ts": pl.Datetime("ns", "UTC"), **dict.fromkeys(("open", "high", "low", "close", "volume"), pl.String)},
     )
-    return frame.with_row_index("_row").select(
-        pl.lit(venue).alias("venue"),
-        pl.lit(symbol).alias("symbol"),
-        pl.lit(market_of(symbol)).alias("market"),
-        pl.lit(price_type).alias("price_type"),
-        pl.lit(interval).alias("interval"),
-        "ts",
-        *(pl.col(c).cast(PL_DECIMAL) for c in ("open", "high", "low", "close", "volume")),
-        pl.col("_row").cast(pl.Int64),
-    ).select(*OHLCV.columns, "_row")
+    return (
+        frame.with_row_index("_row")
+        .select(
+            pl.lit(venue).alias("venue"),
+            pl.lit(symbol).alias("symbol"),
+            pl.lit(market_of(symbol)).alias("market"),
+            pl.lit(price_type).alias("price_type"),
+            pl.lit(interval).alias("interval"),
+            "ts",
+            *(pl.col(c).cast(PL_DECIMAL) for c in ("open", "high", "low", "close", "volume")),
+            pl.col("_row").cast(pl.Int64),
+        )
+        .select(*OHLCV.columns, "_row")
+    )
 
 
 def funding_batch(
@@ -54,14 +58,18 @@ def funding_batch(
         schema={"ts": pl.Datetime("ns", "UTC"), "rate": pl.String, "mark_price": pl.String},
     )
     nothing = pl.lit(None, dtype=PL_DECIMAL)
-    return frame.with_row_index("_row").select(
-        pl.lit(venue).alias("venue"),
-        pl.lit(symbol).alias("symbol"),
-        "ts",
-        pl.col("rate").cast(PL_DECIMAL),
-        pl.lit(interval).alias("interval"),
-        pl.col("mark_price").cast(PL_DECIMAL),
-        nothing.alias("index_price"),
-        nothing.alias("premium"),
-        pl.col("_row").cast(pl.Int64),
-    ).select(*FUNDING.columns, "_row")
+    return (
+        frame.with_row_index("_row")
+        .select(
+            pl.lit(venue).alias("venue"),
+            pl.lit(symbol).alias("symbol"),
+            "ts",
+            pl.col("rate").cast(PL_DECIMAL),
+            pl.lit(interval).alias("interval"),
+            pl.col("mark_price").cast(PL_DECIMAL),
+            nothing.alias("index_price"),
+            nothing.alias("premium"),
+            pl.col("_row").cast(pl.Int64),
+        )
+        .select(*FUNDING.columns, "_row")
+    )

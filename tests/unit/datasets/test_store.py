@@ -74,7 +74,9 @@ def test_conflicting_value_for_stored_key_raises_and_store_is_unchanged(store_ro
     store = Store(store_root)
     store.write("funding", funding_batch([(T0, "0.0001")]), INFO)
     before = _snapshot(store_root)
-    with pytest.raises(ConflictError, match=r"hand-made: 1 keys \(venue, symbol, ts\) are already stored in .*year=2024"):
+    with pytest.raises(
+        ConflictError, match=r"hand-made: 1 keys \(venue, symbol, ts\) are already stored in .*year=2024"
+    ):
         store.write("funding", funding_batch([(T0, "0.0002")]), INFO)
     assert _snapshot(store_root) == before
 

@@ -24,8 +24,7 @@ positive_prices = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("50
 
 def _snapshot(root: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*.parquet"))
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.parquet"))
     }
 
 
