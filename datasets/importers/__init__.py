@@ -6,10 +6,31 @@ from pathlib import Path
 
 from datasets.errors import UnknownSourceError
 from datasets.importers.base import Batch, Importer, ImportOptions
+from datasets.importers.binance_export import BinanceFundingExportImporter
+from datasets.importers.binance_vision import BinanceVisionImporter
 from datasets.importers.freqtrade import FreqtradeImporter
+from datasets.importers.funding_payloads import (
+    BinanceFundingPayloadImporter,
+    BybitFundingPayloadImporter,
+    HyperliquidFundingPayloadImporter,
+    OkxFundingPayloadImporter,
+)
+from datasets.importers.hyperliquid import HyperliquidFundingCsvImporter
+from datasets.importers.liquidations import BinanceForceOrderImporter, HyperliquidLiquidationsImporter
 
+# Each sniff keys on a file-name pattern or header bytes no other format shares, so order matters
+# only for speed; freqtrade stays first.
 IMPORTERS: list[Importer] = [
     FreqtradeImporter(),
+    BinanceVisionImporter(),
+    HyperliquidFundingCsvImporter(),
+    BinanceFundingExportImporter(),
+    BinanceFundingPayloadImporter(),
+    BybitFundingPayloadImporter(),
+    OkxFundingPayloadImporter(),
+    HyperliquidFundingPayloadImporter(),
+    BinanceForceOrderImporter(),
+    HyperliquidLiquidationsImporter(),
 ]
 
 __all__ = ["IMPORTERS", "Batch", "ImportOptions", "Importer", "find_importer"]
