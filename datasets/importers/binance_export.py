@@ -12,6 +12,9 @@ clocks go forward) is refused. A time that occurs twice (when the clocks go back
 ``Funding Interval`` from an unambiguous neighbouring settlement is taken. When neither or both
 fit, the row is refused.
 
+``Converted settlements must fall on Binance's funding clock (multiples of the interval from 00:00
+UTC); a file read with the wrong ``--tz`` fails that check instead of storing shifted times.
+
 ``Contracts`` ``BTCUSDT Perpetual`` is ``BTC-USDT-PERP``; ``BTCUSD CM Perpetual`` (coin-margined)
 is ``BTC-USD-PERP``.
 """
@@ -184,4 +187,25 @@ def _to_utc(frame: pl.DataFrame, path: Path, zone: str) -> pl.DataFrame:
             "check --tz, or drop the row and take that settlement from a UTC source such as the REST payload",
             "line",
         )
+    _require_funding_clock(frame, path, zone)
     return frame.with_columns(pl.col("_utc").alias("Time")).drop("_early", "_late", "_utc", "_secs")
+
+
+def _require_funding_clock(frame: pl.DataFrame, path: Path, zone: str) -> None:
+    # Binance settles on a clock anchored at 00:00 UTC (8h: 00/08/16). Settlements off that clock
+    # after conversion mean the export was read in the wrong zone.
+    utc = pl.col("_utc")
+    since_midnight = utc.dt.hour().cast(pl.Int64) * 3_600 + utc.dt.minute().cast(pl.Int64) * 60
+    off = first_true(frame, since_midnight % pl.col("_secs") != 0)
+    if off is not None:
+        raise error_at(
+            path,
+            frame,
+            off,
+            "Time",
+            f"local time {{value!r}} read in {zone} is {frame['_utc'][off]:%H:%M} UTC, which is not on "
+            "Binance's funding clock (whole multiples of the funding interval from 00:00 UTC): "
+            "--tz is probably wrong; "
+            "pass the zone of the computer that saved the export (e.g. --tz Europe/London)",
+            "line",
+        )

@@ -168,3 +168,10 @@ def test_renamed_column_raises_naming_column(tmp_path: Path) -> None:
     path.write_text(HEADER.replace("Funding Rate", "Rate") + "\n" + _row("2024-08-09 09:00:00") + "\n")
     with pytest.raises(SourceFormatError, match=re.escape(str(path)) + ": column 'Funding Rate' is missing"):
         IMPORTER.read(path, LONDON)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/New_York"])
+def test_export_read_in_wrong_zone_is_refused_off_the_funding_clock(shared_data: Path, zone: str) -> None:
+    path = shared_data / "messy_formats/raw_binance/Funding Rate History_BTCUSDT Perpetual_2024-08-09.csv"
+    with pytest.raises(SourceFormatError, match=rf"read in {zone} is \d\d:00 UTC, which is not on Binance's funding"):
+        BinanceFundingExportImporter().read(path, ImportOptions(tz=ZoneInfo(zone)))
