@@ -1,0 +1,148 @@
+"""datasets.catalog.export_catalog: what lands in the catalog, re-exports replace, selections fail clearly."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from nautilus_trader.model import InstrumentId, NautilusDataType
+from nautilus_trader.persistence import ParquetDataCatalog
+
+from datasets.catalog import CatalogError, export_catalog, read_venues_file
+from datasets.catalog.testing import canonical_frame, synthetic_bars
+from datasets.store import SourceInfo, Store
+from datasets.venues import UnknownInstrumentError, UnknownVenueError
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+HAND = SourceInfo(source="hand-made", sha256="0" * 64, importer="test", importer_version="1")
+BTC_PERP = "BTCUSDT-PERP.BINANCE"
+
+
+def hourly(venue: str, symbol: str, price_type: str, hours: int) -> object:
+    return synthetic_bars(hours, venue=venue, symbol=symbol, start=T0, interval="1h", price_type=price_type, tick="0.1")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "store")
+    for price_type in ("trade", "mark", "index"):
+        store.write("ohlcv", hourly("binance", "BTC-USDT-PERP", price_type, 48), HAND)
+    store.write("ohlcv", hourly("kraken", "BTC-USD", "trade", 5), HAND)
+    store.write("ohlcv", hourly("binance", "DOGE-USDT-PERP", "trade", 5), HAND)
+    funding = [{"ts": T0 + timedelta(hours=8 * k), "rate": "0.0001", "interval": "8h"} for k in range(1, 7)]
+    store.write("funding", canonical_frame("funding", funding, venue="binance", symbol="BTC-USDT-PERP"), HAND)
+    liquidations = [
+        {
+            "ts": T0 + timedelta(minutes=k),
+            "symbol": symbol,
+            "event_id": f"e{k}",
+            "price": "40000.50",
+            "quantity": "0.010",
+        }
+        for k, symbol in enumerate(["BTC-USDT-PERP", "BTC-USDT-PERP", "币安人生-USDT-PERP"])
+    ]
+    frame = canonical_frame("liquidations", liquidations, venue="binance", market="perp", side="long", source="test")
+    store.write("liquidations", frame, HAND)
+    return store
+
+
+def parquet_files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*.parquet"))
+
+
+def test_export_writes_every_stream_nautilus_reads(store: Store, tmp_path: Path) -> None:
+    summary = export_catalog(store, tmp_path / "catalog")
+    catalog = ParquetDataCatalog(str(tmp_path / "catalog"))
+    assert sorted(str(i.id) for i in catalog.instruments()) == ["BTC/USD.KRAKEN", BTC_PERP]
+    assert len(catalog.query_bars([f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL"])) == 48
+    assert len(catalog.query_bars([f"{BTC_PERP}-1-HOUR-MARK-EXTERNAL"])) == 48
+    assert len(catalog.query_bars(["BTC/USD.KRAKEN-1-HOUR-LAST-EXTERNAL"])) == 5
+    assert len(catalog.query_mark_price_updates([BTC_PERP])) == 48
+    assert len(catalog.query_index_price_updates([BTC_PERP])) == 48
+    assert len(catalog.query(NautilusDataType.FundingRateUpdate, [BTC_PERP])) == 6
+    stream = summary.stream("Bar", f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL")
+    assert (stream.rows, stream.ts_first, stream.ts_last) == (48, T0 + timedelta(hours=1), T0 + timedelta(hours=48))
+    assert summary.rows("FundingRateUpdate") == 6
+    reasons = {(s.venue, s.symbol, s.detail): s.reason for s in summary.skipped}
+    assert reasons[("binance", "DOGE-USDT-PERP", "trade 1h")] == "no instrument spec in datasets.venues"
+    assert "no INDEX bar price type" in reasons[("binance", "BTC-USDT-PERP", "index 1h")]
+    assert "Bar" in str(summary)
+    assert not list((tmp_path / "catalog").glob(".export-staging-*"))
+
+
+def test_liquidations_read_back_as_custom_data(store: Store, tmp_path: Path) -> None:
+    export_catalog(store, tmp_path / "catalog")
+    catalog = ParquetDataCatalog(str(tmp_path / "catalog"))
+    known = catalog.query_custom_data(NautilusDataType.Custom("Liquidation"), [BTC_PERP])
+    assert [(c.data.symbol, c.data.price, c.data.quantity, c.data.instrument_id) for c in known] == [
+        ("BTC-USDT-PERP", "40000.5", "0.01", BTC_PERP)
+    ] * 2
+    unknown = catalog.query_custom_data(NautilusDataType.Custom("Liquidation"), ["币安人生-USDT-PERP.BINANCE"])
+    assert [(c.data.symbol, c.data.instrument_id, c.ts_event) for c in unknown] == [
+        ("币安人生-USDT-PERP", None, int((T0 + timedelta(minutes=2)).timestamp()) * 10**9)
+    ]
+
+
+def test_reexport_replaces_instead_of_duplicating(store: Store, tmp_path: Path) -> None:
+    catalog_dir = tmp_path / "catalog"
+    export_catalog(store, catalog_dir)
+    files = parquet_files(catalog_dir)
+    export_catalog(store, catalog_dir)
+    assert parquet_files(catalog_dir) == files
+    catalog = ParquetDataCatalog(str(catalog_dir))
+    assert len(catalog.query_bars([f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL"])) == 48
+    assert len(catalog.instruments()) == 2
+
+    day_two = export_catalog(store, catalog_dir, symbols=["BTC-USDT-PERP"], start=T0 + timedelta(days=1))
+    assert day_two.stream("Bar", f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL").rows == 24
+    catalog = ParquetDataCatalog(str(catalog_dir))
+    assert len(catalog.query_bars([f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL"])) == 24
+    assert len(catalog.query(NautilusDataType.FundingRateUpdate, [BTC_PERP])) == 4  # settlements at 24h..48h
+    assert len(catalog.query_bars(["BTC/USD.KRAKEN-1-HOUR-LAST-EXTERNAL"])) == 5
+
+
+def test_venues_file_holds_fees_and_clock_and_merges(store: Store, tmp_path: Path) -> None:
+    catalog_dir = tmp_path / "catalog"
+    export_catalog(store, catalog_dir, venues=["kraken"])
+    export_catalog(store, catalog_dir, venues=["binance"])
+    document = json.loads((catalog_dir / "venues.json").read_text())
+    assert document["format"] == "carrylab.catalog.venues"
+    assert sorted(document["venues"]) == ["BINANCE", "KRAKEN"]
+    binance = document["venues"]["BINANCE"]
+    assert (binance["funding_interval"], binance["funding_interval_minutes"]) == ("8h", 480)
+    assert binance["instruments"][BTC_PERP] == {
+        "symbol": "BTC-USDT-PERP",
+        "market": "perp",
+        "maker_fee": "0.0002",
+        "taker_fee": "0.0005",
+    }
+    venues = read_venues_file(catalog_dir)
+    kraken_spot = InstrumentId.from_str("BTC/USD.KRAKEN")
+    assert venues["KRAKEN"].fee_overrides == {kraken_spot: (Decimal("0.0025"), Decimal("0.004"))}
+    assert venues["BINANCE"].fee_model() is not None
+
+
+def test_unknown_venue_is_refused(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(UnknownVenueError, match="no spec for venue 'ftx'"):
+        export_catalog(store, tmp_path / "catalog", venues=["ftx"])
+    assert not (tmp_path / "catalog").exists()
+
+
+def test_unknown_symbol_is_refused(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(UnknownInstrumentError, match="no instrument spec for 'DOGE-USDT-PERP' on binance"):
+        export_catalog(store, tmp_path / "catalog", venues=["binance"], symbols=["DOGE-USDT-PERP"])
+
+
+def test_naive_or_empty_range_is_refused(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="start must be a timezone-aware UTC datetime, was naive 2024-01-01"):
+        export_catalog(store, tmp_path / "catalog", start=datetime(2024, 1, 1))  # noqa: DTZ001
+    with pytest.raises(CatalogError, match=r"start must be before end, was \[2024-01-02"):
+        export_catalog(store, tmp_path / "catalog", start=T0 + timedelta(days=1), end=T0)
+
+
+def test_missing_venues_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match=r"venues\.json not found: export the catalog"):
+        read_venues_file(tmp_path)
