@@ -6,7 +6,9 @@ the call leaves the store exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from datasets.schemas import spec_for
 from datasets.store import SourceInfo, Store
 from datasets.validate import validate_batch
 
-IGNORED_SUFFIXES = (".md", ".txt", ".py", ".json.gz", ".zip")
+READ_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(slots=True)
@@ -86,7 +88,16 @@ def import_paths(
     options = options or ImportOptions()
     files, skipped = expand_inputs(paths)
     report = ImportReport(files=len(files), skipped=skipped)
-    reads = list(_read_all(files, options, progress=progress))
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        reads = list(
+            tqdm(
+                pool.map(lambda path: _read_one(path, options), files),
+                total=len(files),
+                desc="read+validate",
+                unit="file",
+                disable=not progress,
+            )
+        )
     for read in tqdm(reads, desc="write", unit="file", disable=not progress):
         for batch in read.batches:
             summary = store.write(batch.kind, batch.frame, read.info, validate=False)
@@ -96,16 +107,15 @@ def import_paths(
     return report
 
 
-def _read_all(files: list[Path], options: ImportOptions, *, progress: bool) -> Iterator[_Read]:
-    for path in tqdm(files, desc="read+validate", unit="file", disable=not progress):
-        importer = require_importer(path)
-        batches = importer.read(path, options)
-        info = SourceInfo(
-            source=str(path),
-            sha256=sha256_of(path),
-            importer=importer.name,
-            importer_version=importer.version,
-        )
-        for batch in batches:
-            validate_batch(batch.frame, spec_for(batch.kind), source=info.source)
-        yield _Read(path, info, batches)
+def _read_one(path: Path, options: ImportOptions) -> _Read:
+    importer = require_importer(path)
+    batches = importer.read(path, options)
+    info = SourceInfo(
+        source=str(path),
+        sha256=sha256_of(path),
+        importer=importer.name,
+        importer_version=importer.version,
+    )
+    for batch in batches:
+        validate_batch(batch.frame, spec_for(batch.kind), source=info.source)
+    return _Read(path, info, batches)

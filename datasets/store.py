@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ SUMMARY_KEY = b"carrylab.summary"
 DEFAULT_ROOT = Path("data/store")
 # About a month of one-minute bars: a month's read of minute data touches one or two row groups.
 ROW_GROUP_ROWS = 50_000
+WRITE_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +170,10 @@ class Store:
                     summary.partitions_unchanged.append(path)
                 else:
                     staged.append((path, table))
-            for path, table in staged:
-                _write_atomic(path, table)
-                summary.partitions_written.append(path)
+            # Independent files: encoding and fsync release the GIL, so two writers use both cores.
+            with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+                list(pool.map(lambda item: _write_atomic(*item), staged))
+            summary.partitions_written.extend(path for path, _ in staged)
         return summary
 
     def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> pa.Table | None:
