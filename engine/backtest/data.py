@@ -1,0 +1,302 @@
+"""Load a run's data from a Nautilus catalog and check it covers the requested range.
+
+Bars reach the engine one nanosecond after they close (``ts_init = ts_event + 1``). At a funding
+boundary ``T`` the engine's settlement timer fires after everything stamped ``T`` (the mark price at
+``T``, the update announcing ``T + I``) and before the bar closing at ``T``: a position opened on that
+bar was not held at ``T`` and pays nothing for it, and one closed on it was held and pays. Without the
+shift Nautilus would settle after the strategy's reaction to the bar at ``T``, crediting funding to a
+position opened after the settlement instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from nautilus_trader.model import InstrumentId, NautilusDataType
+from nautilus_trader.persistence import BarDataWrangler, ParquetDataCatalog
+
+from datasets.schemas import interval_secs
+from datasets.symbols import market_of
+from engine.config import RunConfig
+from engine.errors import MissingDataError
+from engine.venue_models import instrument_id_for
+
+DECIMAL = pl.Decimal(38, 18)
+NS = pl.Datetime("ns", "UTC")
+# Funding updates are announced one interval before they settle; look this far back for the first one.
+LOOKBACK = timedelta(days=2)
+_UNITS = {"MINUTE": 60, "HOUR": 3_600, "DAY": 86_400}
+
+
+@dataclass(slots=True)
+class RunData:
+    """Everything one run feeds the engine, plus the frames the ledgers are rebuilt from.
+
+    Attributes
+    ----------
+    instruments : dict[InstrumentId, Any]
+    engine_data : list
+        Bars (shifted 1 ns), mark prices, funding updates and custom data, unsorted.
+    bars : pl.DataFrame
+        ``instrument_id, ts (close time), close`` of every replayed bar.
+    marks : pl.DataFrame
+        ``instrument_id, ts, mark_price``.
+    funding : pl.DataFrame
+        ``instrument_id, ts_init, next_funding, rate, interval_minutes`` of every update fed.
+    venue_of : dict[str, str]
+        Instrument id -> configured venue name.
+    """
+
+    instruments: dict[InstrumentId, Any] = field(default_factory=dict)
+    engine_data: list[Any] = field(default_factory=list)
+    bars: pl.DataFrame = field(default_factory=pl.DataFrame)
+    marks: pl.DataFrame = field(default_factory=pl.DataFrame)
+    funding: pl.DataFrame = field(default_factory=pl.DataFrame)
+    venue_of: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bar_count(self) -> int:
+        return self.bars.height
+
+
+def bar_interval(bar_spec: str) -> timedelta:
+    """Return the length of a bar spec's bars (``1-HOUR-LAST-EXTERNAL`` -> 1 h)."""
+    step, unit, *_ = bar_spec.split("-")
+    return timedelta(seconds=int(step) * _UNITS[unit])
+
+
+def open_catalog(path: str | Path) -> ParquetDataCatalog:
+    """Return the catalog at ``path``.
+
+    Raises
+    ------
+    MissingDataError
+        If the directory does not exist or holds no ``data/`` tree.
+    """
+    root = Path(path)
+    if not (root / "data").is_dir():
+        raise MissingDataError(
+            f"expected a Nautilus catalog (a directory with data/) at {root}, "
+            f"was {'empty' if root.exists() else 'absent'}; "
+            "export one with datasets.catalog.export_catalog or pass --catalog"
+        )
+    return ParquetDataCatalog(str(root))
+
+
+def load_run_data(config: RunConfig, catalog: ParquetDataCatalog, *, progress: Callable[[str], None]) -> RunData:
+    """Return the instruments and data of every configured instrument over ``[start, end)``.
+
+    Raises
+    ------
+    MissingDataError
+        If an instrument, its bars, or (for perps) its funding or mark prices are absent or do not
+        cover the requested range; the message names the instrument and the missing range.
+    """
+    data = RunData()
+    bars, marks, funding = [], [], []
+    for venue in config.venues:
+        for symbol in venue.instruments:
+            instrument_id = instrument_id_for(venue.name, symbol)
+            label = f"{venue.name}:{symbol} ({instrument_id})"
+            data.venue_of[str(instrument_id)] = venue.name
+            data.instruments[instrument_id] = _instrument(catalog, instrument_id, label)
+            progress(f"loading {label}")
+            objects, frame = _bars(catalog, config, instrument_id, label)
+            data.engine_data.extend(objects)
+            bars.append(frame)
+            if market_of(symbol) != "perp":
+                continue
+            if config.data.funding:
+                objects, frame = _funding(catalog, config, instrument_id, label, venue.funding_interval)
+                data.engine_data.extend(objects)
+                funding.append(frame)
+            if config.data.mark_prices:
+                objects, frame = _marks(catalog, config, instrument_id, label)
+                data.engine_data.extend(objects)
+                marks.append(frame)
+            if config.data.liquidations:
+                data.engine_data.extend(_liquidations(catalog, config, instrument_id))
+    data.bars = pl.concat(bars) if bars else _empty_bars()
+    data.marks = pl.concat(marks) if marks else _empty_marks()
+    data.funding = pl.concat(funding) if funding else _empty_funding()
+    return data
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _instrument(catalog: ParquetDataCatalog, instrument_id: InstrumentId, label: str) -> Any:
+    found = catalog.instruments(instrument_ids=[str(instrument_id)])
+    if not found:
+        raise MissingDataError(
+            f"expected instrument {label} in catalog {catalog_path(catalog)}, was absent; "
+            "export it (datasets.catalog.export_catalog) or remove it from the config"
+        )
+    return found[0]
+
+
+def catalog_path(catalog: ParquetDataCatalog) -> str:
+    return str(getattr(catalog, "base_path", "the catalog"))
+
+
+def _bars(
+    catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
+) -> tuple[list[Any], pl.DataFrame]:
+    bar_type = f"{instrument_id}-{config.data.bar_spec}"
+    interval = bar_interval(config.data.bar_spec)
+    wanted = f"{config.start.isoformat()} to {config.end.isoformat()}"
+    raw = catalog.query_data_arrow_bytes(
+        NautilusDataType.Bar, [bar_type], start=_ns(config.start), end=_ns(config.end) - 1, display=False
+    )
+    table = pa.ipc.open_stream(raw).read_all() if raw else None
+    if table is None or table.num_rows == 0:
+        raise MissingDataError(
+            f"expected {bar_type} bars for {label} from {wanted}, the catalog has none in that range; "
+            "export that range or narrow --start/--end"
+        )
+    frame = pl.from_arrow(table.select(["ts_event", "close"]))
+    if not isinstance(frame, pl.DataFrame):
+        raise MissingDataError(f"expected a table of {bar_type} bars, the catalog returned {type(frame).__name__}")
+    first, last = frame["ts_event"].min(), frame["ts_event"].max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        raise MissingDataError(f"expected timestamps in {bar_type} bars, found {first!r} and {last!r}")
+    if first > config.start + interval or last < config.end - interval:
+        raise MissingDataError(
+            f"expected {bar_type} bars for {label} from {wanted}, the catalog covers only "
+            f"{first.isoformat()} to {last.isoformat()}; export the missing range or narrow --start/--end"
+        )
+    metadata = table.schema.metadata or {}
+    shifted = table.drop_columns([c for c in table.column_names if c == "identifier"])
+    ts_init = shifted.schema.get_field_index("ts_init")
+    shifted = shifted.set_column(
+        ts_init, "ts_init", pc.add(shifted["ts_init"].cast(pa.int64()), 1).cast(shifted.schema.field("ts_init").type)
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, shifted.schema) as writer:
+        writer.write_table(shifted)
+    wrangler = BarDataWrangler(
+        metadata[b"bar_type"].decode(), int(metadata[b"price_precision"]), int(metadata[b"size_precision"])
+    )
+    objects = wrangler.process_record_batch_bytes(sink.getvalue().to_pybytes())
+    closes = frame.select(
+        pl.lit(str(instrument_id)).alias("instrument_id"),
+        pl.col("ts_event").cast(NS).alias("ts"),
+        pl.col("close").cast(DECIMAL),
+    )
+    return objects, closes
+
+
+def _funding(
+    catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str, clock: str
+) -> tuple[list[Any], pl.DataFrame]:
+    start_ns, end_ns = _ns(config.start), _ns(config.end)
+    updates = catalog.query(
+        NautilusDataType.FundingRateUpdate, [str(instrument_id)], start=_ns(config.start - LOOKBACK), end=end_ns - 1
+    )
+    kept = [u for u in updates if u.next_funding_ns is not None and start_ns < u.next_funding_ns < end_ns]
+    if not kept:
+        raise MissingDataError(
+            f"expected funding settlements for {label} from {config.start.isoformat()} to {config.end.isoformat()}, "
+            "the catalog has none; import and export its funding, or set data.funding = false"
+        )
+    if clock != "data":
+        minutes = interval_secs(clock) // 60
+        wrong = [u for u in kept if u.interval != minutes]
+        if wrong:
+            raise MissingDataError(
+                f"expected {label} to settle funding every {clock} (venue funding_interval), the data says every "
+                f'{wrong[0].interval} min at {wrong[0].next_funding_ns}; set funding_interval = "data" or fix the data'
+            )
+    frame = pl.DataFrame(
+        {
+            "instrument_id": [str(instrument_id)] * len(kept),
+            "ts_init": [u.ts_init for u in kept],
+            "next_funding": [u.next_funding_ns for u in kept],
+            "rate": [u.rate for u in kept],
+            "interval_minutes": [u.interval for u in kept],
+        },
+        schema={
+            "instrument_id": pl.String,
+            "ts_init": pl.Int64,
+            "next_funding": pl.Int64,
+            "rate": DECIMAL,
+            "interval_minutes": pl.Int64,
+        },
+    ).with_columns(pl.col("ts_init").cast(NS), pl.col("next_funding").cast(NS))
+    return kept, frame
+
+
+def _marks(
+    catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
+) -> tuple[list[Any], pl.DataFrame]:
+    start_ns, end_ns = _ns(config.start), _ns(config.end)
+    updates = catalog.query(
+        NautilusDataType.MarkPriceUpdate, [str(instrument_id)], start=_ns(config.start - LOOKBACK), end=end_ns - 1
+    )
+    before = [u for u in updates if u.ts_init < start_ns]
+    kept = before[-1:] + [u for u in updates if u.ts_init >= start_ns]
+    if not kept:
+        raise MissingDataError(
+            f"expected mark prices for {label} from {config.start.isoformat()} to {config.end.isoformat()}, the "
+            "catalog has none; export its mark bars, or set data.mark_prices = false (funding then settles on the "
+            "last bar close)"
+        )
+    frame = pl.DataFrame(
+        {
+            "instrument_id": [str(instrument_id)] * len(kept),
+            "ts": [u.ts_event for u in kept],
+            "mark_price": [u.value.as_decimal() for u in kept],
+        },
+        schema={"instrument_id": pl.String, "ts": pl.Int64, "mark_price": DECIMAL},
+    ).with_columns(pl.col("ts").cast(NS))
+    return kept, frame
+
+
+def _liquidations(catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId) -> list[Any]:
+    import datasets.catalog.liquidations as liquidations  # registers the custom data class
+
+    return list(
+        catalog.query_custom_data(
+            NautilusDataType.Custom(liquidations.TYPE_NAME),
+            [str(instrument_id)],
+            start=_ns(config.start),
+            end=_ns(config.end) - 1,
+        )
+    )
+
+
+def _empty_bars() -> pl.DataFrame:
+    return pl.DataFrame(schema={"instrument_id": pl.String, "ts": NS, "close": DECIMAL})
+
+
+def _empty_marks() -> pl.DataFrame:
+    return pl.DataFrame(schema={"instrument_id": pl.String, "ts": NS, "mark_price": DECIMAL})
+
+
+def _empty_funding() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "instrument_id": pl.String,
+            "ts_init": NS,
+            "next_funding": NS,
+            "rate": DECIMAL,
+            "interval_minutes": pl.Int64,
+        }
+    )
+
+
+def decimal_of(value: Any) -> Decimal:
+    """Return a Nautilus ``Price``/``Quantity``/``Money`` or decimal text as a ``Decimal``."""
+    if hasattr(value, "as_decimal"):
+        result: Decimal = value.as_decimal()
+        return result
+    return Decimal(str(value))

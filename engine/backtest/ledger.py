@@ -1,0 +1,448 @@
+"""Ledgers of a finished run, rebuilt as exact-decimal polars frames from the engine's reports.
+
+PnL attribution, per settlement currency, over the bar-close grid:
+
+- ``pnl_price``: trading cash flows plus the open position marked at the last bar close
+  (``-sum(signed qty * fill price * multiplier) + qty * close * multiplier``);
+- ``pnl_funding``: the engine's funding settlements (``PositionAdjusted`` events of type FUNDING);
+- ``pnl_fees``: minus the commissions of every fill;
+- ``pnl_total = pnl_price + pnl_funding + pnl_fees``, exactly, because every term is a ``Decimal``.
+
+The funding ledger restates every settlement with its inputs (position size before the settlement,
+mark price, rate) and checks the engine's amount against ``-size * multiplier * mark * rate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from engine.backtest.data import DECIMAL, NS, RunData
+from engine.errors import AccountingError
+
+USD_LIKE = ("USD", "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI")
+
+
+def parse_money(text: Any) -> tuple[Decimal, str]:
+    """Return amount and currency of a Nautilus money text (``"20.01746250 USDT"``)."""
+    amount, currency = str(text).split()
+    return Decimal(amount), currency
+
+
+def _ns(value: Any) -> int | None:
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return int(value.value)
+    return int(value)
+
+
+def _rows(report: Any) -> list[dict[str, Any]]:
+    if report is None or len(report) == 0:
+        return []
+    frame = report.reset_index()
+    # Column-wise tolist is fast for Arrow-backed pandas columns; iterating rows is not.
+    columns = {str(name): frame[name].tolist() for name in frame.columns}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema={k: (pl.Int64 if v == NS else v) for k, v in schema.items()}, orient="row")
+    return frame.with_columns(pl.col(k).cast(NS) for k, v in schema.items() if v == NS)
+
+
+FILLS_SCHEMA = {
+    "ts": NS,
+    "venue": pl.String,
+    "instrument_id": pl.String,
+    "client_order_id": pl.String,
+    "venue_order_id": pl.String,
+    "position_id": pl.String,
+    "side": pl.String,
+    "quantity": DECIMAL,
+    "price": DECIMAL,
+    "commission": DECIMAL,
+    "commission_currency": pl.String,
+    "liquidity_side": pl.String,
+}
+
+
+def fills_frame(report: Any, venue_of: dict[str, str]) -> pl.DataFrame:
+    """Return one row per fill (the engine's fills report, ids that vary between runs dropped)."""
+    rows = []
+    for row in _rows(report):
+        commission, currency = parse_money(row["commission"])
+        rows.append(
+            {
+                "ts": _ns(row["ts_event"]),
+                "venue": venue_of.get(str(row["instrument_id"]), ""),
+                "instrument_id": str(row["instrument_id"]),
+                "client_order_id": str(row["client_order_id"]),
+                "venue_order_id": str(row["venue_order_id"]),
+                "position_id": str(row["position_id"]),
+                "side": str(row["order_side"]),
+                "quantity": Decimal(str(row["last_qty"])),
+                "price": Decimal(str(row["last_px"])),
+                "commission": commission,
+                "commission_currency": currency,
+                "liquidity_side": str(row["liquidity_side"]),
+            }
+        )
+    return _frame(rows, FILLS_SCHEMA).sort("ts", "client_order_id", "quantity", maintain_order=True)
+
+
+ORDERS_SCHEMA = {
+    "ts_init": NS,
+    "ts_last": NS,
+    "client_order_id": pl.String,
+    "venue_order_id": pl.String,
+    "instrument_id": pl.String,
+    "side": pl.String,
+    "type": pl.String,
+    "quantity": DECIMAL,
+    "filled_quantity": DECIMAL,
+    "avg_price": DECIMAL,
+    "status": pl.String,
+    "time_in_force": pl.String,
+    "reduce_only": pl.Boolean,
+    "position_id": pl.String,
+    "reason": pl.String,
+}
+
+
+def orders_frame(report: Any, reasons: dict[str, str] | None = None) -> pl.DataFrame:
+    """Return one row per order with its final state (and why it was denied or rejected, if it was)."""
+    reasons = reasons or {}
+    rows = []
+    for row in _rows(report):
+        avg = row.get("avg_px")
+        rows.append(
+            {
+                "ts_init": _ns(row["ts_init"]),
+                "ts_last": _ns(row["ts_last"]),
+                "client_order_id": str(row["client_order_id"]),
+                "venue_order_id": None if row.get("venue_order_id") is None else str(row["venue_order_id"]),
+                "instrument_id": str(row["instrument_id"]),
+                "side": str(row["side"]),
+                "type": str(row["type"]),
+                "quantity": Decimal(str(row["quantity"])),
+                "filled_quantity": Decimal(str(row["filled_qty"])),
+                "avg_price": None if avg is None or str(avg) in ("None", "nan") else Decimal(str(avg)),
+                "status": str(row["status"]),
+                "time_in_force": str(row["time_in_force"]),
+                "reduce_only": bool(row["is_reduce_only"]),
+                "position_id": None if row.get("position_id") is None else str(row["position_id"]),
+                "reason": reasons.get(str(row["client_order_id"])),
+            }
+        )
+    return _frame(rows, ORDERS_SCHEMA).sort("ts_init", "client_order_id")
+
+
+POSITIONS_SCHEMA = {
+    "position_id": pl.String,
+    "instrument_id": pl.String,
+    "entry": pl.String,
+    "side": pl.String,
+    "quantity": DECIMAL,
+    "peak_quantity": DECIMAL,
+    "ts_opened": NS,
+    "ts_closed": NS,
+    "avg_price_open": pl.String,
+    "avg_price_close": pl.String,
+    "realized_pnl": DECIMAL,
+    "currency": pl.String,
+    "commissions": DECIMAL,
+    "funding": DECIMAL,
+    "is_snapshot": pl.Boolean,
+}
+
+
+def positions_frame(report: Any) -> pl.DataFrame:
+    """Return one row per position cycle (NETTING snapshots of closed cycles included)."""
+    rows = []
+    for row in _rows(report):
+        realized, currency = parse_money(row["realized_pnl"])
+        commissions = sum((parse_money(c)[0] for c in row["commissions"] or []), Decimal(0))
+        funding = sum(
+            (parse_money(a["pnl_change"])[0] for a in row["adjustments"] or [] if a["adjustment_type"] == "FUNDING"),
+            Decimal(0),
+        )
+        rows.append(
+            {
+                "position_id": str(row["position_id"]),
+                "instrument_id": str(row["instrument_id"]),
+                "entry": str(row["entry"]),
+                "side": str(row["side"]),
+                "quantity": Decimal(str(row["quantity"])),
+                "peak_quantity": Decimal(str(row["peak_qty"])),
+                "ts_opened": _ns(row["ts_opened"]),
+                "ts_closed": _ns(row["ts_closed"]),
+                "avg_price_open": str(row["avg_px_open"]),
+                "avg_price_close": str(row["avg_px_close"]),
+                "realized_pnl": realized,
+                "currency": currency,
+                "commissions": commissions,
+                "funding": funding,
+                "is_snapshot": bool(row["is_snapshot"]),
+            }
+        )
+    return _frame(rows, POSITIONS_SCHEMA).sort("ts_opened", "position_id", "is_snapshot")
+
+
+def order_reasons(orders: Iterable[Any]) -> dict[str, str]:
+    """Return client order id -> reason of every order whose last event carries one (denied, rejected)."""
+    reasons = {}
+    for order in orders:
+        reason = getattr(order.events()[-1], "reason", None)
+        if reason:
+            reasons[str(order.client_order_id)] = str(reason)
+    return reasons
+
+
+def funding_events(report: Any) -> list[dict[str, Any]]:
+    """Return every FUNDING adjustment once (NETTING snapshot rows repeat the ones of their cycle)."""
+    seen: set[str] = set()
+    events = []
+    for row in _rows(report):
+        for adjustment in row["adjustments"] or []:
+            if adjustment["adjustment_type"] != "FUNDING" or adjustment["event_id"] in seen:
+                continue
+            seen.add(adjustment["event_id"])
+            amount, currency = parse_money(adjustment["pnl_change"])
+            events.append(
+                {
+                    "ts": int(adjustment["ts_event"]),
+                    "instrument_id": str(adjustment["instrument_id"]),
+                    "position_id": str(adjustment["position_id"]),
+                    "amount": amount,
+                    "currency": currency,
+                }
+            )
+    return events
+
+
+ACCOUNT_SCHEMA = {
+    "ts": NS,
+    "venue": pl.String,
+    "currency": pl.String,
+    "total": DECIMAL,
+    "locked": DECIMAL,
+    "free": DECIMAL,
+}
+
+
+def account_frame(reports: Iterable[tuple[str, Any]]) -> pl.DataFrame:
+    """Return every account state (balance per currency) of every venue, in event order."""
+    rows = []
+    for venue, report in reports:
+        for row in _rows(report):
+            rows.append(
+                {
+                    "ts": _ns(row["index"] if "index" in row else row["ts_event"]),
+                    "venue": venue,
+                    "currency": str(row["currency"]),
+                    "total": Decimal(str(row["total"])),
+                    "locked": Decimal(str(row["locked"])),
+                    "free": Decimal(str(row["free"])),
+                }
+            )
+    return _frame(rows, ACCOUNT_SCHEMA)
+
+
+def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:
+    """Return one row per settled position: ts, instrument, position size, mark price, rate, amount.
+
+    Raises
+    ------
+    AccountingError
+        If a settlement's amount differs from ``-size * multiplier * mark * rate`` by more than one
+        unit of the currency's last decimal, or its inputs cannot be found.
+    """
+    schema: dict[str, Any] = {
+        "ts": NS,
+        "venue": pl.String,
+        "instrument_id": pl.String,
+        "position_id": pl.String,
+        "position_size": DECIMAL,
+        "mark_price": DECIMAL,
+        "rate": DECIMAL,
+        "amount": DECIMAL,
+        "currency": pl.String,
+    }
+    if not events:
+        return pl.DataFrame(schema=schema)
+    joined = _settlement_inputs(events, fills, data)
+    rows = []
+    for row in joined.iter_rows(named=True):
+        size = row["position_size"] or Decimal(0)
+        mark, rate = row["mark_price"], row["rate"]
+        when = pd.Timestamp(row["ts"], tz="UTC").isoformat()
+        if mark is None or rate is None:
+            raise AccountingError(
+                f"expected a mark price (or bar) and a funding update announcing {when} for {row['instrument_id']}, "
+                f"found mark {mark} and rate {rate}; report this with the run config"
+            )
+        multiplier = _multiplier(data, row["instrument_id"])
+        expected = -size * multiplier * mark * rate
+        amount: Decimal = row["amount"]
+        unit = Decimal(1).scaleb(-row["decimals"])
+        if abs(expected - amount) > unit:
+            raise AccountingError(
+                f"expected the funding of {row['position_id']} at {when} to be -size*multiplier*mark*rate = "
+                f"-{size}*{multiplier}*{mark}*{rate} = {expected}, the engine settled {amount} {row['currency']}; "
+                "report this with the run config"
+            )
+        rows.append({**{k: row[k] for k in schema if k in row}, "position_size": size, "ts": row["ts"]})
+    return _frame(rows, schema)
+
+
+def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:
+    settled = pl.DataFrame(
+        [{**e, "decimals": -e["amount"].as_tuple().exponent} for e in events],
+        schema={
+            "ts": pl.Int64,
+            "instrument_id": pl.String,
+            "position_id": pl.String,
+            "amount": DECIMAL,
+            "currency": pl.String,
+            "decimals": pl.Int64,
+        },
+        orient="row",
+    ).sort("ts", "instrument_id", "position_id")
+    signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+    held = (
+        fills.sort("ts")
+        .select("position_id", ts_fill=pl.col("ts").cast(pl.Int64), position_size=signed.cum_sum().over("position_id"))
+        .sort("ts_fill")
+    )
+    marks = data.marks.select("instrument_id", ts_mark=pl.col("ts").cast(pl.Int64), mark=pl.col("mark_price")).sort(
+        "ts_mark"
+    )
+    # Without a mark the engine uses the top of the book: the last bar delivered (closed before the settlement).
+    closes = data.bars.select("instrument_id", ts_bar=pl.col("ts").cast(pl.Int64), close=pl.col("close")).sort("ts_bar")
+    rates = (
+        data.funding.sort("ts_init")
+        .select("instrument_id", ts=pl.col("next_funding").cast(pl.Int64), rate=pl.col("rate"))
+        .unique(["instrument_id", "ts"], keep="last")
+    )
+    return (
+        settled.join_asof(
+            held, left_on="ts", right_on="ts_fill", by="position_id", allow_exact_matches=False, check_sortedness=False
+        )
+        .join_asof(marks, left_on="ts", right_on="ts_mark", by="instrument_id", check_sortedness=False)
+        .join_asof(
+            closes,
+            left_on="ts",
+            right_on="ts_bar",
+            by="instrument_id",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .join(rates, on=["instrument_id", "ts"], how="left")
+        .with_columns(
+            pl.coalesce("mark", "close").alias("mark_price"),
+            pl.col("instrument_id").replace_strict(data.venue_of, default="").alias("venue"),
+        )
+        .sort("ts", "instrument_id", "position_id")
+    )
+
+
+def _multiplier(data: RunData, instrument_id: str) -> Decimal:
+    for key, instrument in data.instruments.items():
+        if str(key) == instrument_id:
+            return Decimal(str(instrument.multiplier))
+    return Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """PnL over time per currency and its final values."""
+
+    curve: pl.DataFrame
+    final: dict[str, dict[str, Decimal]]
+
+
+def attribute(fills: pl.DataFrame, funding: pl.DataFrame, data: RunData, currency_of: dict[str, str]) -> Attribution:
+    """Return ``ts, currency, pnl_price, pnl_funding, pnl_fees, pnl_total`` on every bar close, exactly.
+
+    ``currency_of`` maps an instrument id to the currency its PnL settles in.
+    """
+    grid = data.bars.select("ts").unique().sort("ts").with_columns(key=pl.col("ts").cast(pl.Int64) + 1)
+    currencies = sorted(set(currency_of.values()) | set(fills["commission_currency"]) | set(funding["currency"]))
+    curves = []
+    for currency in currencies:
+        price = pl.lit(Decimal(0), dtype=DECIMAL)
+        frame = grid
+        for instrument_id in sorted(i for i, c in currency_of.items() if c == currency):
+            own = fills.filter(pl.col("instrument_id") == instrument_id)
+            if not own.height:
+                continue
+            multiplier = _multiplier(data, instrument_id)
+            signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+            events = own.select(
+                key=pl.col("ts").cast(pl.Int64),
+                qty=signed.cum_sum(),
+                cash=(-signed * pl.col("price") * pl.lit(multiplier, dtype=DECIMAL)).cum_sum(),
+            ).unique("key", keep="last", maintain_order=True)
+            closes = data.bars.filter(pl.col("instrument_id") == instrument_id).select(
+                pl.col("ts").alias(f"ts_{instrument_id}"), pl.col("close").alias(f"close_{instrument_id}")
+            )
+            frame = (
+                frame.join_asof(
+                    events.rename({"qty": f"qty_{instrument_id}", "cash": f"cash_{instrument_id}"}), on="key"
+                )
+                .join_asof(closes, left_on="ts", right_on=f"ts_{instrument_id}")
+                .with_columns(pl.col(f"qty_{instrument_id}", f"cash_{instrument_id}").fill_null(Decimal(0)))
+            )
+            price = (
+                price
+                + pl.col(f"cash_{instrument_id}")
+                + pl.col(f"qty_{instrument_id}")
+                * pl.col(f"close_{instrument_id}").fill_null(Decimal(0))
+                * pl.lit(multiplier, dtype=DECIMAL)
+            )
+        fees = _cumulative(fills.filter(pl.col("commission_currency") == currency), "commission", negate=True)
+        paid = _cumulative(funding.filter(pl.col("currency") == currency), "amount", negate=False)
+        frame = (
+            frame.join_asof(fees.rename({"value": "fees"}), on="key")
+            .join_asof(paid.rename({"value": "funding"}), on="key")
+            .select(
+                "ts",
+                pl.lit(currency).alias("currency"),
+                price.cast(DECIMAL).alias("pnl_price"),
+                pl.col("funding").fill_null(Decimal(0)).cast(DECIMAL).alias("pnl_funding"),
+                pl.col("fees").fill_null(Decimal(0)).cast(DECIMAL).alias("pnl_fees"),
+            )
+            .with_columns((pl.col("pnl_price") + pl.col("pnl_funding") + pl.col("pnl_fees")).alias("pnl_total"))
+        )
+        curves.append(frame)
+    curve = (
+        pl.concat(curves)
+        if curves
+        else pl.DataFrame(
+            schema={
+                "ts": NS,
+                "currency": pl.String,
+                **dict.fromkeys(("pnl_price", "pnl_funding", "pnl_fees", "pnl_total"), DECIMAL),
+            }
+        )
+    )
+    final = {
+        row["currency"]: {k: row[k] for k in ("pnl_price", "pnl_funding", "pnl_fees", "pnl_total")}
+        for row in curve.group_by("currency", maintain_order=True).last().iter_rows(named=True)
+    }
+    return Attribution(curve=curve, final=final)
+
+
+def _cumulative(frame: pl.DataFrame, column: str, *, negate: bool) -> pl.DataFrame:
+    value = -pl.col(column) if negate else pl.col(column)
+    return (
+        frame.sort("ts")
+        .select(key=pl.col("ts").cast(pl.Int64), value=value.cum_sum())
+        .unique("key", keep="last", maintain_order=True)
+    )

@@ -1,0 +1,426 @@
+"""Run configs: one TOML file per backtest, parsed into frozen structs that reject unknown keys.
+
+A config names the time range, the venues and their instruments, the strategy and its parameters,
+balances, fees, the fill model, leverage, risk limits and the data to load. Parsing checks types and
+ranges and reports the path of the bad field (``$.venues[0].leverage``); ``load_config`` then imports
+the strategy and builds its config, so a typo in a strategy parameter also fails before any data is read.
+
+Example::
+
+    name = "demo"
+    start = 2024-01-01T00:00:00Z        # TOML datetimes, UTC offset required
+    end = 2024-04-01T00:00:00Z          # exclusive
+
+    [data]
+    catalog = "catalog"                 # a Nautilus catalog written by datasets.catalog.export_catalog
+    bar_spec = "1-HOUR-LAST-EXTERNAL"
+
+    [[venues]]
+    name = "binance"                    # binance, bybit, okx, hyperliquid, kraken
+    instruments = ["BTC-USDT-PERP"]     # canonical symbols
+    starting_balances = ["100000 USDT"]
+
+    [strategy]
+    path = "strategies.demo:FundingShort"
+    [strategy.params]
+    instrument_ids = ["binance:BTC-USDT-PERP"]   # "venue:SYMBOL" strings become Nautilus ids
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import msgspec.toml as msgspec_toml
+
+from engine.errors import ConfigError
+from engine.venue_models import VENUE_NAMES, instrument_id_for
+
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+FUNDING_INTERVAL = re.compile(r"^(data|[1-9][0-9]*[mh])$")
+BAR_SPEC = re.compile(r"^[1-9][0-9]*-(MINUTE|HOUR|DAY)-(LAST|MID|BID|ASK)-(EXTERNAL|INTERNAL)$")
+CURRENCY = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+INSTRUMENT_REFERENCE = re.compile(r"^(?P<venue>[a-z][a-z0-9_]*):(?P<symbol>[^\s:]+)$")
+
+
+class _Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class DataConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the data comes from and which kinds to load.
+
+    Attributes
+    ----------
+    catalog : str
+        Nautilus catalog directory (relative paths resolve against the working directory).
+    bar_spec : str
+        Bar specification of the bars to replay, e.g. ``1-HOUR-LAST-EXTERNAL``.
+    mark_prices : bool
+        Load ``MarkPriceUpdate`` for perps (funding settles on the mark when present).
+    funding : bool
+        Load ``FundingRateUpdate`` for perps; the engine settles funding from them.
+    liquidations : bool
+        Load the catalog's liquidation custom data and deliver it to the strategy.
+    """
+
+    catalog: str = "catalog"
+    bar_spec: str = "1-HOUR-LAST-EXTERNAL"
+    mark_prices: bool = True
+    funding: bool = True
+    liquidations: bool = False
+
+    def __post_init__(self) -> None:
+        if not BAR_SPEC.match(self.bar_spec):
+            raise ValueError(f"bar_spec: expected e.g. '1-HOUR-LAST-EXTERNAL', was {self.bar_spec!r}")
+
+
+class VenueConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One simulated venue: its account, fees, leverage and the instruments traded on it.
+
+    Attributes
+    ----------
+    name : str
+        Venue model: ``binance``, ``bybit``, ``okx``, ``hyperliquid`` or ``kraken``.
+    instruments : list[str]
+        Canonical symbols (``BTC-USDT-PERP``, ``BTC-USDT``) to load and trade.
+    starting_balances : list[str]
+        ``"<amount> <CURRENCY>"`` per currency, amounts positive.
+    account_type : {"margin", "cash"}
+        One account per venue; perps need ``margin``.
+    oms : {"netting", "hedging"}
+        Position bookkeeping: one net position per instrument, or one per opening order.
+    leverage : Decimal
+        Default leverage of every instrument on the venue.
+    maker_fee, taker_fee : Decimal, optional
+        Fee rates (0.0002 = 2 bps); default to the venue's published base tier.
+    funding_interval : str
+        ``"data"`` settles at the ``next_funding_ns`` the data carries; ``"8h"``/``"1h"``
+        asserts the venue's clock and fails when the data disagrees.
+    """
+
+    name: str
+    instruments: list[str]
+    starting_balances: list[str]
+    account_type: Literal["margin", "cash"] = "margin"
+    oms: Literal["netting", "hedging"] = "netting"
+    leverage: Decimal = Decimal(1)
+    maker_fee: Decimal | None = None
+    taker_fee: Decimal | None = None
+    funding_interval: str = "data"
+
+    def __post_init__(self) -> None:
+        if self.name not in VENUE_NAMES:
+            raise ValueError(f"name: expected one of {', '.join(VENUE_NAMES)}, was {self.name!r}")
+        if not self.instruments:
+            raise ValueError("instruments: expected at least one symbol, was an empty list")
+        if not self.starting_balances:
+            raise ValueError("starting_balances: expected at least one '<amount> <CURRENCY>', was an empty list")
+        for text in self.starting_balances:
+            parse_money(text)
+        if self.leverage <= 0:
+            raise ValueError(f"leverage: expected > 0, was {self.leverage}")
+        for label, fee in (("maker_fee", self.maker_fee), ("taker_fee", self.taker_fee)):
+            if fee is not None and not Decimal("-0.01") <= fee <= Decimal("0.01"):
+                raise ValueError(f"{label}: expected a rate within [-0.01, 0.01] (0.0005 = 5 bps), was {fee}")
+        if not FUNDING_INTERVAL.match(self.funding_interval):
+            raise ValueError(f"funding_interval: expected 'data', '1h' or '8h', was {self.funding_interval!r}")
+
+
+class FillConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How orders fill on bar data.
+
+    Attributes
+    ----------
+    slippage_bps : Decimal
+        Market orders fill at the last bar close moved this many basis points against the taker.
+    """
+
+    slippage_bps: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        if not Decimal(0) <= self.slippage_bps <= Decimal(1000):
+            raise ValueError(f"slippage_bps: expected within [0, 1000], was {self.slippage_bps}")
+
+
+class RiskConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Pre-trade limits the Nautilus risk engine enforces (denied orders are reported, never queued).
+
+    Attributes
+    ----------
+    max_order_submit_rate : str
+        ``"<count>/<HH:MM:SS>"``.
+    max_notional_per_order : dict[str, Decimal]
+        Per instrument (``"venue:SYMBOL"``), in the instrument's quote currency.
+    """
+
+    max_order_submit_rate: str = "100/00:00:01"
+    max_notional_per_order: dict[str, Decimal] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[1-9][0-9]*/[0-9]{2}:[0-9]{2}:[0-9]{2}$", self.max_order_submit_rate):
+            raise ValueError(f"max_order_submit_rate: expected '<count>/HH:MM:SS', was {self.max_order_submit_rate!r}")
+        for key, value in self.max_notional_per_order.items():
+            if not INSTRUMENT_REFERENCE.match(key):
+                raise ValueError(f"max_notional_per_order: expected keys 'venue:SYMBOL', was {key!r}")
+            if value <= 0:
+                raise ValueError(f"max_notional_per_order[{key!r}]: expected > 0, was {value}")
+
+
+class StrategySpec(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The strategy to run: import paths and parameters.
+
+    Attributes
+    ----------
+    path : str
+        ``"module:Class"`` of a ``nautilus_trader.trading.Strategy`` subclass.
+    config_path : str, optional
+        ``"module:Class"`` of its config; defaults to ``<path>Config``.
+    params : dict
+        Keyword arguments of the config class. Strings ``"venue:SYMBOL"`` naming a configured
+        venue are replaced by the Nautilus instrument id, also inside lists.
+    """
+
+    path: str
+    config_path: str | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for label, value in (("path", self.path), ("config_path", self.config_path)):
+            if value is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+                raise ValueError(f"{label}: expected 'package.module:ClassName', was {value!r}")
+
+
+class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One backtest run.
+
+    Attributes
+    ----------
+    name : str
+        Label for reports.
+    start, end : datetime
+        UTC range ``[start, end)`` of bar close times replayed.
+    venues : list[VenueConfig]
+    strategy : StrategySpec
+    data : DataConfig
+    fill : FillConfig
+    risk : RiskConfig
+    trader_id : str
+    """
+
+    name: str
+    start: UtcDatetime
+    end: UtcDatetime
+    venues: list[VenueConfig]
+    strategy: StrategySpec
+    data: DataConfig = msgspec.field(default_factory=DataConfig)
+    fill: FillConfig = msgspec.field(default_factory=FillConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    trader_id: str = "BACKTESTER-001"
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"end: expected after start {self.start.isoformat()}, was {self.end.isoformat()}")
+        if not self.venues:
+            raise ValueError("venues: expected at least one [[venues]] table, was none")
+        names = [v.name for v in self.venues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"venues: expected each venue once (one account per venue), was {names}")
+        if not re.match(r"^[A-Za-z0-9]+-[0-9]{3}$", self.trader_id):
+            raise ValueError(f"trader_id: expected 'NAME-001', was {self.trader_id!r}")
+
+    def venue(self, name: str) -> VenueConfig:
+        """Return the venue named ``name``."""
+        for venue in self.venues:
+            if venue.name == name:
+                return venue
+        raise ConfigError(f"expected a venue named {name!r} in the config, was one of {[v.name for v in self.venues]}")
+
+
+def parse_money(text: str) -> tuple[Decimal, str]:
+    """Return amount and currency of ``"100000 USDT"``.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a positive decimal amount followed by a currency code.
+    """
+    parts = text.split()
+    if len(parts) != 2 or not CURRENCY.match(parts[1]):
+        raise ValueError(f"starting_balances: expected '<amount> <CURRENCY>' like '10000 USDT', was {text!r}")
+    try:
+        amount = Decimal(parts[0])
+    except InvalidOperation:
+        raise ValueError(f"starting_balances: expected a decimal amount, was {parts[0]!r} in {text!r}") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"starting_balances: expected a positive amount, was {text!r}")
+    return amount, parts[1]
+
+
+def parse_config(raw: bytes, *, source: str = "<config>") -> RunConfig:
+    """Parse TOML bytes into a ``RunConfig`` (types, ranges, unknown keys; no imports).
+
+    Raises
+    ------
+    ConfigError
+        If the TOML is malformed or a field is unknown, mistyped or out of range; the message
+        names the field path.
+    """
+    try:
+        config: RunConfig = msgspec_toml.decode(raw, type=RunConfig)
+        return config
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}; fix that field (see configs/demo.toml for the format)") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: expected valid TOML, was not ({exc})") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read, parse and check a run config file, including that its strategy imports and accepts its params.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, malformed, or names a strategy that does not import or rejects its params.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"expected a readable config file, was {path} ({exc.strerror}); check the path") from None
+    config = parse_config(raw, source=str(path))
+    build_strategy_config(config)
+    return config
+
+
+def with_overrides(
+    config: RunConfig,
+    *,
+    catalog: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> RunConfig:
+    """Return ``config`` with the command-line overrides applied and re-checked.
+
+    Raises
+    ------
+    ConfigError
+        If the result is inconsistent (``end`` before ``start``, naive datetimes).
+    """
+    for label, value in (("--start", start), ("--end", end)):
+        if value is not None and value.tzinfo is None:
+            raise ConfigError(f"{label}: expected a UTC offset (2024-01-01T00:00:00Z), was {value.isoformat()}")
+    raw = msgspec.json.decode(msgspec.json.encode(config))
+    if catalog is not None:
+        raw["data"]["catalog"] = catalog
+    if start is not None:
+        raw["start"] = start.isoformat()
+    if end is not None:
+        raw["end"] = end.isoformat()
+    try:
+        return msgspec.json.decode(msgspec.json.encode(raw), type=RunConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"command-line overrides: {exc}") from None
+
+
+def config_json(config: RunConfig) -> str:
+    """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text)."""
+    return json.dumps(msgspec.to_builtins(config), sort_keys=True, indent=2) + "\n"
+
+
+def config_hash(config: RunConfig) -> str:
+    """Return the first 12 hex digits of the sha256 of ``config_json(config)``: the run's directory name."""
+    return hashlib.sha256(config_json(config).encode()).hexdigest()[:12]
+
+
+def import_object(path: str, *, field: str) -> Any:
+    """Return the object named by ``"package.module:Name"``.
+
+    Raises
+    ------
+    ConfigError
+        If the module does not import or lacks the name.
+    """
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{field}: expected an importable module, was {module_name!r} ({exc}); check the spelling and PYTHONPATH"
+        ) from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"{field}: expected {module_name} to define {attribute!r}, it does not") from None
+
+
+def resolve_params(config: RunConfig) -> dict[str, Any]:
+    """Return the strategy params with every ``"venue:SYMBOL"`` string replaced by its Nautilus instrument id.
+
+    Raises
+    ------
+    ConfigError
+        If a reference names a venue the config does not declare, or a symbol not listed on that venue.
+    """
+    return {key: _resolve(value, config, f"strategy.params.{key}") for key, value in config.strategy.params.items()}
+
+
+def _resolve(value: Any, config: RunConfig, where: str) -> Any:
+    if isinstance(value, list):
+        return [_resolve(item, config, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _resolve(v, config, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, str) and (match := INSTRUMENT_REFERENCE.match(value)):
+        return str(resolve_instrument(config, match["venue"], match["symbol"], where=where))
+    return value
+
+
+def resolve_instrument(config: RunConfig, venue: str, symbol: str, *, where: str) -> str:
+    """Return the Nautilus instrument id of ``venue:symbol``, checking the config declares it.
+
+    Raises
+    ------
+    ConfigError
+        If the venue or the symbol is not in the config.
+    """
+    declared = {v.name: v for v in config.venues}
+    if venue not in declared:
+        raise ConfigError(f"{where}: expected a configured venue ({', '.join(declared)}), was {venue!r}")
+    if symbol not in declared[venue].instruments:
+        raise ConfigError(
+            f"{where}: expected one of {venue}'s instruments {declared[venue].instruments}, was {symbol!r}; "
+            "add it to the venue's instruments"
+        )
+    return str(instrument_id_for(venue, symbol))
+
+
+def strategy_paths(config: RunConfig) -> tuple[str, str]:
+    """Return the strategy and strategy-config import paths (the config defaults to ``<path>Config``)."""
+    return config.strategy.path, config.strategy.config_path or f"{config.strategy.path}Config"
+
+
+def build_strategy_config(config: RunConfig) -> Any:
+    """Import the strategy and return its config object built from the resolved params.
+
+    Raises
+    ------
+    ConfigError
+        If either class does not import, or the config class rejects the params.
+    """
+    strategy_path, config_path = strategy_paths(config)
+    import_object(strategy_path, field="strategy.path")
+    config_class = import_object(config_path, field="strategy.config_path")
+    params = resolve_params(config)
+    try:
+        return config_class(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"strategy.params: {config_path} rejected the params ({exc}); expected its keyword arguments"
+        ) from None

@@ -1,0 +1,167 @@
+"""Render a backtest run as one self-contained HTML page (plotly with its JavaScript inlined).
+
+Sections: headline statistics and the fill model, equity and drawdown, PnL attribution over time
+(price / funding / fees), and per instrument the price with fills and the position held. Floats
+appear only here, for plotting; the figures in the tables are the ledger's decimal text.
+The renderer takes plain frames and a stats dict, so it depends on no engine code.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import polars as pl
+from plotly.subplots import make_subplots
+
+MAX_POINTS = 5_000
+MAX_FILL_MARKERS = 3_000
+HEADLINE = (
+    "pnl_total",
+    "pnl_price",
+    "pnl_funding",
+    "pnl_fees",
+    "max_drawdown",
+    "max_drawdown_pct",
+    "sharpe",
+    "orders",
+    "orders_denied",
+    "fills",
+    "positions",
+    "funding_settlements",
+    "bars",
+)
+
+
+def thin(frame: pl.DataFrame, limit: int = MAX_POINTS) -> pl.DataFrame:
+    """Return at most about ``limit`` evenly spaced rows of ``frame``, always keeping the last."""
+    if frame.height <= limit:
+        return frame
+    step = -(-frame.height // limit)
+    return pl.concat([frame.gather_every(step), frame.tail(1)]).unique(maintain_order=True)
+
+
+def _floats(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+
+
+def equity_figure(equity: pl.DataFrame, starting_capital: float) -> go.Figure:
+    """Return equity (at par across currencies) and drawdown over time."""
+    summed = _floats(equity).group_by("ts").agg(pl.col("pnl_total").sum()).sort("ts")
+    summed = summed.with_columns(equity=pl.col("pnl_total") + starting_capital)
+    summed = summed.with_columns(drawdown=pl.col("equity") - pl.col("equity").cum_max())
+    shown = thin(summed)
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
+    figure.add_trace(go.Scatter(x=shown["ts"].to_list(), y=shown["equity"].to_list(), name="equity"), row=1, col=1)
+    figure.add_trace(
+        go.Scatter(x=shown["ts"].to_list(), y=shown["drawdown"].to_list(), name="drawdown", fill="tozeroy"),
+        row=2,
+        col=1,
+    )
+    figure.update_layout(title="Equity and drawdown", height=520, margin={"t": 50, "b": 30})
+    return figure
+
+
+def attribution_figure(equity: pl.DataFrame) -> go.Figure:
+    """Return cumulative PnL split into price, funding and fees, summed at par across currencies."""
+    summed = (
+        _floats(equity).group_by("ts").agg(pl.col("pnl_price", "pnl_funding", "pnl_fees", "pnl_total").sum()).sort("ts")
+    )
+    shown = thin(summed)
+    figure = go.Figure()
+    for column in ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees"):
+        figure.add_trace(go.Scatter(x=shown["ts"].to_list(), y=shown[column].to_list(), name=column))
+    figure.update_layout(title="PnL attribution over time", height=420, margin={"t": 50, "b": 30})
+    return figure
+
+
+def instrument_figure(instrument_id: str, bars: pl.DataFrame, fills: pl.DataFrame) -> go.Figure:
+    """Return one instrument's closes with its fills marked and the position held below."""
+    closes = thin(_floats(bars.filter(pl.col("instrument_id") == instrument_id)).sort("ts"))
+    own = _floats(fills.filter(pl.col("instrument_id") == instrument_id)).sort("ts")
+    signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+    position = own.select("ts", signed.cum_sum().alias("position"))
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
+    figure.add_trace(go.Scatter(x=closes["ts"].to_list(), y=closes["close"].to_list(), name="close"), row=1, col=1)
+    markers = thin(own, MAX_FILL_MARKERS)
+    for side, symbol, color in (("BUY", "triangle-up", "green"), ("SELL", "triangle-down", "red")):
+        part = markers.filter(pl.col("side") == side)
+        figure.add_trace(
+            go.Scatter(
+                x=part["ts"].to_list(),
+                y=part["price"].to_list(),
+                mode="markers",
+                marker={"symbol": symbol, "color": color, "size": 8},
+                name=f"{side.lower()} fills",
+            ),
+            row=1,
+            col=1,
+        )
+    position = thin(position)
+    figure.add_trace(
+        go.Scatter(x=position["ts"].to_list(), y=position["position"].to_list(), name="position", line_shape="hv"),
+        row=2,
+        col=1,
+    )
+    shown = f" (showing {markers.height:,} of {own.height:,} fills)" if markers.height < own.height else ""
+    figure.update_layout(
+        title=f"{instrument_id}: price, fills and position{shown}", height=480, margin={"t": 50, "b": 30}
+    )
+    return figure
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def render_report(
+    path: Path,
+    *,
+    stats: dict[str, Any],
+    equity: pl.DataFrame,
+    fills: pl.DataFrame,
+    bars: pl.DataFrame,
+    funding: pl.DataFrame,
+) -> Path:
+    """Write the run report to ``path`` (one HTML file that opens offline) and return the path."""
+    capital = sum(float(v) for v in stats.get("starting_balances", {}).values())
+    figures = [equity_figure(equity, capital), attribution_figure(equity)]
+    for instrument_id in sorted(set(fills["instrument_id"])):
+        figures.append(instrument_figure(instrument_id, bars, fills))
+    parts = [
+        pio.to_html(figure, include_plotlyjs=(index == 0), full_html=False, div_id=f"figure-{index}")
+        for index, figure in enumerate(figures)
+    ]
+    headline = [(key, stats.get(key)) for key in HEADLINE]
+    by_currency = [(c, ", ".join(f"{k} {v}" for k, v in values.items())) for c, values in stats["by_currency"].items()]
+    funding_rows = [
+        (f"{row['venue']} {row['instrument_id']}", f"{row['settlements']} settlements, {row['amount']}")
+        for row in funding.group_by("venue", "instrument_id")
+        .agg(pl.len().alias("settlements"), pl.col("amount").sum())
+        .sort("venue", "instrument_id")
+        .iter_rows(named=True)
+    ]
+    title = html.escape(f"Backtest {stats.get('name', '')} ({stats.get('config_hash', '')})")
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:1.5em;max-width:1200px}}table{{border-collapse:collapse;margin:.5em 0 1em}}
+th,td{{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-weight:normal}}th{{background:#f4f4f4}}</style>
+</head><body>
+<h1>{title}</h1>
+<p>{html.escape(stats.get("start", ""))} to {html.escape(stats.get("end", ""))};
+money in {html.escape(stats.get("currency", ""))}.
+pnl_total = pnl_price + pnl_funding + pnl_fees, exactly.</p>
+{_table(headline)}
+<h2>By currency</h2>{_table(by_currency)}
+<h2>Funding settled</h2>{_table(funding_rows or [("none", "")])}
+<h2>Fill model</h2><p>{html.escape(stats.get("fill_model", ""))}</p>
+<h2>Venues</h2>{_table([(str(i), v) for i, v in enumerate(stats.get("venues", []))])}
+{"".join(parts)}
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path

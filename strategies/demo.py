@@ -1,0 +1,196 @@
+"""Two small, honest demo strategies that exercise the engine (not trading advice).
+
+``FundingShort`` shorts a perp while the last *settled* funding rate is at or above ``enter_rate`` and
+goes flat once it falls to ``exit_rate`` or below: it collects funding when longs pay, and pays fees
+and price risk for it. The catalog announces each settlement's realised rate one interval early
+(``datasets.catalog.funding``), so the strategy decides on the rate of the update before the latest:
+the one that has already settled, which a live trader would also know. ``EmaCross`` flips long/short
+on a fast/slow EMA cross and trades often; the benchmark uses it. Both reach the world only through what
+Nautilus injects (cache, portfolio, clock, order factory).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, OrderSide
+from nautilus_trader.trading import Strategy, StrategyConfig
+
+
+def _decimal(name: str, value: str | int | float) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{name}: expected a decimal number, was {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"{name}: expected a finite number, was {value!r}")
+    return result
+
+
+class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
+    """Parameters of ``FundingShort``.
+
+    Parameters
+    ----------
+    instrument_ids : list[str]
+        Perps to trade (Nautilus ids; run configs may write ``"venue:SYMBOL"``).
+    bar_spec : str
+        Bars that drive decisions, e.g. ``1-HOUR-LAST-EXTERNAL``.
+    notional : str
+        Short size in quote currency per instrument, converted at the last close.
+    enter_rate, exit_rate : str
+        Short when the funding rate >= ``enter_rate``; flatten when it is <= ``exit_rate``.
+    """
+
+    PARAMETER_SPACE: ClassVar[dict[str, tuple[str, str]]] = {
+        "enter_rate": ("0.00002", "0.0005"),
+        "exit_rate": ("-0.0001", "0.0001"),
+    }
+    WARMUP_BARS: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        instrument_ids: list[str],
+        bar_spec: str = "1-HOUR-LAST-EXTERNAL",
+        notional: str = "10000",
+        enter_rate: str = "0.0001",
+        exit_rate: str = "0",
+        order_id_tag: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not instrument_ids:
+            raise ValueError("instrument_ids: expected at least one perp, was an empty list")
+        self.instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
+        self.bar_spec = bar_spec
+        self.notional = _decimal("notional", notional)
+        self.enter_rate = _decimal("enter_rate", enter_rate)
+        self.exit_rate = _decimal("exit_rate", exit_rate)
+        if self.notional <= 0:
+            raise ValueError(f"notional: expected > 0, was {notional}")
+        if self.exit_rate > self.enter_rate:
+            raise ValueError(f"exit_rate: expected <= enter_rate {enter_rate}, was {exit_rate}")
+
+
+class FundingShort(Strategy):  # type: ignore[misc]
+    """Short perps while funding is positive enough; flat otherwise."""
+
+    def __init__(self, config: FundingShortConfig) -> None:
+        super().__init__(config)
+        self.params = config
+        self.announced: dict[InstrumentId, Decimal] = {}
+        self.settled: dict[InstrumentId, Decimal] = {}
+
+    def on_start(self) -> None:
+        for instrument_id in self.params.instrument_ids:
+            self.subscribe_funding_rates(instrument_id)
+            self.subscribe_bars(BarType.from_str(f"{instrument_id}-{self.params.bar_spec}"))
+
+    def on_funding_rate(self, funding_rate: FundingRateUpdate) -> None:
+        instrument_id = funding_rate.instrument_id
+        if instrument_id in self.announced:
+            self.settled[instrument_id] = self.announced[instrument_id]
+        self.announced[instrument_id] = funding_rate.rate
+
+    def on_bar(self, bar: Bar) -> None:
+        instrument_id = bar.bar_type.instrument_id
+        rate = self.settled.get(instrument_id)
+        if rate is None:
+            return
+        current = self.portfolio.net_position(instrument_id)
+        if rate >= self.params.enter_rate and current >= 0:
+            instrument = self.cache.instrument(instrument_id)
+            if instrument is None:
+                return
+            quantity = instrument.make_qty(float(self.params.notional / bar.close.as_decimal()), round_down=True)
+            target = -quantity.as_decimal()
+        elif rate <= self.params.exit_rate and current != 0:
+            target = Decimal(0)
+        else:
+            return
+        _trade_towards(self, instrument_id, current, target)
+
+
+class EmaCrossConfig(StrategyConfig):  # type: ignore[misc]
+    """Parameters of ``EmaCross``.
+
+    Parameters
+    ----------
+    instrument_id : str
+    bar_spec : str
+    fast_period, slow_period : int
+        EMA lengths in bars.
+    trade_size : str
+        Position size in base units held long or short.
+    """
+
+    PARAMETER_SPACE: ClassVar[dict[str, tuple[int, int]]] = {"fast_period": (3, 30), "slow_period": (10, 200)}
+
+    def __init__(
+        self,
+        instrument_id: str,
+        bar_spec: str = "1-MINUTE-LAST-EXTERNAL",
+        fast_period: int = 10,
+        slow_period: int = 30,
+        trade_size: str = "0.01",
+        order_id_tag: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not 1 <= fast_period < slow_period:
+            raise ValueError(f"fast_period: expected 1 <= fast < slow ({slow_period}), was {fast_period}")
+        self.instrument_id = InstrumentId.from_str(instrument_id)
+        self.bar_spec = bar_spec
+        self.fast_period = fast_period
+        self.slow_period = slow_period
+        self.trade_size = _decimal("trade_size", trade_size)
+        if self.trade_size <= 0:
+            raise ValueError(f"trade_size: expected > 0, was {trade_size}")
+
+    @property
+    def warmup_bars(self) -> int:
+        return self.slow_period
+
+
+class EmaCross(Strategy):  # type: ignore[misc]
+    """Hold ``trade_size`` long while the fast EMA is above the slow one, short while below."""
+
+    def __init__(self, config: EmaCrossConfig) -> None:
+        super().__init__(config)
+        self.params = config
+        self.fast: float | None = None
+        self.slow: float | None = None
+        self.seen = 0
+
+    def on_start(self) -> None:
+        self.subscribe_bars(BarType.from_str(f"{self.params.instrument_id}-{self.params.bar_spec}"))
+
+    def on_bar(self, bar: Bar) -> None:
+        close = float(bar.close)
+        self.fast = _ema(self.fast, close, self.params.fast_period)
+        self.slow = _ema(self.slow, close, self.params.slow_period)
+        self.seen += 1
+        if self.seen < self.params.warmup_bars:
+            return
+        instrument_id = self.params.instrument_id
+        size = self.params.trade_size
+        target = size if self.fast > self.slow else -size
+        _trade_towards(self, instrument_id, self.portfolio.net_position(instrument_id), target)
+
+
+def _ema(previous: float | None, value: float, period: int) -> float:
+    if previous is None:
+        return value
+    alpha = 2.0 / (period + 1)
+    return previous + alpha * (value - previous)
+
+
+def _trade_towards(strategy: Any, instrument_id: InstrumentId, current: Decimal, target: Decimal) -> None:
+    difference = target - current
+    if difference == 0:
+        return
+    instrument = strategy.cache.instrument(instrument_id)
+    quantity = instrument.make_qty(float(abs(difference)), round_down=True)
+    if quantity.as_decimal() <= 0:
+        return
+    side = OrderSide.BUY if difference > 0 else OrderSide.SELL
+    strategy.submit_order(strategy.order_factory.market(instrument_id, side, quantity))
