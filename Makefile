@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV := $(PYTHON) -m uv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock .python-version | sha256sum | cut -c1-12)
 
-.PHONY: setup test lint typecheck unit backtest lock clean-venv
+.PHONY: setup test lint typecheck unit backtest backtest-real lock clean-venv
 
 setup: $(STAMP)
 
@@ -32,6 +32,13 @@ test: lint typecheck unit
 
 backtest: setup
 	$(PY) -m engine.demo
+
+SHARED_DATA ?= ../shared/data
+backtest-real: setup
+	$(PY) -m datasets import $(SHARED_DATA)/binance_freqtrade --no-progress
+	$(PY) -m datasets export-catalog --catalog data/catalog --venue binance --symbol BTC-USDT \
+		--symbol BTC-USDT-PERP --start 2023-12-01T00:00Z --end 2024-05-01T00:00Z --no-progress
+	$(PY) -m engine.backtest configs/binance_btc_2024q1.toml
 
 lock:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
