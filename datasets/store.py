@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,6 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.errors import ConflictError, StoreError
@@ -37,8 +37,8 @@ from datasets.schemas import KindSpec, spec_for
 from datasets.validate import ROW, validate_batch
 
 DATA_FILE = "data.parquet"
-LINEAGE_KEY = b"carrylab.lineage"
-SUMMARY_KEY = b"carrylab.summary"
+LINEAGE_KEY = "carrylab.lineage"
+SUMMARY_KEY = "carrylab.summary"
 DEFAULT_ROOT = Path("data/store")
 # About a month of one-minute bars: a month's read of minute data touches one or two row groups.
 ROW_GROUP_ROWS = 50_000
@@ -84,6 +84,12 @@ class PartitionInfo:
     ts_min: datetime
     ts_max: datetime
     lineage: tuple[LineageEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    frame: pl.DataFrame
+    metadata: dict[str, str]
 
 
 @dataclass(slots=True)
@@ -160,7 +166,7 @@ class Store:
             [*spec.partition_by, "_year"], as_dict=True, include_key=False, maintain_order=True
         )
         with self._lock():
-            staged: list[tuple[Path, pa.Table]] = []
+            staged: list[tuple[Path, _Staged]] = []
             for keys, group in groups.items():
                 values = dict(zip([*spec.partition_by, "year"], (str(k) for k in keys), strict=True))
                 path = self.partition_path(spec, values)
@@ -176,10 +182,10 @@ class Store:
             summary.partitions_written.extend(path for path, _ in staged)
         return summary
 
-    def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> pa.Table | None:
-        old_schema = pq.read_schema(path) if path.exists() else None
-        lineage = _merge_lineage(old_schema, new, info)
-        if old_schema is None:
+    def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> _Staged | None:
+        old_lineage = list(_lineage_from(_file_metadata(path))) if path.exists() else None
+        lineage = _merge_lineage(old_lineage or [], new, info)
+        if old_lineage is None:
             merged = new
         else:
             old = pl.read_parquet(path, hive_partitioning=False)
@@ -192,7 +198,7 @@ class Store:
                     f"with different values, first stored vs new: {clashes.head(2).rows()}; "
                     "the inputs disagree: remove the wrong one, or delete the partition to replace it"
                 )
-            if merged.height == old.height and lineage == _read_lineage(old_schema):
+            if merged.height == old.height and lineage == old_lineage:
                 return None
             merged = merged.sort(spec.order_by)
         summary = {
@@ -201,10 +207,10 @@ class Store:
             "ts_max": _iso(merged["ts"].max()),
         }
         metadata = {
-            LINEAGE_KEY: json.dumps([asdict(e) for e in lineage], sort_keys=True).encode(),
-            SUMMARY_KEY: json.dumps(summary, sort_keys=True).encode(),
+            LINEAGE_KEY: json.dumps([asdict(e) for e in lineage], sort_keys=True),
+            SUMMARY_KEY: json.dumps(summary, sort_keys=True),
         }
-        return merged.to_arrow().cast(spec.schema).replace_schema_metadata(metadata)
+        return _Staged(merged, metadata)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -283,9 +289,9 @@ class Store:
         kinds = [kind] if kind else [k.name for k in sorted(self.root.iterdir()) if k.is_dir()]
         for name in kinds:
             for path in self.files(name):
-                metadata = pq.read_schema(path).metadata or {}
+                metadata = _file_metadata(path)
                 if SUMMARY_KEY not in metadata:
-                    raise StoreError(f"{path} has no {SUMMARY_KEY.decode()} metadata: it was not written by this store")
+                    raise StoreError(f"{path} has no {SUMMARY_KEY} metadata: it was not written by this store")
                 summary = json.loads(metadata[SUMMARY_KEY])
                 yield PartitionInfo(
                     kind=name,
@@ -298,16 +304,14 @@ class Store:
                 )
 
 
-def _write_atomic(path: Path, table: pa.Table) -> None:
+def _write_atomic(path: Path, staged: _Staged) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
-        schema = table.schema
-        strings = [f.name for f in schema if pa.types.is_string(f.type)]
-        with pq.ParquetWriter(
-            tmp, schema, compression="zstd", use_dictionary=strings, write_statistics=["ts", *strings]
-        ) as writer:
-            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        # lz4 writes decimal128 columns about twice as fast as zstd here for ~20% more bytes.
+        staged.frame.write_parquet(
+            tmp, compression="lz4", statistics=True, row_group_size=ROW_GROUP_ROWS, metadata=staged.metadata
+        )
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         pq.read_metadata(tmp)
@@ -316,8 +320,8 @@ def _write_atomic(path: Path, table: pa.Table) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _merge_lineage(old_schema: pa.Schema | None, new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:
-    entries = {e.sort_key(): e for e in (_read_lineage(old_schema) if old_schema is not None else [])}
+def _merge_lineage(old: list[LineageEntry], new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:
+    entries = {e.sort_key(): e for e in old}
     entry = LineageEntry(
         source=info.source,
         sha256=info.sha256,
@@ -332,12 +336,13 @@ def _merge_lineage(old_schema: pa.Schema | None, new: pl.DataFrame, info: Source
     return sorted(entries.values(), key=LineageEntry.sort_key)
 
 
-def _read_lineage(schema: pa.Schema) -> list[LineageEntry]:
-    return list(_lineage_from(schema.metadata or {}))
+def _file_metadata(path: Path) -> dict[str, str]:
+    raw = pq.read_metadata(path).metadata or {}
+    return {key.decode(): value.decode() for key, value in raw.items()}
 
 
-def _lineage_from(metadata: dict[bytes, bytes]) -> Iterator[LineageEntry]:
-    for raw in json.loads(metadata.get(LINEAGE_KEY, b"[]")):
+def _lineage_from(metadata: dict[str, str]) -> Iterator[LineageEntry]:
+    for raw in json.loads(metadata.get(LINEAGE_KEY, "[]")):
         yield LineageEntry(**raw)
 
 

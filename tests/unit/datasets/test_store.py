@@ -128,16 +128,16 @@ def test_process_killed_mid_write_leaves_previous_data_readable(store_root: Path
         f"""
         import os
         from datetime import datetime, timedelta, UTC
-        import pyarrow.parquet as pq
+        import polars as pl
         from datasets.store import SourceInfo, Store
         from datasets.testing import ohlcv_batch
 
-        def die_halfway(self, table, row_group_size=None):
-            self._real_write(table.slice(0, 1))
+        def die_halfway(self, file, **options):
+            with open(file, "wb") as handle:
+                handle.write(b"PAR1 half a file")
             os._exit(9)
 
-        pq.ParquetWriter._real_write = pq.ParquetWriter.write_table
-        pq.ParquetWriter.write_table = die_halfway
+        pl.DataFrame.write_parquet = die_halfway
         t0 = datetime(2024, 1, 31, 22, tzinfo=UTC)
         bars = [(t0 + timedelta(hours=3 + i), "1", "2", "0.5", "1.5", "1") for i in range(10)]
         Store({str(store_root)!r}).write("ohlcv", ohlcv_batch(bars), SourceInfo("kill", "f" * 64, "test", "1"))
