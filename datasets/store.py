@@ -161,17 +161,18 @@ class Store:
         rows = batch.drop(ROW)
         if rows.select(pl.struct(spec.key).is_duplicated().any()).item():
             rows = rows.unique(maintain_order=True)
-        rows = rows.sort(spec.order_by)
-        groups = rows.with_columns(_year=pl.col("ts").dt.year().cast(pl.String)).partition_by(
-            [*spec.partition_by, "_year"], as_dict=True, include_key=False, maintain_order=True
+        if not (spec.order_by == ["ts"] and rows["ts"].is_sorted()):
+            rows = rows.sort(spec.order_by)
+        years = rows.select(pl.col("ts").dt.year().alias("_year"))
+        groups = rows.with_columns(years).partition_by(
+            [*spec.partition_by, "_year"], as_dict=True, include_key=True, maintain_order=True
         )
         with self._lock():
             staged: list[tuple[Path, _Staged]] = []
             for keys, group in groups.items():
                 values = dict(zip([*spec.partition_by, "year"], (str(k) for k in keys), strict=True))
                 path = self.partition_path(spec, values)
-                full = group.with_columns(**{name: pl.lit(values[name]) for name in spec.partition_by})
-                table = self._merge(spec, path, full.select(spec.columns), info)
+                table = self._merge(spec, path, group.drop("_year"), info)
                 if table is None:
                     summary.partitions_unchanged.append(path)
                 else:
