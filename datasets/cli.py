@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--end", type=_utc, help="end instant (exclusive), ISO 8601")
     export.add_argument("--no-progress", action="store_true", help="hide progress bars")
     export.set_defaults(handler=_export)
+    _acquisition_commands(commands)
     return parser
 
 
@@ -154,4 +155,216 @@ def _export(args: argparse.Namespace) -> int:
     )
     print(summary)
     print(f"catalog written to {args.catalog}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------- acquisition
+VENUE_CHOICES = ("binance", "bybit", "okx", "hyperliquid", "kraken")
+RECORDER_VENUES = ("binance", "bybit", "okx")
+
+
+def _acquisition_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fetch = commands.add_parser(
+        "fetch",
+        help="download candles, mark candles or funding through ccxt (resumable)",
+        description="Download history through ccxt into the store. Resumable: a second call continues from what "
+        "the store holds and downloads nothing twice. --dry-run prints the ranges and request counts.",
+    )
+    _store_option(fetch)
+    fetch.add_argument("--venue", required=True, choices=VENUE_CHOICES)
+    fetch.add_argument("--kind", required=True, type=_kinds, help="ohlcv, mark or funding; comma-separated for several")
+    fetch.add_argument(
+        "--symbols", required=True, type=_csv, help="comma-separated: BTC-USDT-PERP, BTC-USDT (spot) or a bare base BTC"
+    )
+    fetch.add_argument("--market", choices=("spot", "perp"), help="market of bare bases and -PERP-less pairs")
+    fetch.add_argument("--interval", default="1h", help="bar interval for ohlcv and mark (default 1h)")
+    fetch.add_argument("--since", type=_utc, help="first instant, ISO 8601 (default: after the last stored row)")
+    fetch.add_argument("--until", type=_utc, help="end instant (exclusive), ISO 8601 (default: now)")
+    fetch.add_argument("--dry-run", action="store_true", help="print the plan (ranges, request counts); no network")
+    fetch.add_argument("--api-url", help="rebase the venue's REST endpoints onto this URL (a proxy or mirror)")
+    fetch.add_argument("--flush-rows", type=int, default=5_000, help="rows per store write (default 5000)")
+    fetch.add_argument("--retries", type=int, default=6, help="attempts per request on transient errors (default 6)")
+    fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fetch.set_defaults(handler=_fetch)
+
+    dumps = commands.add_parser(
+        "dumps",
+        help="download Binance public dumps (klines, fundingRate), verify checksums, import",
+        description="Download data.binance.vision zips, verify each against its .CHECKSUM, import the CSV inside.",
+    )
+    _store_option(dumps)
+    dumps.add_argument("--symbols", required=True, type=_csv, help="comma-separated canonical symbols: BTC-USDT-PERP")
+    dumps.add_argument(
+        "--kind",
+        required=True,
+        type=_csv,
+        help="klines, markPriceKlines, indexPriceKlines or fundingRate; comma-separated for several",
+    )
+    dumps.add_argument("--interval", default="1h", help="kline interval (default 1h)")
+    dumps.add_argument("--period", choices=("monthly", "daily"), default="monthly")
+    dumps.add_argument("--since", required=True, type=_day, help="first month or day: 2024-01 or 2024-01-15")
+    dumps.add_argument("--until", required=True, type=_day, help="last month or day (inclusive)")
+    dumps.add_argument("--base-url", default=None, help="dump server (default https://data.binance.vision)")
+    dumps.add_argument("--dry-run", action="store_true", help="print the files that would be fetched; no network")
+    dumps.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    dumps.set_defaults(handler=_dumps)
+
+    record = commands.add_parser(
+        "record",
+        help="record live liquidation streams into the store (runs until interrupted)",
+        description="Record a venue's public liquidation stream in small validated batches; Ctrl-C writes the "
+        "last batch and stops.",
+    )
+    record.add_argument("what", choices=("liquidations",))
+    _store_option(record)
+    record.add_argument("--venue", required=True, choices=RECORDER_VENUES)
+    record.add_argument("--symbols", type=_csv, default=[], help="perps to subscribe to (Bybit needs them)")
+    record.add_argument("--ws-url", help="WebSocket URL (default: the venue's public endpoint)")
+    record.add_argument("--batch-events", type=int, default=200, help="write after this many events (default 200)")
+    record.add_argument("--batch-secs", type=float, default=30.0, help="or after this many seconds (default 30)")
+    record.add_argument("--status-secs", type=float, default=60.0, help="status line period (default 60)")
+    record.set_defaults(handler=_record)
+
+    update = commands.add_parser(
+        "update", help="bring every candle and funding series in the store up to now through ccxt"
+    )
+    _store_option(update)
+    update.add_argument("--venue", action="append", help="only this venue (repeatable)")
+    update.add_argument("--dry-run", action="store_true", help="print the plan; no network")
+    update.add_argument("--api-url", help="rebase every venue's REST endpoints onto this URL")
+    update.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    update.set_defaults(handler=_update)
+
+
+def _csv(text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, was {text!r}")
+    return items
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = _csv(text)
+    unknown = [k for k in kinds if k not in ("ohlcv", "mark", "funding")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"kinds are ohlcv, mark and funding, was {unknown[0]!r}")
+    return kinds
+
+
+def _day(text: str) -> datetime:
+    for pattern in ("%Y-%m-%d", "%Y-%m"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"expected a month like 2024-01 or a day like 2024-01-15, was {text!r}")
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from datasets.acquire.ccxt_venues import make_exchange, resolve_symbol
+    from datasets.acquire.fetch import Fetcher, Series, plan_series, utc_now
+    from datasets.acquire.retry import RetryPolicy
+
+    store = Store(args.store)
+    now = utc_now()
+    symbols = [resolve_symbol(args.venue, text, args.market) for text in args.symbols]
+    plans = [
+        plan_series(
+            store,
+            Series(args.venue, kind, symbol, None if kind == "funding" else args.interval),
+            since=args.since,
+            until=args.until,
+            now=now,
+        )
+        for kind in args.kind
+        for symbol in symbols
+    ]
+    for plan in plans:
+        print(plan.describe())
+    print(f"{sum(p.requests for p in plans)} requests planned")
+    if args.dry_run:
+        return EXIT_OK
+    fetcher = Fetcher(
+        store,
+        exchange_factory=lambda venue, market: make_exchange(venue, market, api_url=args.api_url),
+        retry=RetryPolicy(attempts=args.retries),
+        flush_rows=args.flush_rows,
+        progress=not args.no_progress,
+    )
+    print(fetcher.run(plans))
+    return EXIT_OK
+
+
+def _dumps(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from datasets.acquire.dumps import DEFAULT_BASE_URL, DUMP_KINDS, DumpDownloader, plan_dumps
+
+    unknown = [k for k in args.kind if k not in DUMP_KINDS]
+    if unknown:
+        raise DatasetError(f"--kind must be among {', '.join(DUMP_KINDS)}, was {unknown[0]!r}")
+    files = [
+        dump
+        for kind in args.kind
+        for dump in plan_dumps(
+            args.symbols,
+            kind=kind,
+            start=args.since.date(),
+            end=args.until.date(),
+            interval=args.interval,
+            period=args.period,
+            base_url=args.base_url or DEFAULT_BASE_URL,
+        )
+    ]
+    if args.dry_run:
+        for dump in files:
+            print(dump.url)
+        print(f"{len(files)} files planned ({2 * len(files)} requests with their checksums)")
+        return EXIT_OK
+    store = Store(args.store)
+    with tempfile.TemporaryDirectory(prefix="binance-dumps-") as workdir:
+        report = DumpDownloader(store, workdir=Path(workdir), progress=not args.no_progress).run(files)
+    print(report)
+    return EXIT_OK
+
+
+def _record(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from datasets.acquire.record import LiquidationRecorder, RecorderConfig
+
+    config = RecorderConfig(
+        venue=args.venue,
+        symbols=tuple(args.symbols),
+        url=args.ws_url,
+        batch_events=args.batch_events,
+        batch_secs=args.batch_secs,
+        status_secs=args.status_secs,
+    )
+    recorder = LiquidationRecorder(Store(args.store), config)
+    try:
+        asyncio.run(recorder.run())
+    except KeyboardInterrupt:
+        log.info("stopped: %s", recorder.stats.line(args.venue, recorder.clock()))
+    return EXIT_OK
+
+
+def _update(args: argparse.Namespace) -> int:
+    from datasets.acquire.ccxt_venues import make_exchange
+    from datasets.acquire.fetch import Fetcher, utc_now
+    from datasets.acquire.update import plan_update
+
+    store = Store(args.store)
+    plan = plan_update(store, now=utc_now(), venues=args.venue)
+    for line in plan.lines():
+        print(line)
+    print(f"{len(plan.plans)} series, {plan.requests} requests planned")
+    if args.dry_run:
+        return EXIT_OK
+    fetcher = Fetcher(
+        store,
+        exchange_factory=lambda venue, market: make_exchange(venue, market, api_url=args.api_url),
+        progress=not args.no_progress,
+    )
+    print(fetcher.run(plan.plans))
     return EXIT_OK

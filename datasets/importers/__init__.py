@@ -6,6 +6,7 @@ from pathlib import Path
 
 from datasets.errors import UnknownSourceError
 from datasets.importers.base import Batch, Importer, ImportOptions
+from datasets.importers.binance_dump_funding import BinanceDumpFundingImporter
 from datasets.importers.binance_export import BinanceFundingExportImporter
 from datasets.importers.binance_vision import BinanceVisionImporter
 from datasets.importers.freqtrade import FreqtradeImporter
@@ -31,6 +32,7 @@ IMPORTERS: list[Importer] = [
     HyperliquidFundingPayloadImporter(),
     BinanceForceOrderImporter(),
     HyperliquidLiquidationsImporter(),
+    BinanceDumpFundingImporter(),
 ]
 
 __all__ = ["IMPORTERS", "Batch", "ImportOptions", "Importer", "find_importer"]

@@ -1,0 +1,75 @@
+"""Bring every downloadable series already in the store up to now.
+
+The series come from the store itself: each partition's values (venue, symbol, and for candles the
+price type and interval) name a series, its footer says where it ends, and its lineage says which
+inputs built it. Each series continues from its last stored row (``plan_series`` without ``since``),
+whatever first put it there (a file import or an earlier fetch). Series the fetcher cannot extend
+(index candles, a venue without a ccxt row, liquidations) are listed as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from datasets.acquire.ccxt_venues import FetchKind
+from datasets.acquire.errors import PlanError
+from datasets.acquire.fetch import Series, SeriesPlan, plan_series
+from datasets.store import Store
+
+PRICE_TYPE_KINDS: dict[str, FetchKind] = {"trade": "ohlcv", "mark": "mark"}
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePlan:
+    """The fetch plans of an update, the series left out (with why), and each series' lineage importers."""
+
+    plans: tuple[SeriesPlan, ...]
+    skipped: tuple[str, ...]
+    importers: dict[Series, tuple[str, ...]]
+
+    @property
+    def requests(self) -> int:
+        return sum(plan.requests for plan in self.plans)
+
+    def lines(self) -> list[str]:
+        """Return one line per planned series (with the importers that built it) and per skipped one."""
+        lines = [f"{plan.describe()} [from {', '.join(self.importers[plan.series])}]" for plan in self.plans]
+        return lines + [f"skipped {reason}" for reason in self.skipped]
+
+
+def plan_update(store: Store, *, now: datetime, venues: Sequence[str] | None = None) -> UpdatePlan:
+    """Return what an update would download to bring every stored series up to ``now``; no network."""
+    found: dict[Series, set[str]] = {}
+    skipped: list[str] = []
+    for kind in ("ohlcv", "funding"):
+        if not (store.root / kind).is_dir():
+            continue
+        for info in store.partitions(kind):
+            values = info.values
+            if venues and values["venue"] not in venues:
+                continue
+            try:
+                series = _series(kind, values)
+            except PlanError as exc:
+                reason = f"{kind} {values['venue']} {values['symbol']} {values.get('price_type', '')}: {exc}"
+                if reason not in skipped:
+                    skipped.append(reason)
+                continue
+            found.setdefault(series, set()).update(entry.importer for entry in info.lineage)
+    plans = tuple(plan_series(store, series, since=None, now=now) for series in sorted(found, key=_order))
+    return UpdatePlan(plans=plans, skipped=tuple(skipped), importers={s: tuple(sorted(i)) for s, i in found.items()})
+
+
+def _series(kind: str, values: dict[str, str]) -> Series:
+    if kind == "funding":
+        return Series(values["venue"], "funding", values["symbol"])
+    fetch_kind = PRICE_TYPE_KINDS.get(values["price_type"])
+    if fetch_kind is None:
+        raise PlanError(f"{values['price_type']} candles cannot be fetched (trade and mark only)")
+    return Series(values["venue"], fetch_kind, values["symbol"], values["interval"])
+
+
+def _order(series: Series) -> tuple[str, str, str, str]:
+    return (series.venue, series.symbol, series.kind, series.interval or "")
