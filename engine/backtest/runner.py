@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +22,7 @@ from nautilus_trader.risk import RiskEngineConfig
 
 from engine.backtest import ledger
 from engine.backtest.data import RunData, load_run_data, open_catalog
+from engine.backtest.events import RISK_EVENTS_SCHEMA, RiskEventRecorder
 from engine.backtest.stats import build_stats, text
 from engine.config import (
     RunConfig,
@@ -37,7 +38,7 @@ from engine.fill import SlippageFillModel, describe_fill_model
 from engine.venue_models import VenueModel, build_venue_model
 
 Progress = Callable[[str], None]
-ARTEFACTS = ("orders", "fills", "positions", "account", "funding", "equity")
+ARTEFACTS = ("orders", "fills", "positions", "account", "funding", "equity", "risk_events")
 
 
 def _quiet(_: str) -> None:
@@ -54,6 +55,8 @@ class RunResult:
     config_hash : str
     orders, fills, positions, account, funding, equity : pl.DataFrame
         The ledgers; ``equity`` is the PnL attribution on every bar close, per currency.
+    risk_events : pl.DataFrame
+        Every decision of the strategy's risk controls (``strategies.risk``), in order.
     stats : dict
         The ``stats.json`` document.
     run_dir : Path | None
@@ -75,6 +78,7 @@ class RunResult:
     bars: pl.DataFrame
     run_dir: Path | None = None
     timings_secs: dict[str, float] = field(default_factory=dict)
+    risk_events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RISK_EVENTS_SCHEMA))
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Return the ledgers by artefact name."""
@@ -86,8 +90,11 @@ def run_backtest(
     *,
     out_dir: str | Path | None = "runs",
     progress: Progress = _quiet,
+    actors: Sequence[Any] = (),
 ) -> RunResult:
     """Run one backtest and return its ledgers; write ``<out_dir>/<config-hash>/`` unless ``out_dir`` is None.
+
+    ``actors`` are extra Nautilus actors added before the strategy (e.g. ``strategies.risk.KillSwitchTimer``).
 
     Raises
     ------
@@ -113,9 +120,13 @@ def run_backtest(
     started = time.perf_counter()
     progress(f"engine: replaying {data.bar_count:,} bars and {len(data.engine_data) - data.bar_count:,} other events")
     engine = _build_engine(config, models, data)
+    recorder = RiskEventRecorder()
     try:
         strategy = guarded(strategy_class)(strategy_config)
         try:
+            engine.add_actor(recorder)
+            for actor in actors:
+                engine.add_actor(actor)
             engine.add_strategy(strategy)
             engine.run()
         except EngineError:
@@ -135,6 +146,8 @@ def run_backtest(
         progress(f"engine: done in {timings['engine_run']:.2f} s")
         started = time.perf_counter()
         result = _collect(config, engine, models, data)
+        result.risk_events = recorder.frame()
+        result.stats["risk_events"] = result.risk_events.height
         timings["ledgers"] = time.perf_counter() - started
     finally:
         engine.dispose()

@@ -1,0 +1,593 @@
+"""Risk controls every strategy shares, in backtest, paper and live alike.
+
+Nautilus' own risk engine already denies orders above a per-order notional, without margin, or too
+fast (configured from the run config). What it lacks, and this module adds:
+
+- exposure caps across open positions: per instrument and in total (gross, ``|qty| x last price``),
+  checked before every order *with* the orders still in flight;
+- a maximum leverage per venue (the venue's gross exposure over its equity);
+- a daily loss limit (calendar day, UTC) and a maximum drawdown from peak equity: a breach flattens
+  every position of the strategy with ``Strategy.market_exit()`` and stops new entries (until the
+  next UTC day for the daily limit, for the rest of the run for the drawdown);
+- a kill switch: any message on ``KILL_SWITCH_TOPIC`` (the message bus, so it reaches a strategy in
+  every environment without files) flattens and halts for the rest of the run;
+- a stale-data guard: no new exposure on an instrument whose last price, or (for perps) last funding
+  update, is older than a configured age.
+
+Orders that only reduce positions are always allowed, so flattening never gets stuck behind a limit.
+Rc6 cannot set the engine's ``TradingState`` from Python, so the halt lives in ``RiskGate`` and
+``market_exit()`` does the flattening.
+
+``RiskGate`` is pure (no Nautilus): it takes positions, prices and equity and answers. The
+``RiskManagedStrategy`` base class feeds it from what the kernel injects (portfolio, cache, clock,
+message bus), submits orders only through it, and publishes every decision as a plain dict on
+``RISK_EVENTS_TOPIC``; the backtest runner records them to ``risk_events.parquet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from nautilus_trader.common import DataActor, DataActorConfig
+from nautilus_trader.model import InstrumentId, OrderSide, Quantity, Venue
+from nautilus_trader.trading import Strategy
+
+RISK_EVENTS_TOPIC = "carrylab.risk.events"
+KILL_SWITCH_TOPIC = "carrylab.risk.kill_switch"
+NS_PER_SECOND = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_SECOND
+USD_LIKE = ("USD", "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI")
+
+Control = Literal[
+    "order",
+    "halted",
+    "exposure_instrument",
+    "exposure_total",
+    "leverage",
+    "stale_price",
+    "stale_funding",
+    "daily_loss",
+    "drawdown",
+    "kill_switch",
+    "nautilus_risk_engine",
+]
+Action = Literal["allow", "deny", "flatten", "halt", "resume"]
+
+
+class RiskConfigError(ValueError):
+    """A risk limit is unknown, mistyped or out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """The limits a strategy runs under; every one is optional (None = no limit).
+
+    Attributes
+    ----------
+    max_total_exposure_usd : Decimal, optional
+        Gross exposure over all the strategy's instruments, at the last price, USD stablecoins at par.
+    max_instrument_exposure_usd : Decimal, optional
+        Gross exposure on any one instrument.
+    max_leverage : dict[str, Decimal]
+        Nautilus venue name (``BINANCE``) -> maximum gross exposure / venue equity.
+    daily_loss_limit_usd : Decimal, optional
+        Loss from the equity at the start of the UTC day that flattens and halts until the next day.
+    max_drawdown_pct : Decimal, optional
+        Fall from peak equity, in percent, that flattens and halts for the rest of the run.
+    max_price_age_secs, max_funding_age_secs : int, optional
+        No new exposure when the instrument's last price (bar or mark) or funding update is older.
+    """
+
+    max_total_exposure_usd: Decimal | None = None
+    max_instrument_exposure_usd: Decimal | None = None
+    max_leverage: dict[str, Decimal] = field(default_factory=dict)
+    daily_loss_limit_usd: Decimal | None = None
+    max_drawdown_pct: Decimal | None = None
+    max_price_age_secs: int | None = None
+    max_funding_age_secs: int | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> RiskLimits:
+        """Return limits from a config table (``[strategy.params.risk]``), values as numbers or decimal text.
+
+        Raises
+        ------
+        RiskConfigError
+            If a key is unknown or a value is not a positive number.
+        """
+        if not raw:
+            return cls()
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise RiskConfigError(f"risk: unknown limit {unknown[0]!r}, expected one of {sorted(known)}")
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == "max_leverage":
+                if not isinstance(value, Mapping):
+                    raise RiskConfigError(f"risk.max_leverage: expected a table venue -> leverage, was {value!r}")
+                values[key] = {str(v).upper(): _positive(f"risk.max_leverage.{v}", x) for v, x in value.items()}
+            elif key.endswith("_secs"):
+                values[key] = int(_positive(f"risk.{key}", value))
+            else:
+                values[key] = _positive(f"risk.{key}", value)
+        return cls(**values)
+
+
+def _positive(name: str, value: Any) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise RiskConfigError(f"{name}: expected a positive number, was {value!r}") from None
+    if not result.is_finite() or result <= 0:
+        raise RiskConfigError(f"{name}: expected a positive number, was {value!r}")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order the strategy wants to send: signed base quantity (+ buy, - sell) at the price it expects."""
+
+    instrument_id: str
+    venue: str
+    quantity: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    """One decision of the risk controls, as recorded in ``risk_events.parquet``."""
+
+    ts: int
+    strategy_id: str
+    control: Control
+    action: Action
+    instrument_id: str
+    value: str
+    limit: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as a plain dict (what is published on the message bus)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to a set of orders: all allowed, or all denied with the first reason."""
+
+    allowed: bool
+    control: Control
+    reason: str
+    value: Decimal = Decimal(0)
+    limit: Decimal = Decimal(0)
+    instrument_id: str = ""
+
+
+def _reduces(position: Decimal, quantity: Decimal) -> bool:
+    after = position + quantity
+    return abs(after) < abs(position) and (after == 0 or (after > 0) == (position > 0))
+
+
+class RiskGate:
+    """The state of the controls of one strategy: halts, peaks, data ages. No Nautilus inside.
+
+    Parameters
+    ----------
+    limits : RiskLimits
+    """
+
+    def __init__(self, limits: RiskLimits) -> None:
+        self.limits = limits
+        self.halted_reason: str | None = None
+        self.halted_until_ns: int | None = None  # None with a reason: halted for good
+        self.peak_equity: Decimal | None = None
+        self.day: int | None = None
+        self.day_start_equity: Decimal | None = None
+        self.price_ts: dict[str, int] = {}
+        self.funding_ts: dict[str, int] = {}
+
+    @property
+    def halted(self) -> bool:
+        """Whether new exposure is refused."""
+        return self.halted_reason is not None
+
+    def observe_price(self, instrument_id: str, ts_ns: int) -> None:
+        """Record that a price of ``instrument_id`` was seen at ``ts_ns``."""
+        self.price_ts[instrument_id] = max(ts_ns, self.price_ts.get(instrument_id, ts_ns))
+
+    def observe_funding(self, instrument_id: str, ts_ns: int) -> None:
+        """Record that a funding update of ``instrument_id`` was seen at ``ts_ns``."""
+        self.funding_ts[instrument_id] = max(ts_ns, self.funding_ts.get(instrument_id, ts_ns))
+
+    def check(
+        self,
+        intents: Sequence[OrderIntent],
+        *,
+        positions: Mapping[str, Decimal],
+        prices: Mapping[str, Decimal],
+        equity_by_venue: Mapping[str, Decimal],
+        now_ns: int,
+        funding_instruments: Iterable[str] = (),
+    ) -> Decision:
+        """Return whether ``intents`` may all be sent, given positions (in flight included) and prices.
+
+        Orders that only reduce positions are always allowed. Otherwise, in order: the halt, stale
+        prices and funding, per-instrument exposure, total exposure, leverage per venue. A limit is
+        only enforced against orders that increase the measured quantity, so a position pushed over
+        a cap by price moves can still be reduced.
+        """
+        if all(_reduces(positions.get(i.instrument_id, Decimal(0)), i.quantity) for i in intents):
+            return Decision(True, "order", "reduces positions only")
+        if self.halted:
+            return Decision(False, "halted", f"new exposure refused: {self.halted_reason}")
+        stale = self._stale(intents, now_ns, set(funding_instruments))
+        if stale is not None:
+            return stale
+        after = dict(positions)
+        for intent in intents:
+            after[intent.instrument_id] = after.get(intent.instrument_id, Decimal(0)) + intent.quantity
+        all_prices = {**prices, **{i.instrument_id: i.price for i in intents}}
+
+        def exposure(book: Mapping[str, Decimal], instrument_id: str) -> Decimal:
+            return abs(book.get(instrument_id, Decimal(0))) * all_prices.get(instrument_id, Decimal(0))
+
+        capped = self._caps(intents, positions, after, exposure)
+        if capped is not None:
+            return capped
+        return self._leverage(intents, positions, after, exposure, equity_by_venue)
+
+    def _caps(
+        self,
+        intents: Sequence[OrderIntent],
+        positions: Mapping[str, Decimal],
+        after: Mapping[str, Decimal],
+        exposure: Callable[[Mapping[str, Decimal], str], Decimal],
+    ) -> Decision | None:
+        cap = self.limits.max_instrument_exposure_usd
+        if cap is not None:
+            for instrument_id in sorted({i.instrument_id for i in intents}):
+                new, old = exposure(after, instrument_id), exposure(positions, instrument_id)
+                if new > cap and new > old:
+                    reason = f"{instrument_id} exposure would be {new:.2f} USD, cap {cap}"
+                    return Decision(False, "exposure_instrument", reason, new, cap, instrument_id)
+        cap = self.limits.max_total_exposure_usd
+        if cap is not None:
+            new = sum((exposure(after, i) for i in after), Decimal(0))
+            old = sum((exposure(positions, i) for i in positions), Decimal(0))
+            if new > cap and new > old:
+                return Decision(False, "exposure_total", f"total exposure would be {new:.2f} USD, cap {cap}", new, cap)
+        return None
+
+    def _stale(self, intents: Sequence[OrderIntent], now_ns: int, funding: set[str]) -> Decision | None:
+        for intent in intents:
+            instrument_id = intent.instrument_id
+            for control, limit, seen in (
+                ("stale_price", self.limits.max_price_age_secs, self.price_ts.get(instrument_id)),
+                (
+                    "stale_funding",
+                    self.limits.max_funding_age_secs if instrument_id in funding else None,
+                    self.funding_ts.get(instrument_id),
+                ),
+            ):
+                if limit is None:
+                    continue
+                age = None if seen is None else Decimal(now_ns - seen) / NS_PER_SECOND
+                if age is None or age > limit:
+                    what = "never seen" if age is None else f"{age:.0f} s old"
+                    kind = "price" if control == "stale_price" else "funding update"
+                    return Decision(
+                        False,
+                        control,  # type: ignore[arg-type]
+                        f"last {kind} of {instrument_id} {what}, limit {limit} s",
+                        age if age is not None else Decimal(-1),
+                        Decimal(limit),
+                        instrument_id,
+                    )
+        return None
+
+    def _leverage(
+        self,
+        intents: Sequence[OrderIntent],
+        positions: Mapping[str, Decimal],
+        after: Mapping[str, Decimal],
+        exposure: Callable[[Mapping[str, Decimal], str], Decimal],
+        equity_by_venue: Mapping[str, Decimal],
+    ) -> Decision:
+        for venue in sorted({i.venue for i in intents}):
+            limit = self.limits.max_leverage.get(venue)
+            if limit is None:
+                continue
+            members = [i for i in after if i.rsplit(".", 1)[-1] == venue]
+            new = sum((exposure(after, i) for i in members), Decimal(0))
+            old = sum((exposure(positions, i) for i in members), Decimal(0))
+            equity = equity_by_venue.get(venue, Decimal(0))
+            if new <= old:
+                continue
+            if equity <= 0:
+                return Decision(False, "leverage", f"{venue} equity is {equity}, no leverage allowed", new, limit)
+            leverage = new / equity
+            if leverage > limit:
+                return Decision(
+                    False, "leverage", f"{venue} leverage would be {leverage:.2f}x, limit {limit}x", leverage, limit
+                )
+        return Decision(True, "order", "within limits")
+
+    def update_equity(self, now_ns: int, equity: Decimal) -> list[Decision]:
+        """Track peak and day-start equity; return the breaches (and resumes) this update causes.
+
+        A ``daily_loss`` breach halts until the next UTC midnight; ``drawdown`` halts for good.
+        """
+        decisions: list[Decision] = []
+        day = now_ns // NS_PER_DAY
+        if day != self.day:
+            self.day, self.day_start_equity = day, equity
+            if self.halted_until_ns is not None and now_ns >= self.halted_until_ns:
+                decisions.append(Decision(True, "daily_loss", f"new UTC day: resuming after {self.halted_reason}"))
+                self.halted_reason, self.halted_until_ns = None, None
+        self.peak_equity = equity if self.peak_equity is None else max(self.peak_equity, equity)
+        limit = self.limits.max_drawdown_pct
+        if limit is not None and self.peak_equity > 0 and (self.halted_until_ns is not None or not self.halted):
+            drawdown = (self.peak_equity - equity) / self.peak_equity * 100
+            if drawdown >= limit:
+                reason = f"drawdown {drawdown:.2f}% from peak {self.peak_equity:.2f} >= {limit}%"
+                self.halted_reason, self.halted_until_ns = reason, None
+                decisions.append(Decision(False, "drawdown", reason, drawdown, limit))
+                return decisions
+        loss_limit = self.limits.daily_loss_limit_usd
+        if loss_limit is not None and not self.halted and self.day_start_equity is not None:
+            loss = self.day_start_equity - equity
+            if loss >= loss_limit:
+                reason = f"daily loss {loss:.2f} USD >= {loss_limit} since the UTC day began"
+                self.halted_reason, self.halted_until_ns = reason, (day + 1) * NS_PER_DAY
+                decisions.append(Decision(False, "daily_loss", reason, loss, loss_limit))
+        return decisions
+
+    def kill(self, reason: str) -> Decision:
+        """Halt for good: the kill switch."""
+        self.halted_reason, self.halted_until_ns = f"kill switch: {reason}", None
+        return Decision(False, "kill_switch", self.halted_reason)
+
+
+class RiskManagedStrategy(Strategy):  # type: ignore[misc]
+    """A ``Strategy`` whose orders all pass through a ``RiskGate`` and whose decisions are published.
+
+    Subclasses call ``start_risk`` in ``on_start``, ``observe_bar``/``observe_mark``/``observe_funding``
+    in their data handlers, ``check_equity`` once per decision, and send orders with ``submit_checked``.
+    ``on_risk_flatten`` tells them a breaker or the kill switch flattened everything.
+    """
+
+    def __init__(self, config: Any, *, limits: RiskLimits) -> None:
+        super().__init__(config)
+        self.gate = RiskGate(limits)
+        self.risk_events: list[RiskEvent] = []
+        self.last_price: dict[InstrumentId, Decimal] = {}
+        self.pending: dict[str, tuple[InstrumentId, Decimal]] = {}
+        self.risk_instruments: list[InstrumentId] = []
+        self.funding_instruments: set[str] = set()
+        # Reading an account clones its event history (slower as a run goes on): balances are cached
+        # and re-read only after a fill or a funding settlement instant, the only things that move them.
+        self._balances: dict[str, Decimal] | None = None
+        self._settlements: set[int] = set()
+
+    def start_risk(self, instruments: Sequence[InstrumentId], *, funding: Sequence[InstrumentId] = ()) -> None:
+        """Declare the instruments under control and listen to the kill switch."""
+        self.risk_instruments = list(instruments)
+        self.funding_instruments = {str(i) for i in funding}
+        self.subscribe_topic(KILL_SWITCH_TOPIC, self._on_kill_switch)
+
+    def observe_bar(self, instrument_id: InstrumentId, close: Decimal, ts_ns: int) -> None:
+        """Record a bar close (the price orders fill at, and the exposure price)."""
+        self.last_price[instrument_id] = close
+        self.gate.observe_price(str(instrument_id), ts_ns)
+
+    def observe_mark(self, instrument_id: InstrumentId, ts_ns: int) -> None:
+        """Record that a mark price arrived (it keeps the price fresh)."""
+        self.gate.observe_price(str(instrument_id), ts_ns)
+
+    def observe_funding(self, instrument_id: InstrumentId, ts_ns: int, next_funding_ns: int | None = None) -> None:
+        """Record that a funding update arrived (and when it settles, which moves the balance)."""
+        self.gate.observe_funding(str(instrument_id), ts_ns)
+        if next_funding_ns is not None:
+            self._settlements.add(next_funding_ns)
+
+    def holding(self, instrument_id: InstrumentId) -> Decimal:
+        """Return the net position plus the orders in flight (signed base quantity)."""
+        net: Decimal = self.portfolio.net_position(instrument_id)
+        return net + sum((q for i, q in self.pending.values() if i == instrument_id), Decimal(0))
+
+    def equity_by_venue(self) -> dict[str, Decimal]:
+        """Return each venue's USD-stablecoin balance plus the unrealised PnL of the strategy's positions there."""
+        result = dict(self._venue_balances())
+        for position in self.cache.positions_open(strategy_id=self.strategy_id):
+            price = self.last_price.get(position.instrument_id)
+            if price is None:
+                continue
+            signed = Decimal(str(position.signed_qty))
+            opened = Decimal(str(position.avg_px_open))
+            multiplier = position.multiplier.as_decimal()
+            venue = position.instrument_id.venue.value
+            result[venue] = result.get(venue, Decimal(0)) + signed * (price - opened) * multiplier
+        return result
+
+    def _venue_balances(self) -> dict[str, Decimal]:
+        now = self.clock.timestamp_ns()
+        passed = {t for t in self._settlements if t <= now}
+        if passed:
+            self._settlements -= passed
+            self._balances = None
+        if self._balances is None:
+            self._balances = {}
+            for venue in sorted({i.venue.value for i in self.risk_instruments}):
+                account = self.portfolio.account(Venue(venue))
+                total = Decimal(0)
+                if account is not None:
+                    for currency, money in account.balances_total().items():
+                        if currency.code in USD_LIKE:
+                            total += money.as_decimal()
+                self._balances[venue] = total
+        return self._balances
+
+    def check_equity(self) -> None:
+        """Feed the breakers the current equity; on a breach, flatten with ``market_exit()``."""
+        now = self.clock.timestamp_ns()
+        equity = sum(self.equity_by_venue().values(), Decimal(0))
+        for decision in self.gate.update_equity(now, equity):
+            if decision.allowed:
+                self._record(now, decision, "resume")
+                continue
+            self._record(now, decision, "halt")
+            self._flatten(now, decision)
+
+    def submit_checked(self, orders: Sequence[tuple[InstrumentId, Decimal]]) -> bool:
+        """Submit market orders ``(instrument, signed quantity)`` if the gate allows them all; else none.
+
+        Quantities are rounded down to each instrument's lot; returns whether anything was sent.
+        """
+        now = self.clock.timestamp_ns()
+        sized: list[tuple[Any, Quantity, Decimal]] = []
+        for instrument_id, signed in orders:
+            instrument = self.cache.instrument(instrument_id)
+            if instrument is None:
+                self.log.error(f"risk: no instrument {instrument_id} in the cache, order not sent")
+                continue
+            quantity = instrument.make_qty(float(abs(signed)), round_down=True)
+            if quantity.as_decimal() > 0:
+                sized.append((instrument, quantity, quantity.as_decimal() if signed > 0 else -quantity.as_decimal()))
+        if not sized:
+            return False
+        intents = [
+            OrderIntent(str(inst.id), inst.id.venue.value, qty, self.last_price.get(inst.id, Decimal(0)))
+            for inst, _, qty in sized
+        ]
+        decision = self.gate.check(
+            intents,
+            positions={str(i.id): self.holding(i.id) for i, _, _ in sized}
+            | {str(i): self.holding(i) for i in self.risk_instruments},
+            prices={str(i): p for i, p in self.last_price.items()},
+            equity_by_venue=self.equity_by_venue() if self.gate.limits.max_leverage else {},
+            now_ns=now,
+            funding_instruments=self.funding_instruments,
+        )
+        described = ", ".join(f"{i.instrument_id} {i.quantity:+}" for i in intents)
+        if not decision.allowed:
+            self._record(now, decision, "deny", detail=f"denied [{described}]")
+            return False
+        self._record(now, decision, "allow", detail=f"allowed [{described}]")
+        for instrument, quantity, signed in sized:
+            side = OrderSide.BUY if signed > 0 else OrderSide.SELL
+            order = self.order_factory.market(instrument.id, side, quantity)
+            self.pending[str(order.client_order_id)] = (instrument.id, signed)
+            self.submit_order(order)
+        return True
+
+    def on_order_filled(self, event: Any) -> None:
+        self._balances = None
+        key = str(event.client_order_id)
+        if key not in self.pending:
+            return
+        instrument_id, left = self.pending[key]
+        filled = event.last_qty.as_decimal()
+        left = left - filled if left > 0 else left + filled
+        if left == 0:
+            del self.pending[key]
+        else:
+            self.pending[key] = (instrument_id, left)
+
+    def on_order_denied(self, event: Any) -> None:
+        self.pending.pop(str(event.client_order_id), None)
+        decision = Decision(False, "nautilus_risk_engine", str(event.reason), instrument_id=str(event.instrument_id))
+        self._record(self.clock.timestamp_ns(), decision, "deny")
+        self.on_order_lost(event.instrument_id)
+
+    def on_order_rejected(self, event: Any) -> None:
+        self.pending.pop(str(event.client_order_id), None)
+        decision = Decision(False, "nautilus_risk_engine", f"venue rejected: {event.reason}")
+        self._record(self.clock.timestamp_ns(), decision, "deny")
+        self.on_order_lost(event.instrument_id)
+
+    def on_order_canceled(self, event: Any) -> None:
+        self.pending.pop(str(event.client_order_id), None)
+
+    def on_order_lost(self, instrument_id: InstrumentId) -> None:
+        """Called when an order of ours was denied or rejected; the next decision re-balances."""
+
+    def on_risk_flatten(self) -> None:
+        """Called after a breaker or the kill switch flattened every position."""
+
+    def _on_kill_switch(self, message: object) -> None:
+        target = message.get("strategy_id") if isinstance(message, Mapping) else None
+        if target is not None and str(target) != str(self.strategy_id):
+            return
+        reason = str(message.get("reason", "requested")) if isinstance(message, Mapping) else str(message)
+        now = self.clock.timestamp_ns()
+        decision = self.gate.kill(reason)
+        self._record(now, decision, "halt")
+        self._flatten(now, decision)
+
+    def _flatten(self, now: int, decision: Decision) -> None:
+        self.log.warning(f"risk: {decision.control} -> flattening all positions ({decision.reason})")
+        self._record(now, decision, "flatten")
+        self.pending.clear()
+        self.market_exit()
+        self.on_risk_flatten()
+
+    def _record(self, now: int, decision: Decision, action: Action, *, detail: str = "") -> None:
+        reason = f"{detail}: {decision.reason}" if detail else decision.reason
+        event = RiskEvent(
+            ts=now,
+            strategy_id=str(self.strategy_id),
+            control=decision.control,
+            action=action,
+            instrument_id=decision.instrument_id,
+            value=format(decision.value, "f"),
+            limit=format(decision.limit, "f"),
+            reason=reason,
+        )
+        self.risk_events.append(event)
+        if action in ("deny", "halt", "flatten"):
+            self.log.warning(f"risk {action} [{decision.control}]: {reason}")
+        self.publish_message(RISK_EVENTS_TOPIC, event.to_dict())
+
+
+class KillSwitchTimerConfig(DataActorConfig):  # type: ignore[misc]
+    """Parameters of ``KillSwitchTimer``.
+
+    Parameters
+    ----------
+    at_ns : int
+        When to pull the switch (UNIX ns, UTC).
+    reason : str
+    strategy_id : str, optional
+        Only this strategy halts; every risk-managed strategy when None.
+    """
+
+    def __init__(self, at_ns: int, reason: str = "scheduled kill switch", strategy_id: str | None = None) -> None:
+        super().__init__()
+        self.at_ns = at_ns
+        self.reason = reason
+        self.strategy_id = strategy_id
+
+
+class KillSwitchTimer(DataActor):  # type: ignore[misc]
+    """Publish the kill switch at a set time: how a test (or a scheduled shutdown) pulls it through Nautilus.
+
+    An operator's switch is the same message sent by any component on the bus (a control actor
+    of the live node, a REST handler): strategies never read files or the environment.
+    """
+
+    def __init__(self, config: KillSwitchTimerConfig) -> None:
+        super().__init__(config)
+        self.params = config
+
+    def on_start(self) -> None:
+        self.clock.set_time_alert_ns("kill-switch", self.params.at_ns, self._fire)
+
+    def _fire(self, _event: Any) -> None:
+        message: dict[str, str] = {"reason": self.params.reason}
+        if self.params.strategy_id is not None:
+            message["strategy_id"] = self.params.strategy_id
+        self.publish_message(KILL_SWITCH_TOPIC, message)
