@@ -198,6 +198,77 @@ class StrategySpec(_Config, frozen=True, kw_only=True, forbid_unknown_fields=Tru
                 raise ValueError(f"{label}: expected 'package.module:ClassName', was {value!r}")
 
 
+HTTP_URL = re.compile(r"^(https?|wss?)://[^\s]+$")
+
+
+class ConnectionConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a paper or live node reaches one venue (never its credentials: those come from the environment).
+
+    Attributes
+    ----------
+    testnet : bool
+        Connect to the venue's testnet/demo environment where the adapter has one.
+    base_url_http, base_url_ws, base_url_ws_private, base_url_ws_trading : str, optional
+        Overrides of the adapter's endpoints (the loopback tests point them at 127.0.0.1).
+    """
+
+    testnet: bool = False
+    base_url_http: str | None = None
+    base_url_ws: str | None = None
+    base_url_ws_private: str | None = None
+    base_url_ws_trading: str | None = None
+
+    def __post_init__(self) -> None:
+        for label in ("base_url_http", "base_url_ws", "base_url_ws_private", "base_url_ws_trading"):
+            value = getattr(self, label)
+            if value is not None and not HTTP_URL.match(value):
+                raise ValueError(f"{label}: expected an http(s):// or ws(s):// URL, was {value!r}")
+
+
+class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Optional ``[live]`` section: what paper and live nodes need beyond a backtest config.
+
+    Attributes
+    ----------
+    connections : dict[str, ConnectionConfig]
+        Per configured venue name; a venue without an entry uses the adapter's production defaults.
+    state_dir : str
+        Where a node writes its state (paper: the state it restarts from) and artefacts.
+    flatten_on_stop : bool
+        On SIGINT/SIGTERM, close every position after cancelling open orders.
+    status_interval_secs : float
+        Period of the status line (positions, exposure, PnL, last data age per instrument).
+    metrics_port : int, optional
+        Serve Prometheus text exposition on ``metrics_host:metrics_port`` when set (0 picks a free port).
+    metrics_host : str
+        Interface of the metrics endpoint; loopback unless you mean otherwise.
+    replay_speed : float
+        Replay clock acceleration: 1000 replays an hour of data in 3.6 s; 0 replays as fast as the node keeps up.
+    position_check_interval_secs : float
+        Live: how often Nautilus reconciles open positions against the venue's position reports.
+    """
+
+    connections: dict[str, ConnectionConfig] = msgspec.field(default_factory=dict)
+    state_dir: str = "state"
+    flatten_on_stop: bool = False
+    status_interval_secs: float = 60.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    replay_speed: float = 1000.0
+    position_check_interval_secs: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in self.connections:
+            if name not in VENUE_NAMES:
+                raise ValueError(f"connections: expected venue names ({', '.join(VENUE_NAMES)}), was {name!r}")
+        if self.status_interval_secs <= 0:
+            raise ValueError(f"status_interval_secs: expected > 0, was {self.status_interval_secs}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65_535:
+            raise ValueError(f"metrics_port: expected 0..65535, was {self.metrics_port}")
+        if self.replay_speed < 0:
+            raise ValueError(f"replay_speed: expected >= 0 (0 = as fast as possible), was {self.replay_speed}")
+
+
 class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One backtest run.
 
@@ -213,6 +284,8 @@ class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     fill : FillConfig
     risk : RiskConfig
     trader_id : str
+    live : LiveConfig, optional
+        Connections and node settings for ``python -m engine.live``; ignored by backtests.
     """
 
     name: str
@@ -224,6 +297,7 @@ class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     fill: FillConfig = msgspec.field(default_factory=FillConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     trader_id: str = "BACKTESTER-001"
+    live: LiveConfig | None = None
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -235,6 +309,10 @@ class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"venues: expected each venue once (one account per venue), was {names}")
         if not re.match(r"^[A-Za-z0-9]+-[0-9]{3}$", self.trader_id):
             raise ValueError(f"trader_id: expected 'NAME-001', was {self.trader_id!r}")
+        if self.live is not None:
+            unknown = sorted(set(self.live.connections) - set(names))
+            if unknown:
+                raise ValueError(f"live.connections: expected configured venues {names}, was {unknown}")
 
     def venue(self, name: str) -> VenueConfig:
         """Return the venue named ``name``."""
@@ -331,8 +409,14 @@ def with_overrides(
 
 
 def config_json(config: RunConfig) -> str:
-    """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text)."""
-    return json.dumps(msgspec.to_builtins(config), sort_keys=True, indent=2) + "\n"
+    """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text).
+
+    An absent ``[live]`` section is left out, so adding it to the format did not change any backtest's hash.
+    """
+    document = msgspec.to_builtins(config)
+    if document.get("live") is None:
+        document.pop("live", None)
+    return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
 
 def config_hash(config: RunConfig) -> str:

@@ -1,0 +1,393 @@
+"""A loopback Binance USD-M futures venue on 127.0.0.1: REST and WebSocket in Binance's real formats.
+
+It answers what Nautilus 2.0.0rc6's Binance adapter calls (seen by pointing the adapter at it):
+``GET /fapi/v1/exchangeInfo`` (BTCUSDT from a real recorded answer, ``../shared/data/cryptofeed_recordings``),
+signed ``GET /fapi/v1/positionSide/dual``, ``POST/PUT/DELETE /fapi/v1/listenKey``, ``GET /fapi/v2/account``,
+``GET /fapi/v1/openOrders``, ``GET /fapi/v1/openAlgoOrders``, ``GET /fapi/v2/positionRisk``,
+``POST /fapi/v1/order`` and ``DELETE /fapi/v1/allOpenOrders``; the market WebSocket takes
+``{"method": "SUBSCRIBE"}`` and streams ``markPriceUpdate`` (which carries funding) and closed ``kline``
+events shaped like ``../shared/data/exchange_payloads/.../binance/.../futures/market_data_json``; the user
+data stream (``/ws?listenKey=...``) carries ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` for every fill.
+Market orders fill at once at the last kline close; taker fee 5 bps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+SYMBOL = "BTCUSDT"
+TAKER_FEE = Decimal("0.0005")
+START_BALANCE = Decimal("100000")
+RECORDED = Path(__file__).resolve().parents[4] / "shared" / "data" / "cryptofeed_recordings" / "BINANCE_FUTURES.0"
+
+
+def exchange_info() -> dict[str, Any]:
+    """Return the recorded ``/fapi/v1/exchangeInfo`` answer reduced to BTCUSDT."""
+    line = RECORDED.read_text().splitlines()[0]
+    document: dict[str, Any] = json.loads(line.split(": ", 1)[1])
+    document["symbols"] = [s for s in document["symbols"] if s["symbol"] == SYMBOL]
+    document["serverTime"] = int(time.time() * 1000)
+    return document
+
+
+@dataclass
+class Venue:
+    """The venue's state and what it saw."""
+
+    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    subscriptions: list[str] = field(default_factory=list)
+    orders: list[dict[str, str]] = field(default_factory=list)
+    position: Decimal = Decimal(0)
+    entry: Decimal = Decimal(0)
+    balance: Decimal = START_BALANCE
+    last_close: Decimal = Decimal("42000.00")
+    user_sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    order_ids: Any = field(default_factory=lambda: itertools.count(8_886_774))
+    trade_ids: Any = field(default_factory=lambda: itertools.count(1_000))
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+
+class BinanceFuturesLoopback:
+    """Serve the loopback venue from a daemon thread; ``url``/``ws_url`` point the adapter at it."""
+
+    def __init__(self) -> None:
+        self.venue = Venue()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.port = 0
+        self.thread = threading.Thread(target=self._serve, name="binance-loopback", daemon=True)
+        self.info = exchange_info()
+        self.runner: web.AppRunner | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> BinanceFuturesLoopback:
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("loopback venue did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            for task in self.tasks:
+                task.cancel()
+            if self.runner is not None:
+                await self.runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.ready.set()
+        self.loop.run_forever()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        venue = self.venue
+        venue.requests.append((request.method, request.path, request.headers.get("X-MBX-APIKEY")))
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request)
+        path = request.path
+        if path == "/fapi/v1/exchangeInfo":
+            return web.json_response(self.info)
+        if path == "/fapi/v1/positionSide/dual":
+            return web.json_response({"dualSidePosition": False})
+        if path == "/fapi/v1/listenKey":
+            return web.json_response({"listenKey": "loopbackListenKey"} if request.method == "POST" else {})
+        if path == "/fapi/v2/account":
+            return web.json_response(self._account())
+        if path in ("/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders", "/fapi/v1/allOrders", "/fapi/v1/userTrades"):
+            return web.json_response([])
+        if path == "/fapi/v2/positionRisk":
+            return web.json_response(self._position_risk())
+        if path == "/fapi/v1/order" and request.method == "POST":
+            return web.json_response(await self._order(dict(request.query) | dict(await request.post())))
+        if path == "/fapi/v1/allOpenOrders":
+            return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
+        return web.json_response({"code": -1000, "msg": f"loopback: no route {request.method} {path}"}, status=400)
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        if "listenKey" in request.query:
+            self.venue.user_sockets.append(socket)
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            command = json.loads(message.data)
+            if command.get("method") == "SUBSCRIBE":
+                self.venue.subscriptions.extend(command["params"])
+                await socket.send_json({"result": None, "id": command["id"]})
+                if any("@kline" in s for s in command["params"]):
+                    self._spawn(self._market(socket))
+            elif command.get("method") == "UNSUBSCRIBE":
+                await socket.send_json({"result": None, "id": command["id"]})
+        return socket
+
+    async def _market(self, socket: web.WebSocketResponse) -> None:
+        # Two funding announcements (the strategy acts on the one before the latest), then closed 1m klines.
+        await asyncio.sleep(0.3)
+        hour_ms = 3_600_000
+        base = (self.venue.now_ms() // hour_ms) * hour_ms
+        for index in itertools.count():
+            if socket.closed:
+                return
+            now = self.venue.now_ms()
+            await socket.send_json(
+                {
+                    "e": "markPriceUpdate",
+                    "E": now,
+                    "s": SYMBOL,
+                    "p": str(self.venue.last_close),
+                    "i": str(self.venue.last_close),
+                    "P": str(self.venue.last_close),
+                    "r": "0.00050000",
+                    "T": base + (index + 1) * 8 * hour_ms,
+                }
+            )
+            close = Decimal("42000.00") + Decimal(index)
+            self.venue.last_close = close
+            start = (now // 60_000 - 1) * 60_000
+            await socket.send_json(
+                {
+                    "e": "kline",
+                    "E": now,
+                    "s": SYMBOL,
+                    "k": {
+                        "t": start,
+                        "T": start + 59_999,
+                        "s": SYMBOL,
+                        "i": "1m",
+                        "f": 100,
+                        "L": 200,
+                        "o": str(close),
+                        "c": str(close),
+                        "h": str(close),
+                        "l": str(close),
+                        "v": "10.000",
+                        "n": 100,
+                        "x": True,
+                        "q": str(close * 10),
+                        "V": "5.000",
+                        "Q": str(close * 5),
+                        "B": "0",
+                    },
+                }
+            )
+            await asyncio.sleep(0.25)
+
+    def _account(self) -> dict[str, Any]:
+        venue = self.venue
+        balance = f"{venue.balance:.8f}"
+        asset = {
+            "asset": "USDT",
+            "walletBalance": balance,
+            "unrealizedProfit": "0.00000000",
+            "marginBalance": balance,
+            "maintMargin": "0.00000000",
+            "initialMargin": "0.00000000",
+            "positionInitialMargin": "0.00000000",
+            "openOrderInitialMargin": "0.00000000",
+            "maxWithdrawAmount": balance,
+            "crossWalletBalance": balance,
+            "crossUnPnl": "0.00000000",
+            "availableBalance": balance,
+            "marginAvailable": True,
+            "updateTime": venue.now_ms(),
+        }
+        return {
+            "feeTier": 0,
+            "canTrade": True,
+            "canDeposit": True,
+            "canWithdraw": True,
+            "updateTime": 0,
+            "multiAssetsMargin": False,
+            "tradeGroupId": -1,
+            "totalInitialMargin": "0.00000000",
+            "totalMaintMargin": "0.00000000",
+            "totalWalletBalance": balance,
+            "totalUnrealizedProfit": "0.00000000",
+            "totalMarginBalance": balance,
+            "totalPositionInitialMargin": "0.00000000",
+            "totalOpenOrderInitialMargin": "0.00000000",
+            "totalCrossWalletBalance": balance,
+            "totalCrossUnPnl": "0.00000000",
+            "availableBalance": balance,
+            "maxWithdrawAmount": balance,
+            "assets": [asset],
+            "positions": [],
+        }
+
+    def _position_risk(self) -> list[dict[str, Any]]:
+        venue = self.venue
+        if venue.position == 0:
+            return []
+        return [
+            {
+                "symbol": SYMBOL,
+                "positionAmt": str(venue.position),
+                "entryPrice": str(venue.entry),
+                "breakEvenPrice": str(venue.entry),
+                "markPrice": str(venue.last_close),
+                "unRealizedProfit": "0.00000000",
+                "liquidationPrice": "0",
+                "leverage": "1",
+                "maxNotionalValue": "1000000",
+                "marginType": "cross",
+                "isolatedMargin": "0.00000000",
+                "isAutoAddMargin": "false",
+                "positionSide": "BOTH",
+                "notional": str(venue.position * venue.last_close),
+                "isolatedWallet": "0",
+                "updateTime": venue.now_ms(),
+            }
+        ]
+
+    async def _order(self, params: dict[str, str]) -> dict[str, Any]:
+        venue = self.venue
+        venue.orders.append(params)
+        order_id = next(venue.order_ids)
+        now = venue.now_ms()
+        quantity = Decimal(params["quantity"])
+        side = params["side"]
+        price = venue.last_close
+        answer = {
+            "clientOrderId": params.get("newClientOrderId", ""),
+            "cumQty": "0",
+            "cumQuote": "0",
+            "executedQty": "0",
+            "orderId": order_id,
+            "avgPrice": "0.00",
+            "origQty": str(quantity),
+            "price": "0",
+            "reduceOnly": params.get("reduceOnly", "false") == "true",
+            "side": side,
+            "positionSide": "BOTH",
+            "status": "NEW",
+            "stopPrice": "0",
+            "closePosition": False,
+            "symbol": SYMBOL,
+            "timeInForce": params.get("timeInForce", "GTC"),
+            "type": params["type"],
+            "origType": params["type"],
+            "updateTime": now,
+            "workingType": "CONTRACT_PRICE",
+            "priceProtect": False,
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": "NONE",
+            "goodTillDate": 0,
+        }
+        self._spawn(self._fill(params, order_id, quantity, price))
+        return answer
+
+    async def _fill(self, params: dict[str, str], order_id: int, quantity: Decimal, price: Decimal) -> None:
+        await asyncio.sleep(0.05)
+        venue = self.venue
+        signed = quantity if params["side"] == "BUY" else -quantity
+        venue.position += signed
+        venue.entry = price if venue.position != 0 else Decimal(0)
+        fee = (quantity * price * TAKER_FEE).quantize(Decimal("0.00000001"))
+        venue.balance -= fee
+        now = venue.now_ms()
+        base = {
+            "s": SYMBOL,
+            "c": params.get("newClientOrderId", ""),
+            "S": params["side"],
+            "o": params["type"],
+            "f": params.get("timeInForce", "GTC"),
+            "q": str(quantity),
+            "p": "0",
+            "ap": "0",
+            "sp": "0",
+            "i": order_id,
+            "T": now,
+            "b": "0",
+            "a": "0",
+            "m": False,
+            "R": params.get("reduceOnly", "false") == "true",
+            "wt": "CONTRACT_PRICE",
+            "ot": params["type"],
+            "ps": "BOTH",
+            "cp": False,
+            "rp": "0",
+            "pP": False,
+            "si": 0,
+            "ss": 0,
+            "V": "NONE",
+            "pm": "NONE",
+            "gtd": 0,
+        }
+        new = {**base, "x": "NEW", "X": "NEW", "l": "0", "z": "0", "L": "0", "N": "USDT", "n": "0", "t": 0}
+        trade = {
+            **base,
+            "x": "TRADE",
+            "X": "FILLED",
+            "ap": str(price),
+            "l": str(quantity),
+            "z": str(quantity),
+            "L": str(price),
+            "N": "USDT",
+            "n": str(fee),
+            "t": next(venue.trade_ids),
+        }
+        account = {
+            "e": "ACCOUNT_UPDATE",
+            "E": now,
+            "T": now,
+            "a": {
+                "m": "ORDER",
+                "B": [{"a": "USDT", "wb": f"{venue.balance:.8f}", "cw": f"{venue.balance:.8f}", "bc": "0"}],
+                "P": [
+                    {
+                        "s": SYMBOL,
+                        "pa": str(venue.position),
+                        "ep": str(venue.entry),
+                        "bep": str(venue.entry),
+                        "cr": "0",
+                        "up": "0",
+                        "mt": "cross",
+                        "iw": "0",
+                        "ps": "BOTH",
+                    }
+                ],
+            },
+        }
+        for socket in list(venue.user_sockets):
+            if socket.closed:
+                continue
+            for order in (new, trade):
+                await socket.send_json({"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": order})
+            await socket.send_json(account)

@@ -1,0 +1,230 @@
+"""Paper nodes on replayed real data (../shared/data/binance_freqtrade): parity with the backtest,
+restart from persisted state, graceful stop on SIGTERM, metrics, and secrets kept out of logs and artefacts.
+
+Each in-process test runs one ``LiveNode`` and ``run_session`` disposes of it (one node per thread);
+the CLI tests run the node in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from datasets.catalog import export_catalog
+from datasets.importers import ImportOptions, require_importer
+from datasets.importers.base import sha256_of
+from datasets.store import SourceInfo, Store
+from engine.backtest import parse_config, run_backtest
+from engine.live import SessionOptions, run_session
+from engine.live.secrets import REDACTOR
+
+REPO = Path(__file__).resolve().parents[2]
+WINDOW = (datetime(2023, 12, 29, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC))
+FILES = (
+    "futures/BTC_USDT_USDT-1h-futures.feather",
+    "futures/BTC_USDT_USDT-1h-mark.feather",
+    "futures/BTC_USDT_USDT-1h-funding_rate.feather",
+)
+FAKE_KEY = "loopbackFAKEapiKEY0123456789abcdef"
+FAKE_SECRET = "loopbackFAKEsecretXYZ9876543210fedcba"  # noqa: S105 - a fake key the test hunts for
+
+
+@pytest.fixture(scope="module")
+def january_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("live-real")
+    store = Store(root / "store")
+    for name in FILES:
+        path = shared_data / "binance_freqtrade" / name
+        importer = require_importer(path)
+        info = SourceInfo(str(path), sha256_of(path), importer.name, importer.version)
+        for batch in importer.read(path, ImportOptions(venue="binance")):
+            store.write(batch.kind, batch.frame.filter(pl.col("ts").is_between(*WINDOW, closed="left")), info)
+    export_catalog(store, root / "catalog")
+    return root / "catalog"
+
+
+def _config_text(catalog: Path, *, extra: str = "") -> str:
+    return f"""
+name = "paper-parity-binance-btc"
+start = 2024-01-01T00:00:00Z
+end = 2024-02-01T00:00:00Z
+[data]
+catalog = "{catalog}"
+[[venues]]
+name = "binance"
+instruments = ["BTC-USDT-PERP"]
+starting_balances = ["100000 USDT"]
+leverage = 2
+funding_interval = "8h"
+[fill]
+slippage_bps = 0
+[risk]
+max_order_submit_rate = "100/00:00:01"
+[risk.max_notional_per_order]
+"binance:BTC-USDT-PERP" = 50000
+[strategy]
+path = "strategies.demo:FundingShort"
+[strategy.params]
+instrument_ids = ["binance:BTC-USDT-PERP"]
+notional = "20000"
+enter_rate = "0.0002"
+exit_rate = "0.0001"
+{extra}
+"""
+
+
+def _paper(tmp_path: Path, **overrides: object) -> SessionOptions:
+    options = SessionOptions(
+        mode="paper",
+        replay=True,
+        speed=0,
+        out_dir=tmp_path / "runs",
+        state_dir=tmp_path / "state",
+        install_signal_handlers=False,
+    )
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
+
+
+@pytest.mark.slow
+def test_replay_paper_node_matches_the_backtest_of_the_same_window(january_catalog: Path, tmp_path: Path) -> None:
+    """One month of real Binance BTC perp data, FundingShort, backtest vs replay paper node.
+
+    Tolerance: none. Orders (side, quantity, type, status, decision time), fills (time, side, quantity,
+    price, commission), every funding settlement (time, size, mark, rate, amount) and the PnL attribution
+    (total, price, funding, fees) are compared for exact decimal equality.
+
+    Differences that remain, and why they do not show here:
+
+    - Fill price: the 2.0.0rc6 sandbox accepts only native fill models, so paper ignores
+      ``fill.slippage_bps`` (the node logs a warning); with slippage 0, as here, both fill market orders
+      at the last close. With slippage > 0 paper fills are better by exactly that many bps.
+    - Fill timing: the node's clock is wall time. The replay waits after each bar until the sandbox has
+      answered every order, so each fill belongs to the bar it was decided on, and the report maps its
+      wall timestamp back to that bar's historical ``ts_init`` (what the backtest stamps).
+    - Account balances: the sandbox does not book funding, so the paper account differs from the ledger
+      by exactly the funding total (``reconciliation.funding_outside_account``); the ledger of record
+      (funding.parquet, stats) includes it, as the backtest's does.
+    - Identifiers: client order ids embed the wall-clock date and are not compared.
+    """
+    config = parse_config(_config_text(january_catalog).encode())
+    backtest = run_backtest(config, out_dir=None)
+    paper = run_session(config, _paper(tmp_path, fresh=True)).result
+
+    order_columns = ["ts_init", "side", "type", "quantity", "filled_quantity", "status"]
+    assert paper.orders.select(order_columns).equals(backtest.orders.select(order_columns))
+    fill_columns = ["ts", "side", "quantity", "price", "commission", "commission_currency"]
+    assert backtest.fills.height >= 2
+    assert paper.fills.select(fill_columns).equals(backtest.fills.select(fill_columns))
+    funding_columns = ["ts", "instrument_id", "position_size", "mark_price", "rate", "amount", "currency"]
+    assert backtest.funding.height > 0
+    assert paper.funding.select(funding_columns).equals(backtest.funding.select(funding_columns))
+    for key in ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees", "orders", "fills", "funding_settlements"):
+        assert paper.stats[key] == backtest.stats[key], key
+    reconciliation = paper.stats["reconciliation"]["USDT"]
+    assert Decimal(reconciliation["funding_outside_account"]) == Decimal(paper.stats["pnl_funding"])
+    assert abs(Decimal(reconciliation["difference_excluding_funding"])) <= Decimal("0.000001")
+
+
+@pytest.mark.slow
+def test_paper_node_restarts_from_its_state_with_its_position(january_catalog: Path, tmp_path: Path) -> None:
+    config = parse_config(_config_text(january_catalog).encode())
+    first = run_session(config, _paper(tmp_path, fresh=True, replay_until=datetime(2024, 1, 2, 12, tzinfo=UTC)))
+    assert first.state_path is not None
+    state = json.loads(first.state_path.read_text())
+    assert state["positions"]["BTCUSDT-PERP.BINANCE"]["quantity"] == "-0.470"
+    assert first.result.stats["stop_reason"] == "replay paused"
+
+    second = run_session(config, _paper(tmp_path, replay_until=datetime(2024, 1, 3, 6, tzinfo=UTC)))
+    assert second.restored_positions == {"BTCUSDT-PERP.BINANCE": Decimal("-0.470")}
+    restore = second.result.orders.row(0, named=True)
+    assert (restore["side"], restore["quantity"], restore["status"]) == ("SELL", Decimal("0.470"), "FILLED")
+    # The restored short was held through the next settlements: it receives funding in the second session.
+    assert second.result.funding.height > 0
+    assert set(second.result.funding["position_size"].to_list()) == {Decimal("-0.470")}
+    assert second.result.stats["funding_before_restart"]["USDT"] == first.result.stats["pnl_funding"]
+    resumed = json.loads(second.state_path.read_text()) if second.state_path else {}
+    assert resumed["sessions"] == 2
+    assert resumed["cursor_ns"] > state["cursor_ns"]
+
+
+def _cli(tmp_path: Path, config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.live", str(config), "--replay", "--out", str(tmp_path / "runs"),
+         "--state-dir", str(tmp_path / "state"), "--log-level", "INFO", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_node_gracefully_and_fake_keys_appear_nowhere(january_catalog: Path, tmp_path: Path) -> None:
+    config = tmp_path / "paper.toml"
+    config.write_text(_config_text(january_catalog, extra="[live]\nflatten_on_stop = true\nstatus_interval_secs = 0.2"))
+    env = {"CARRYLAB_BINANCE_API_KEY": FAKE_KEY, "CARRYLAB_BINANCE_API_SECRET": FAKE_SECRET}
+    process = _cli(tmp_path, config, "--speed", "200000", "--metrics-port", "0", env=env)
+    time.sleep(4)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "stopped: signal SIGTERM" in output
+    assert '"event": "stopping"' in output
+    assert '"flatten": true' in output
+    assert '"event": "status"' in output
+    state = json.loads(next((tmp_path / "state").glob("*/paper.json")).read_text())
+    assert state["positions"] == {}  # flattened on stop
+    assert all(order["status"] not in ("ACCEPTED", "SUBMITTED") for order in state["orders"])
+    texts = [output] + [p.read_bytes().decode(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
+    for secret in (FAKE_KEY, FAKE_SECRET):
+        assert not any(secret in text for text in texts)
+
+
+@pytest.mark.slow
+def test_metrics_endpoint_serves_prometheus_text_on_loopback(january_catalog: Path, tmp_path: Path) -> None:
+    config = tmp_path / "paper.toml"
+    config.write_text(_config_text(january_catalog, extra="[live]\nmetrics_port = 0\nstatus_interval_secs = 0.1"))
+    process = _cli(tmp_path, config, "--speed", "100000", "--fresh")
+    assert process.stdout is not None
+    url = None
+    deadline = time.monotonic() + 30
+    while url is None and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if '"event": "metrics"' in line:
+            url = json.loads(line)["url"]
+    assert url is not None
+    assert url.startswith("http://127.0.0.1:")
+    body = ""
+    while time.monotonic() < deadline and "carrylab_last_data_age_seconds{" not in body:
+        time.sleep(0.3)
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL printed by our node
+            body = response.read().decode()
+            content_type = response.headers["Content-Type"]
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert "carrylab_up 1" in body
+    assert 'carrylab_last_data_age_seconds{instrument_id="BTCUSDT-PERP.BINANCE"}' in body
+
+
+def test_redactor_registers_loaded_keys() -> None:
+    from engine.live.secrets import load_credentials
+
+    environ = {"CARRYLAB_BINANCE_API_KEY": FAKE_KEY, "CARRYLAB_BINANCE_API_SECRET": FAKE_SECRET}
+    load_credentials(["binance"], environ=environ)
+    assert REDACTOR.redact(f"key={FAKE_KEY} secret={FAKE_SECRET}") == "key=*** secret=***"
