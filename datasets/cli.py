@@ -1,4 +1,4 @@
-"""``python -m datasets``: import, status, check and export-catalog on the canonical store."""
+"""``python -m datasets``: import, status, check, export-catalog, fetch, dumps, record and update."""
 
 from __future__ import annotations
 
