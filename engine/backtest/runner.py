@@ -20,7 +20,7 @@ from nautilus_trader.common import LoggerConfig, LogLevel
 from nautilus_trader.model import TraderId
 from nautilus_trader.risk import RiskEngineConfig
 
-from engine.backtest import ledger
+from engine.backtest import ledger, records
 from engine.backtest.data import RunData, load_run_data, open_catalog
 from engine.backtest.events import RISK_EVENTS_SCHEMA, RiskEventRecorder
 from engine.backtest.stats import build_stats, text
@@ -237,12 +237,15 @@ def _build_engine(config: RunConfig, models: list[VenueModel], data: RunData) ->
 
 
 def _collect(config: RunConfig, engine: BacktestEngine, models: list[VenueModel], data: RunData) -> RunResult:
-    fills = ledger.fills_frame(engine.generate_fills_report(), data.venue_of)
-    orders = ledger.orders_frame(engine.generate_orders_report(), ledger.order_reasons(engine.cache.orders()))
-    positions_report = engine.generate_positions_report()
-    positions = ledger.positions_frame(positions_report)
-    account = ledger.account_frame((m.name, engine.generate_account_report(m.venue)) for m in models)
-    funding = ledger.funding_ledger(ledger.funding_events(positions_report), fills, data)
+    cache = engine.cache
+    every_order = cache.orders()
+    fills = records.fills_frame(every_order, data.venue_of)
+    orders = records.orders_frame(every_order, ledger.order_reasons(every_order))
+    open_or_last, snapshots = cache.positions(), cache.position_snapshots()
+    positions = records.positions_frame(open_or_last, snapshots)
+    accounts = ((m.name, cache.account_for_venue(m.venue)) for m in models)
+    account = records.account_frame((name, a) for name, a in accounts if a is not None)
+    funding = ledger.funding_ledger(records.funding_events([*open_or_last, *snapshots]), fills, data)
     currency_of = {str(i): _settlement_currency(instrument) for i, instrument in data.instruments.items()}
     attribution = ledger.attribute(fills, funding, data, currency_of)
     starting: dict[str, Decimal] = {}
