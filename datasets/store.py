@@ -310,7 +310,7 @@ def _write_atomic(path: Path, staged: _Staged) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         # lz4 writes decimal128 columns about twice as fast as zstd here for ~20% more bytes.
-        staged.frame.write_parquet(
+        staged.frame.rechunk().write_parquet(
             tmp, compression="lz4", statistics=True, row_group_size=ROW_GROUP_ROWS, metadata=staged.metadata
         )
         with open(tmp, "rb") as handle:
