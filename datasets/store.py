@@ -190,18 +190,9 @@ class Store:
             merged = new
         else:
             old = pl.read_parquet(path, hive_partitioning=False)
-            merged = pl.concat([old, new], how="vertical").unique(maintain_order=True)
-            clashes = merged.filter(pl.struct(spec.key).is_duplicated()).sort(spec.key)
-            if clashes.height:
-                keys = clashes.select(pl.struct(spec.key).n_unique()).item()
-                raise ConflictError(
-                    f"{info.source}: {keys} keys ({', '.join(spec.key)}) are already stored in {path} "
-                    f"with different values, first stored vs new: {clashes.head(2).rows()}; "
-                    "the inputs disagree: remove the wrong one, or delete the partition to replace it"
-                )
-            if merged.height == old.height and lineage == old_lineage:
+            merged = _combine(spec, old, new, source=info.source, path=path).sort(spec.order_by)
+            if lineage == old_lineage and merged.equals(old):
                 return None
-            merged = merged.sort(spec.order_by)
         summary = {
             "rows": merged.height,
             "ts_min": _iso(merged["ts"].min()),
@@ -303,6 +294,32 @@ class Store:
                     ts_max=datetime.fromisoformat(summary["ts_max"]),
                     lineage=tuple(_lineage_from(metadata)),
                 )
+
+
+def _combine(spec: KindSpec, old: pl.DataFrame, new: pl.DataFrame, *, source: str, path: Path) -> pl.DataFrame:
+    # Rows sharing a key merge when every column agrees or one side is empty (a source that adds
+    # the premium or mark price to stored rates enriches them); two different values are a conflict.
+    rows = pl.concat([old, new], how="vertical").unique(maintain_order=True)
+    shared = pl.struct(spec.key).is_duplicated()
+    clashes = rows.filter(shared)
+    if clashes.height == 0:
+        return rows
+    values = [c for c in spec.columns if c not in spec.key]
+    resolved = clashes.group_by(spec.key, maintain_order=True).agg(
+        *(pl.col(c).drop_nulls().first() for c in values),
+        _disagree=pl.max_horizontal(*(pl.col(c).drop_nulls().n_unique() for c in values)) > 1,
+    )
+    conflicts = resolved.filter("_disagree")
+    if conflicts.height:
+        first = conflicts.row(0, named=True)
+        key = {k: first[k] for k in spec.key}
+        stored = clashes.filter(*(pl.col(k) == v for k, v in key.items())).rows()
+        raise ConflictError(
+            f"{source}: {conflicts.height} keys ({', '.join(spec.key)}) are already stored in {path} "
+            f"with different values, first stored vs new: {stored}; "
+            "the inputs disagree: remove the wrong one, or delete the partition to replace it"
+        )
+    return pl.concat([rows.filter(~shared), resolved.drop("_disagree").select(spec.columns)], how="vertical")
 
 
 def _write_atomic(path: Path, staged: _Staged) -> None:

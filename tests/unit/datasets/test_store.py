@@ -164,3 +164,23 @@ def test_scan_with_floats_casts_decimals_for_research(store_root: Path) -> None:
 def test_unknown_partition_filter_raises_with_allowed_names(store_root: Path) -> None:
     with pytest.raises(ValueError, match=r"cannot filter ohlcv partitions by \['exchange'\].*venue, symbol"):
         Store(store_root).files("ohlcv", exchange="binance")
+
+
+def test_source_adding_an_empty_column_enriches_stored_rows_in_any_order(tmp_path: Path) -> None:
+    bare = funding_batch([(T0, "0.0001"), (T0 + timedelta(hours=8), "0.0002")])
+    marked = funding_batch([(T0, "0.0001")], mark_prices=["42000.5"])
+    other = SourceInfo(source="with marks", sha256="2" * 64, importer="test", importer_version="1")
+    one, two = Store(tmp_path / "one"), Store(tmp_path / "two")
+    one.write("funding", bare, INFO)
+    one.write("funding", marked, other)
+    two.write("funding", marked, other)
+    two.write("funding", bare, INFO)
+    assert one.scan("funding").collect()["mark_price"].to_list() == [Decimal("42000.5"), None]
+    assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two")
+
+
+def test_different_value_beside_an_added_column_is_still_a_conflict(store_root: Path) -> None:
+    store = Store(store_root)
+    store.write("funding", funding_batch([(T0, "0.0001")]), INFO)
+    with pytest.raises(ConflictError, match=r"1 keys \(venue, symbol, ts\) are already stored"):
+        store.write("funding", funding_batch([(T0, "0.0003")], mark_prices=["42000.5"]), INFO)
