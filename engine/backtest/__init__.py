@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.backtest.runner import RunResult, run_backtest, run_many, write_artefacts
+from engine.backtest.result import RunResult
+from engine.backtest.runner import run_backtest, run_many, write_artefacts
 from engine.config import RunConfig, load_config, parse_config, with_overrides
 
 __all__ = [

@@ -1,4 +1,7 @@
-"""Ledgers of a finished run, rebuilt as exact-decimal polars frames from the engine's reports.
+"""Ledgers of a finished run as exact-decimal polars frames: their schemas, funding and PnL attribution.
+
+``engine.backtest.records`` reads orders, fills, positions and accounts from the engine's cache into
+these schemas.
 
 PnL attribution, per settlement currency, over the bar-close grid:
 
@@ -34,23 +37,6 @@ def parse_money(text: Any) -> tuple[Decimal, str]:
     return Decimal(amount), currency
 
 
-def _ns(value: Any) -> int | None:
-    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return int(value.value)
-    return int(value)
-
-
-def _rows(report: Any) -> list[dict[str, Any]]:
-    if report is None or len(report) == 0:
-        return []
-    frame = report.reset_index()
-    # Column-wise tolist is fast for Arrow-backed pandas columns; iterating rows is not.
-    columns = {str(name): frame[name].tolist() for name in frame.columns}
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
 def _frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema={k: (pl.Int64 if v == NS else v) for k, v in schema.items()}, orient="row")
     return frame.with_columns(pl.col(k).cast(NS) for k, v in schema.items() if v == NS)
@@ -72,30 +58,6 @@ FILLS_SCHEMA = {
 }
 
 
-def fills_frame(report: Any, venue_of: dict[str, str]) -> pl.DataFrame:
-    """Return one row per fill (the engine's fills report, ids that vary between runs dropped)."""
-    rows = []
-    for row in _rows(report):
-        commission, currency = parse_money(row["commission"])
-        rows.append(
-            {
-                "ts": _ns(row["ts_event"]),
-                "venue": venue_of.get(str(row["instrument_id"]), ""),
-                "instrument_id": str(row["instrument_id"]),
-                "client_order_id": str(row["client_order_id"]),
-                "venue_order_id": str(row["venue_order_id"]),
-                "position_id": str(row["position_id"]),
-                "side": str(row["order_side"]),
-                "quantity": Decimal(str(row["last_qty"])),
-                "price": Decimal(str(row["last_px"])),
-                "commission": commission,
-                "commission_currency": currency,
-                "liquidity_side": str(row["liquidity_side"]),
-            }
-        )
-    return _frame(rows, FILLS_SCHEMA).sort("ts", "client_order_id", "quantity", maintain_order=True)
-
-
 ORDERS_SCHEMA = {
     "ts_init": NS,
     "ts_last": NS,
@@ -113,34 +75,6 @@ ORDERS_SCHEMA = {
     "position_id": pl.String,
     "reason": pl.String,
 }
-
-
-def orders_frame(report: Any, reasons: dict[str, str] | None = None) -> pl.DataFrame:
-    """Return one row per order with its final state (and why it was denied or rejected, if it was)."""
-    reasons = reasons or {}
-    rows = []
-    for row in _rows(report):
-        avg = row.get("avg_px")
-        rows.append(
-            {
-                "ts_init": _ns(row["ts_init"]),
-                "ts_last": _ns(row["ts_last"]),
-                "client_order_id": str(row["client_order_id"]),
-                "venue_order_id": None if row.get("venue_order_id") is None else str(row["venue_order_id"]),
-                "instrument_id": str(row["instrument_id"]),
-                "side": str(row["side"]),
-                "type": str(row["type"]),
-                "quantity": Decimal(str(row["quantity"])),
-                "filled_quantity": Decimal(str(row["filled_qty"])),
-                "avg_price": None if avg is None or str(avg) in ("None", "nan") else Decimal(str(avg)),
-                "status": str(row["status"]),
-                "time_in_force": str(row["time_in_force"]),
-                "reduce_only": bool(row["is_reduce_only"]),
-                "position_id": None if row.get("position_id") is None else str(row["position_id"]),
-                "reason": reasons.get(str(row["client_order_id"])),
-            }
-        )
-    return _frame(rows, ORDERS_SCHEMA).sort("ts_init", "client_order_id")
 
 
 POSITIONS_SCHEMA = {
@@ -162,38 +96,6 @@ POSITIONS_SCHEMA = {
 }
 
 
-def positions_frame(report: Any) -> pl.DataFrame:
-    """Return one row per position cycle (NETTING snapshots of closed cycles included)."""
-    rows = []
-    for row in _rows(report):
-        realized, currency = parse_money(row["realized_pnl"])
-        commissions = sum((parse_money(c)[0] for c in row["commissions"] or []), Decimal(0))
-        funding = sum(
-            (parse_money(a["pnl_change"])[0] for a in row["adjustments"] or [] if a["adjustment_type"] == "FUNDING"),
-            Decimal(0),
-        )
-        rows.append(
-            {
-                "position_id": str(row["position_id"]),
-                "instrument_id": str(row["instrument_id"]),
-                "entry": str(row["entry"]),
-                "side": str(row["side"]),
-                "quantity": Decimal(str(row["quantity"])),
-                "peak_quantity": Decimal(str(row["peak_qty"])),
-                "ts_opened": _ns(row["ts_opened"]),
-                "ts_closed": _ns(row["ts_closed"]),
-                "avg_price_open": str(row["avg_px_open"]),
-                "avg_price_close": str(row["avg_px_close"]),
-                "realized_pnl": realized,
-                "currency": currency,
-                "commissions": commissions,
-                "funding": funding,
-                "is_snapshot": bool(row["is_snapshot"]),
-            }
-        )
-    return _frame(rows, POSITIONS_SCHEMA).sort("ts_opened", "position_id", "is_snapshot")
-
-
 def order_reasons(orders: Iterable[Any]) -> dict[str, str]:
     """Return client order id -> reason of every order whose last event carries one (denied, rejected)."""
     reasons = {}
@@ -202,28 +104,6 @@ def order_reasons(orders: Iterable[Any]) -> dict[str, str]:
         if reason:
             reasons[str(order.client_order_id)] = str(reason)
     return reasons
-
-
-def funding_events(report: Any) -> list[dict[str, Any]]:
-    """Return every FUNDING adjustment once (NETTING snapshot rows repeat the ones of their cycle)."""
-    seen: set[str] = set()
-    events = []
-    for row in _rows(report):
-        for adjustment in row["adjustments"] or []:
-            if adjustment["adjustment_type"] != "FUNDING" or adjustment["event_id"] in seen:
-                continue
-            seen.add(adjustment["event_id"])
-            amount, currency = parse_money(adjustment["pnl_change"])
-            events.append(
-                {
-                    "ts": int(adjustment["ts_event"]),
-                    "instrument_id": str(adjustment["instrument_id"]),
-                    "position_id": str(adjustment["position_id"]),
-                    "amount": amount,
-                    "currency": currency,
-                }
-            )
-    return events
 
 
 ACCOUNT_SCHEMA = {
@@ -236,22 +116,17 @@ ACCOUNT_SCHEMA = {
 }
 
 
-def account_frame(reports: Iterable[tuple[str, Any]]) -> pl.DataFrame:
-    """Return every account state (balance per currency) of every venue, in event order."""
-    rows = []
-    for venue, report in reports:
-        for row in _rows(report):
-            rows.append(
-                {
-                    "ts": _ns(row["index"] if "index" in row else row["ts_event"]),
-                    "venue": venue,
-                    "currency": str(row["currency"]),
-                    "total": Decimal(str(row["total"])),
-                    "locked": Decimal(str(row["locked"])),
-                    "free": Decimal(str(row["free"])),
-                }
-            )
-    return _frame(rows, ACCOUNT_SCHEMA)
+FUNDING_SCHEMA: dict[str, Any] = {
+    "ts": NS,
+    "venue": pl.String,
+    "instrument_id": pl.String,
+    "position_id": pl.String,
+    "position_size": DECIMAL,
+    "mark_price": DECIMAL,
+    "rate": DECIMAL,
+    "amount": DECIMAL,
+    "currency": pl.String,
+}
 
 
 def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:
@@ -263,19 +138,8 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
         If a settlement's amount differs from ``-size * multiplier * mark * rate`` by more than one
         unit of the currency's last decimal, or its inputs cannot be found.
     """
-    schema: dict[str, Any] = {
-        "ts": NS,
-        "venue": pl.String,
-        "instrument_id": pl.String,
-        "position_id": pl.String,
-        "position_size": DECIMAL,
-        "mark_price": DECIMAL,
-        "rate": DECIMAL,
-        "amount": DECIMAL,
-        "currency": pl.String,
-    }
     if not events:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=FUNDING_SCHEMA)
     joined = _settlement_inputs(events, fills, data)
     rows = []
     for row in joined.iter_rows(named=True):
@@ -287,7 +151,7 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
                 f"expected a mark price (or bar) and a funding update announcing {when} for {row['instrument_id']}, "
                 f"found mark {mark} and rate {rate}; report this with the run config"
             )
-        multiplier = _multiplier(data, row["instrument_id"])
+        multiplier = multiplier_of(data, row["instrument_id"])
         expected = -size * multiplier * mark * rate
         amount: Decimal = row["amount"]
         unit = Decimal(1).scaleb(-row["decimals"])
@@ -297,8 +161,8 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
                 f"-{size}*{multiplier}*{mark}*{rate} = {expected}, the engine settled {amount} {row['currency']}; "
                 "report this with the run config"
             )
-        rows.append({**{k: row[k] for k in schema if k in row}, "position_size": size, "ts": row["ts"]})
-    return _frame(rows, schema)
+        rows.append({**{k: row[k] for k in FUNDING_SCHEMA if k in row}, "position_size": size, "ts": row["ts"]})
+    return _frame(rows, FUNDING_SCHEMA)
 
 
 def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:
@@ -352,7 +216,8 @@ def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: 
     )
 
 
-def _multiplier(data: RunData, instrument_id: str) -> Decimal:
+def multiplier_of(data: RunData, instrument_id: str) -> Decimal:
+    """Return the contract multiplier of ``instrument_id`` (1 for an instrument the run does not hold)."""
     for key, instrument in data.instruments.items():
         if str(key) == instrument_id:
             return Decimal(str(instrument.multiplier))
@@ -382,7 +247,7 @@ def attribute(fills: pl.DataFrame, funding: pl.DataFrame, data: RunData, currenc
             own = fills.filter(pl.col("instrument_id") == instrument_id)
             if not own.height:
                 continue
-            multiplier = _multiplier(data, instrument_id)
+            multiplier = multiplier_of(data, instrument_id)
             signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
             events = own.select(
                 key=pl.col("ts").cast(pl.Int64),

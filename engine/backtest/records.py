@@ -3,9 +3,8 @@
 Nautilus' pandas reporter (``generate_*_report``) turns every order, fill, position snapshot and
 account state into a dict, a pandas row and a ``pd.Timestamp`` before the ledger reads them back;
 on a million bars that is most of the ledger time. These readers take the few attributes the ledgers
-keep, as text, and let polars parse the decimals column-wise. The frames equal those of
-``ledger.fills_frame``, ``orders_frame``, ``positions_frame``, ``account_frame`` and
-``funding_events`` built from the reports (the live report still uses those).
+keep, as text, and let polars parse the decimals column-wise. The backtest runner and the paper/live
+report both read their ledgers here (``engine.backtest.result.read_ledgers``).
 """
 
 from __future__ import annotations
@@ -39,11 +38,18 @@ def _frame(columns: dict[str, list[Any]], schema: dict[str, Any]) -> pl.DataFram
     )
 
 
-def fills_frame(orders: Iterable[Any], venue_of: dict[str, str]) -> pl.DataFrame:
-    """Return one row per fill of ``orders`` (as ``ledger.fills_frame`` of their fills report)."""
+def fills_frame(orders: Iterable[Any], venue_of: dict[str, str], *, currency_of: dict[str, str]) -> pl.DataFrame:
+    """Return one row per fill of ``orders``, in time order.
+
+    A fill without a commission (live reconciliation synthesises one for a position it recovers from
+    the venue) books zero in its instrument's settlement currency (``currency_of``).
+    """
     fills = [e for o in orders for e in o.events() if isinstance(e, OrderFilled)]
     instrument_ids = [str(f.instrument_id) for f in fills]
-    commissions = [str(f.commission).split() for f in fills]
+    commissions = [
+        ["0", currency_of.get(i, "USD")] if f.commission is None else str(f.commission).split()
+        for f, i in zip(fills, instrument_ids, strict=True)
+    ]
     columns: dict[str, list[Any]] = {
         "ts": [f.ts_event for f in fills],
         "venue": [venue_of.get(i, "") for i in instrument_ids],
@@ -62,7 +68,7 @@ def fills_frame(orders: Iterable[Any], venue_of: dict[str, str]) -> pl.DataFrame
 
 
 def orders_frame(orders: list[Any], reasons: dict[str, str]) -> pl.DataFrame:
-    """Return one row per order with its final state (as ``ledger.orders_frame`` of the orders report)."""
+    """Return one row per order with its final state and, if it was denied or rejected, why (``reasons``)."""
     client_order_ids = [str(o.client_order_id) for o in orders]
     columns: dict[str, list[Any]] = {
         "ts_init": [o.ts_init for o in orders],
@@ -130,7 +136,7 @@ def _funding(position: Any) -> Decimal:
 
 
 def funding_events(positions: Iterable[Any]) -> list[dict[str, Any]]:
-    """Return every FUNDING adjustment once (as ``ledger.funding_events`` of the positions report)."""
+    """Return every FUNDING adjustment once (NETTING snapshots repeat the ones of their cycle)."""
     seen: set[str] = set()
     events = []
     for position in positions:

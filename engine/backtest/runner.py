@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from nautilus_trader.backtest import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.common import LoggerConfig, LogLevel
 from nautilus_trader.model import TraderId
@@ -22,67 +19,25 @@ from nautilus_trader.risk import RiskEngineConfig
 
 from engine.backtest import ledger, records
 from engine.backtest.data import RunData, load_run_data, open_catalog
-from engine.backtest.events import RISK_EVENTS_SCHEMA, RiskEventRecorder
-from engine.backtest.stats import build_stats, text
+from engine.backtest.events import RiskEventRecorder
+from engine.backtest.result import RunResult, assemble_result, read_ledgers
 from engine.config import (
     RunConfig,
     build_strategy_config,
-    config_hash,
     config_json,
     import_object,
     resolve_instrument,
     strategy_paths,
 )
 from engine.errors import EngineError, EngineRunError
-from engine.fill import SlippageFillModel, describe_fill_model
+from engine.fill import SlippageFillModel
 from engine.venue_models import VenueModel, build_venue_model
 
 Progress = Callable[[str], None]
-ARTEFACTS = ("orders", "fills", "positions", "account", "funding", "equity", "risk_events")
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What one run produced: its ledgers as polars frames, its statistics and where it was written.
-
-    Attributes
-    ----------
-    config : RunConfig
-    config_hash : str
-    orders, fills, positions, account, funding, equity : pl.DataFrame
-        The ledgers; ``equity`` is the PnL attribution on every bar close, per currency.
-    risk_events : pl.DataFrame
-        Every decision of the strategy's risk controls (``strategies.risk``), in order.
-    stats : dict
-        The ``stats.json`` document.
-    run_dir : Path | None
-        ``runs/<config-hash>/`` when artefacts were written.
-    timings_secs : dict[str, float]
-        Wall time of ``catalog_load``, ``engine_run``, ``ledgers`` (rebuilding them from the engine's
-        reports) and ``artefacts`` (writing files and the HTML report).
-    """
-
-    config: RunConfig
-    config_hash: str
-    orders: pl.DataFrame
-    fills: pl.DataFrame
-    positions: pl.DataFrame
-    account: pl.DataFrame
-    funding: pl.DataFrame
-    equity: pl.DataFrame
-    stats: dict[str, Any]
-    bars: pl.DataFrame
-    run_dir: Path | None = None
-    timings_secs: dict[str, float] = field(default_factory=dict)
-    risk_events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RISK_EVENTS_SCHEMA))
-
-    def frames(self) -> dict[str, pl.DataFrame]:
-        """Return the ledgers by artefact name."""
-        return {name: getattr(self, name) for name in ARTEFACTS}
 
 
 def run_backtest(
@@ -237,107 +192,10 @@ def _build_engine(config: RunConfig, models: list[VenueModel], data: RunData) ->
 
 
 def _collect(config: RunConfig, engine: BacktestEngine, models: list[VenueModel], data: RunData) -> RunResult:
-    cache = engine.cache
-    every_order = cache.orders()
-    fills = records.fills_frame(every_order, data.venue_of)
-    orders = records.orders_frame(every_order, ledger.order_reasons(every_order))
-    open_or_last, snapshots = cache.positions(), cache.position_snapshots()
-    positions = records.positions_frame(open_or_last, snapshots)
-    accounts = ((m.name, cache.account_for_venue(m.venue)) for m in models)
-    account = records.account_frame((name, a) for name, a in accounts if a is not None)
-    funding = ledger.funding_ledger(records.funding_events([*open_or_last, *snapshots]), fills, data)
-    currency_of = {str(i): _settlement_currency(instrument) for i, instrument in data.instruments.items()}
-    attribution = ledger.attribute(fills, funding, data, currency_of)
-    starting: dict[str, Decimal] = {}
-    for model in models:
-        for money in model.starting_balances:
-            starting[money.currency.code] = starting.get(money.currency.code, Decimal(0)) + money.as_decimal()
-    counts = {
-        "orders": orders.height,
-        "orders_denied": orders.filter(pl.col("status") == "DENIED").height,
-        "fills": fills.height,
-        "positions": positions.height,
-        "funding_settlements": funding.height,
-        "bars": data.bar_count,
-    }
-    extra = {
-        "name": config.name,
-        "config_hash": config_hash(config),
-        "start": config.start.isoformat(),
-        "end": config.end.isoformat(),
-        "fill_model": describe_fill_model(config.fill.slippage_bps),
-        "venues": [m.describe() for m in models],
-        "reconciliation": _reconcile(attribution, account, positions, data, currency_of, starting),
-    }
-    stats = build_stats(attribution=attribution, starting=starting, counts=counts, extra=extra)
-    return RunResult(
-        config=config,
-        config_hash=config_hash(config),
-        orders=orders,
-        fills=fills,
-        positions=positions,
-        account=account,
-        funding=funding,
-        equity=attribution.curve,
-        stats=stats,
-        bars=data.bars,
-    )
-
-
-def _settlement_currency(instrument: Any) -> str:
-    # Nautilus books linear PnL, fees and funding in the quote currency (Hyperliquid perps: USD, not USDC).
-    currency = instrument.base_currency if getattr(instrument, "is_inverse", False) else instrument.quote_currency
-    return str(currency.code)
-
-
-def _reconcile(
-    attribution: ledger.Attribution,
-    account: pl.DataFrame,
-    positions: pl.DataFrame,
-    data: RunData,
-    currency_of: dict[str, str],
-    starting: dict[str, Decimal],
-) -> dict[str, dict[str, str]]:
-    """Compare the ledger's PnL with the engine's balances plus open positions marked at the last close.
-
-    Nautilus keeps average entry prices as binary floats, so realised PnL of partial closes can differ
-    from the exact ledger in the last decimals; the difference is reported, not hidden.
-    """
-    result: dict[str, dict[str, str]] = {}
-    final = account.group_by("venue", "currency", maintain_order=True).last()
-    engine_change: dict[str, Decimal] = {}
-    for row in final.iter_rows(named=True):
-        engine_change[row["currency"]] = engine_change.get(row["currency"], Decimal(0)) + row["total"]
-    for currency, amount in starting.items():
-        engine_change[currency] = engine_change.get(currency, Decimal(0)) - amount
-    last_close = {
-        row["instrument_id"]: row["close"]
-        for row in data.bars.group_by("instrument_id", maintain_order=True).last().iter_rows(named=True)
-    }
-    for row in positions.filter(~pl.col("is_snapshot") & (pl.col("side") != "FLAT")).iter_rows(named=True):
-        currency = currency_of.get(row["instrument_id"], row["currency"])
-        signed = row["quantity"] if row["side"] == "LONG" else -row["quantity"]
-        unrealized = (
-            signed
-            * (last_close[row["instrument_id"]] - Decimal(row["avg_price_open"]))
-            * ledger_multiplier(data, row["instrument_id"])
-        )
-        engine_change[currency] = engine_change.get(currency, Decimal(0)) + unrealized
-    for currency, values in attribution.final.items():
-        change = engine_change.get(currency, Decimal(0))
-        result[currency] = {
-            "ledger_pnl_total": text(values["pnl_total"]),
-            "engine_pnl_total": text(change),
-            "difference": text(values["pnl_total"] - change),
-        }
-    return result
-
-
-def ledger_multiplier(data: RunData, instrument_id: str) -> Decimal:
-    for key, instrument in data.instruments.items():
-        if str(key) == instrument_id:
-            return Decimal(str(instrument.multiplier))
-    return Decimal(1)
+    ledgers = read_ledgers(engine.cache, models=models, data=data)
+    settled = records.funding_events([*engine.cache.positions(), *engine.cache.position_snapshots()])
+    funding = ledger.funding_ledger(settled, ledgers.fills, data)
+    return assemble_result(config, ledgers, funding=funding, models=models, data=data)
 
 
 def write_artefacts(result: RunResult, out_dir: Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.backtest.runner import RunResult
+from engine.backtest.result import RunResult
 
 
 def summarize(result: RunResult) -> str:

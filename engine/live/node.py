@@ -34,7 +34,8 @@ from nautilus_trader.model import Currency, InstrumentId, Money, TraderId
 
 from datasets.symbols import market_of
 from engine.backtest.data import RunData, load_run_data, open_catalog
-from engine.backtest.runner import RunResult, _settlement_currency, guarded, write_artefacts
+from engine.backtest.result import RunResult, settlement_currency
+from engine.backtest.runner import guarded, write_artefacts
 from engine.backtest.stats import text
 from engine.config import (
     ConnectionConfig,
@@ -454,7 +455,7 @@ def _funding_terms(config: RunConfig, data: RunData | None) -> dict[str, Instrum
                 currency = "USD" if venue.name == "hyperliquid" else symbol.split("-")[1]
                 multiplier, precision = Decimal(1), int(Currency.from_str(currency).precision)
             else:
-                currency = _settlement_currency(instrument)
+                currency = settlement_currency(instrument)
                 multiplier = Decimal(str(instrument.multiplier))
                 precision = int(instrument.quote_currency.precision)
             terms[str(instrument_id)] = InstrumentTerms(
