@@ -68,9 +68,11 @@ class CcxtVenue:
     funding_until : tuple[str, int] | None
         Parameter that bounds a funding request's end and the offset added to the exclusive window end
         (ccxt's unified ``until`` is inclusive: -1 ms); None when the endpoint takes no end.
-    ohlcv_until : bool
-        The candle endpoints take ccxt's unified ``until``; otherwise a page is bounded by ``since`` and
-        the limit only, and rows past the window are dropped.
+    ohlcv_until : int | None
+        Offset added to the exclusive window end to make a candle request's ccxt ``until``: -1 where ccxt
+        passes ``until`` on as an inclusive end (its unified meaning), 0 where the venue reads it as an
+        exclusive bound (OKX ``after``: records strictly earlier); None when the candle endpoints take no
+        end, so a page is bounded by ``since`` and the limit only, and rows past the window are dropped.
     """
 
     name: str
@@ -84,7 +86,7 @@ class CcxtVenue:
     funding_mark_key: str | None = None
     funding_premium_key: str | None = None
     funding_until: tuple[str, int] | None = ("until", -1)
-    ohlcv_until: bool = True
+    ohlcv_until: int | None = -1
 
     def supports(self, kind: FetchKind, market: Market) -> bool:
         """Return whether the venue serves ``kind`` on ``market``."""
@@ -135,6 +137,8 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 funding_rate_keys=("realizedRate", "fundingRate"),
                 # OKX pages backwards: "after" returns records strictly earlier than it (exclusive end).
                 funding_until=("after", 0),
+                # ccxt sends candles' "until" as OKX "after", exclusive too: -1 would drop a bar opening at end - 1 ms.
+                ohlcv_until=0,
             ),
             CcxtVenue(
                 name="hyperliquid",
@@ -158,7 +162,7 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 # fundingRate is USD per contract; relativeFundingRate is the rate as a fraction of notional.
                 funding_rate_keys=("relativeFundingRate",),
                 funding_until=None,
-                ohlcv_until=False,
+                ohlcv_until=None,
             ),
         )
     }

@@ -369,8 +369,8 @@ class Fetcher:
             full = limit is not None and isinstance(entries, list) and len(entries) >= limit
             return frame, [e.get("info") if isinstance(e, dict) else e for e in entries], full
         params = {"price": "mark"} if series.kind == "mark" else {}
-        if row.ohlcv_until:
-            params["until"] = end - 1
+        if row.ohlcv_until is not None:
+            params["until"] = end + row.ohlcv_until
         limit = row.ohlcv_limit[series.market]
         rows = self._call(
             exchange,

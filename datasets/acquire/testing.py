@@ -1,9 +1,13 @@
 """Loopback stand-ins for venues, for tests and offline demos: nothing here leaves 127.0.0.1.
 
 ``FakeVenueServer`` answers HTTP on 127.0.0.1 in the venues' real response formats (Binance USD-M
-``/fapi/v1/...``, Bybit v5 ``/v5/market/...``) from a deterministic ``SyntheticMarket``, logs every
-request, and can be told to fail (HTTP 429/5xx, error bodies, malformed pages) so retry, resume and
-validation paths run in tests. Response shapes follow the payload samples in
+``/fapi/v1/...``, Bybit v5 ``/v5/market/...``, OKX v5 ``/api/v5/...``, Hyperliquid ``POST /info``,
+Kraken Futures ``/derivatives/api/...`` and ``/api/charts/v1/...``) from a deterministic
+``SyntheticMarket``, logs every request, and can be told to fail (HTTP 429/5xx, error bodies,
+malformed pages) so retry, resume and validation paths run in tests. Each venue serves its markets
+endpoint too, so ccxt's ``load_markets`` works offline, and honours the paging parameters ccxt sends
+(OKX ``before``/``after``/``limit``, Hyperliquid ``startTime``/``endTime``, Kraken ``from``/``to``)
+with the venue's page caps and history limits. Response shapes follow the payload samples in
 ``../shared/data/exchange_payloads`` (nautilus_trader adapters' test data) and the Binance
 ``exchangeInfo`` recorded in ``../shared/data/cryptofeed_recordings/BINANCE_FUTURES.0``.
 """
@@ -14,13 +18,16 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 HOUR_MS = 3_600_000
-Route = Callable[[dict[str, str]], Any]
+# A route gets the query of a GET, or the JSON object of a POST body.
+Route = Callable[[dict[str, Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +85,27 @@ class Fault:
     after: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a route returns to answer with a status other than 200 (a venue's error page)."""
+
+    status: int
+    body: Any
+
+
 @dataclass(slots=True)
 class FakeVenueServer:
     """An HTTP server on 127.0.0.1 serving ``routes`` (path -> handler of the query), with injected faults.
 
     Use as a context manager; ``base_url`` is ``http://127.0.0.1:<port>``. ``requests`` logs
-    ``(path, query)`` of every request in arrival order (faulted ones included). A route returning
-    ``bytes`` is served as is; anything else as JSON.
+    ``(path, query)`` of every request in arrival order (faulted ones included); for a POST the
+    "query" is its JSON body. A route returning ``bytes`` is served as is, a ``Reply`` with its
+    status, anything else as JSON.
     """
 
     routes: dict[str, Route]
     faults: list[Fault] = field(default_factory=list)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,7 +117,7 @@ class FakeVenueServer:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def requests_to(self, path: str) -> list[dict[str, str]]:
+    def requests_to(self, path: str) -> list[dict[str, Any]]:
         """Return the queries of the requests made to ``path``."""
         return [query for seen, query in self.requests if seen == path]
 
@@ -121,7 +137,7 @@ class FakeVenueServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def answer(self, path: str, query: dict[str, str]) -> tuple[int, bytes]:
+    def answer(self, path: str, query: dict[str, Any]) -> tuple[int, bytes]:
         with self._lock:
             self.requests.append((path, query))
             for fault in self.faults:
@@ -137,14 +153,30 @@ class FakeVenueServer:
         if route is None:
             return 404, json.dumps({"code": -1, "msg": f"no route {path} on the fake venue"}).encode()
         result = route(query)
-        return 200, result if isinstance(result, bytes) else json.dumps(result).encode()
+        status = 200
+        if isinstance(result, Reply):
+            status, result = result.status, result.body
+        return status, result if isinstance(result, bytes) else json.dumps(result).encode()
 
 
 def _handler_for(server: FakeVenueServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            status, payload = server.answer(parts.path, dict(parse_qsl(parts.query)))
+            self._reply(*server.answer(parts.path, dict(parse_qsl(parts.query))))
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                body = None
+            if not isinstance(body, dict):
+                self._reply(422, b"Failed to deserialize the JSON body into the target type")
+                return
+            self._reply(*server.answer(urlsplit(self.path).path, body))
+
+        def _reply(self, status: int, payload: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -290,4 +322,370 @@ def _bybit_instrument(ticker: str) -> dict[str, Any]:
         "fundingInterval": 480,
         "settleCoin": "USDT",
         "copyTrading": "both",
+    }
+
+
+def _settlement_index(market: SyntheticMarket, ts: int) -> int:
+    return (ts - market.start_ms) // market.funding_step_ms
+
+
+def _compact_interval(step_ms: int) -> str:
+    minutes = step_ms // 60_000
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+# ----------------------------------------------------------------------------------------------- OKX
+OKX_HISTORY_LIMIT = 100  # history-candles, mark-price candles and funding-rate-history
+OKX_RECENT_CANDLES_LIMIT = 300  # /market/candles
+
+
+def okx_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
+    """Return OKX v5 routes (``public/instruments``, (history-)candles, mark-price candles, funding history).
+
+    ``markets`` maps OKX instrument ids (``BTC-USDT-SWAP``; ``BTC-USDT`` for spot) to their data. As on
+    OKX, ``before``/``after`` are exclusive bounds on the timestamp, lists come newest first, and a page
+    holds the newest ``limit`` rows between the bounds (OKX pages backwards from ``after``). Swap candles
+    carry contracts (``ctVal`` 0.01) at index 5 and base volume at index 6, as OKX sends them; funding
+    records carry the computed ``fundingRate`` (more digits) beside the settled ``realizedRate``.
+    """
+    return {
+        "/api/v5/public/instruments": partial(_okx_instruments, markets),
+        "/api/v5/market/history-candles": partial(_okx_candles, markets, mark=False, cap=OKX_HISTORY_LIMIT),
+        "/api/v5/market/candles": partial(_okx_candles, markets, mark=False, cap=OKX_RECENT_CANDLES_LIMIT),
+        "/api/v5/market/history-mark-price-candles": partial(_okx_candles, markets, mark=True, cap=OKX_HISTORY_LIMIT),
+        "/api/v5/market/mark-price-candles": partial(_okx_candles, markets, mark=True, cap=OKX_HISTORY_LIMIT),
+        "/api/v5/public/funding-rate-history": partial(_okx_funding, markets),
+    }
+
+
+def _okx_envelope(data: Any) -> Any:
+    return {"code": "0", "msg": "", "data": data}
+
+
+def _okx_error(code: str, message: str) -> Reply:
+    # OKX answers parameter errors with HTTP 200 (or 400) and a non-zero code; ccxt maps the code.
+    return Reply(200, {"code": code, "msg": message, "data": []})
+
+
+def _okx_page(query: dict[str, Any], rows: list[Any], *, cap: int) -> list[Any]:
+    before, after = int(query.get("before", -1)), int(query.get("after", 2**62))
+    kept = [r for r in rows if before < r[0] < after]
+    return list(reversed(kept))[: min(int(query.get("limit", 100)), cap)]
+
+
+def _okx_instruments(markets: dict[str, SyntheticMarket], query: dict[str, Any]) -> Any:
+    swap = query.get("instType") == "SWAP"
+    return _okx_envelope([_okx_instrument(inst) for inst in markets if inst.endswith("-SWAP") == swap])
+
+
+def _okx_candles(markets: dict[str, SyntheticMarket], query: dict[str, Any], *, mark: bool, cap: int) -> Any:
+    inst_id = str(query.get("instId"))
+    market = markets.get(inst_id)
+    if market is None:
+        return _okx_error("51001", f"Instrument ID {inst_id} doesn't exist.")
+    if query.get("bar") != _compact_interval(market.step_ms).upper().replace("M", "m"):
+        return _okx_error("51000", "Parameter bar error")
+    rows = _okx_page(query, market.bars_between(0, 2**62), cap=cap)
+    if mark:
+        return _okx_envelope([[str(ts), o, h, low, c, "1"] for ts, o, h, low, c, _ in rows])
+    swap = inst_id.endswith("-SWAP")
+    return _okx_envelope(
+        [
+            [
+                str(ts),
+                o,
+                h,
+                low,
+                c,
+                str(Decimal(v) * 100) if swap else v,
+                v if swap else str(Decimal(v) * Decimal(c)),
+                str(Decimal(v) * Decimal(c)),
+                "1",
+            ]
+            for ts, o, h, low, c, v in rows
+        ]
+    )
+
+
+def _okx_funding(markets: dict[str, SyntheticMarket], query: dict[str, Any]) -> Any:
+    inst_id = str(query.get("instId"))
+    market = markets.get(inst_id)
+    if market is None or not inst_id.endswith("-SWAP"):
+        return _okx_error("51001", f"Instrument ID {inst_id} doesn't exist.")
+    rows = _okx_page(query, market.funding_between(0, 2**62), cap=OKX_HISTORY_LIMIT)
+    return _okx_envelope(
+        [
+            {
+                "instType": "SWAP",
+                "instId": inst_id,
+                "fundingRate": f"{rate}{_settlement_index(market, ts) % 9 + 1}",
+                "realizedRate": rate,
+                "fundingTime": str(ts),
+                "method": "current_period",
+                "formulaType": "withRate",
+            }
+            for ts, rate in rows
+        ]
+    )
+
+
+def _okx_instrument(inst_id: str) -> dict[str, Any]:
+    base, quote = inst_id.split("-")[:2]
+    common = {
+        "alias": "",
+        "category": "1",
+        "expTime": "",
+        "instFamily": "",
+        "instId": inst_id,
+        "listTime": "1611916828000",
+        "maxMktSz": "1000000",
+        "optType": "",
+        "state": "live",
+        "stk": "",
+        "tickSz": "0.1",
+    }
+    if not inst_id.endswith("-SWAP"):
+        return common | {
+            "instType": "SPOT",
+            "baseCcy": base,
+            "quoteCcy": quote,
+            "settleCcy": "",
+            "ctMult": "",
+            "ctType": "",
+            "ctVal": "",
+            "ctValCcy": "",
+            "lever": "10",
+            "lotSz": "0.00000001",
+            "minSz": "0.00001",
+            "uly": "",
+        }
+    return common | {
+        "instType": "SWAP",
+        "baseCcy": "",
+        "quoteCcy": "",
+        "settleCcy": quote,
+        "ctMult": "1",
+        "ctType": "linear",
+        "ctVal": "0.01",
+        "ctValCcy": base,
+        "instFamily": f"{base}-{quote}",
+        "lever": "100",
+        "lotSz": "0.01",
+        "minSz": "0.01",
+        "uly": f"{base}-{quote}",
+    }
+
+
+# --------------------------------------------------------------------------------------- Hyperliquid
+HYPERLIQUID_CANDLE_HISTORY = 5_000  # only the most recent 5,000 candles of an interval exist
+HYPERLIQUID_FUNDING_LIMIT = 500  # settlements per fundingHistory answer
+
+
+def hyperliquid_routes(
+    markets: dict[str, SyntheticMarket], *, candle_history: int = HYPERLIQUID_CANDLE_HISTORY
+) -> dict[str, Route]:
+    """Return the Hyperliquid ``POST /info`` route: ``spotMeta``, ``metaAndAssetCtxs``, candles and funding.
+
+    ``markets`` maps perp coins (``BTC``) to their data. As on Hyperliquid, only the most recent
+    ``candle_history`` candles of a market exist (older ranges answer ``[]``), ``startTime`` and
+    ``endTime`` are inclusive, lists come oldest first, a ``fundingHistory`` answer holds at most 500
+    settlements, and settlement times carry millisecond jitter.
+    """
+    handlers: dict[str, Route] = {
+        "spotMeta": _hyperliquid_spot_meta,
+        "metaAndAssetCtxs": partial(_hyperliquid_meta, markets),
+        "candleSnapshot": partial(_hyperliquid_candles, markets, history=candle_history),
+        "fundingHistory": partial(_hyperliquid_funding, markets),
+    }
+
+    def info(body: dict[str, Any]) -> Any:
+        handler = handlers.get(str(body.get("type")))
+        if handler is None:
+            return Reply(422, b"Failed to deserialize the JSON body into the target type")
+        return handler(body)
+
+    return {"/info": info}
+
+
+def _hyperliquid_spot_meta(body: dict[str, Any]) -> Any:
+    usdc = {
+        "name": "USDC",
+        "szDecimals": 8,
+        "weiDecimals": 8,
+        "index": 0,
+        "tokenId": "0x6d1e7cde53ba9467b783cb7c530ce054",
+        "isCanonical": True,
+        "evmContract": None,
+        "fullName": None,
+    }
+    return {"tokens": [usdc], "universe": []}
+
+
+def _hyperliquid_meta(markets: dict[str, SyntheticMarket], body: dict[str, Any]) -> Any:
+    universe = [
+        {"name": coin, "szDecimals": 5, "maxLeverage": 40, "marginTableId": 56, "onlyIsolated": None}
+        for coin in markets
+    ]
+    context = {
+        "funding": "0.0000125",
+        "openInterest": "10764.48",
+        "prevDayPx": "108.3",
+        "dayNtlVlm": "9450588.2273",
+        "premium": "0.00055561",
+        "oraclePx": "107.99",
+        "markPx": "108.04",
+        "midPx": "108.05",
+        "impactPxs": ["108.04", "108.06"],
+        "dayBaseVlm": "87331.49",
+    }
+    return [{"universe": universe, "marginTables": []}, [dict(context) for _ in markets]]
+
+
+def _hyperliquid_candles(markets: dict[str, SyntheticMarket], body: dict[str, Any], *, history: int) -> Any:
+    request = body.get("req")
+    if not isinstance(request, dict) or request.get("coin") not in markets:
+        return Reply(500, None)  # Hyperliquid answers an unknown coin with HTTP 500 and "null"
+    market = markets[request["coin"]]
+    interval = str(request.get("interval"))
+    if interval != _compact_interval(market.step_ms):
+        return Reply(422, b"Failed to deserialize the JSON body into the target type")
+    oldest_ms = market.start_ms + max(0, market.bars - history) * market.step_ms
+    rows = market.bars_between(max(int(request["startTime"]), oldest_ms), int(request["endTime"]))
+    return [
+        {
+            "t": ts,
+            "T": ts + market.step_ms - 1,
+            "s": request["coin"],
+            "i": interval,
+            "o": o,
+            "c": c,
+            "h": h,
+            "l": low,
+            "v": v,
+            "n": 1 + (ts // market.step_ms) % 50,
+        }
+        for ts, o, h, low, c, v in rows[:history]
+    ]
+
+
+def _hyperliquid_funding(markets: dict[str, SyntheticMarket], body: dict[str, Any]) -> Any:
+    market = markets.get(str(body.get("coin")))
+    if market is None:
+        return Reply(500, None)
+    rows = market.funding_between(int(body["startTime"]), int(body.get("endTime", 2**62)))
+    listed = []
+    for ts, rate in rows[:HYPERLIQUID_FUNDING_LIMIT]:
+        index = _settlement_index(market, ts)
+        # Settlement times carry jitter; some records of the venue's history have no premium.
+        record: dict[str, Any] = {"coin": body["coin"], "fundingRate": rate, "time": hyperliquid_time(market, index)}
+        premium = hyperliquid_premium(index)
+        if premium is not None:
+            record["premium"] = premium
+        listed.append(record)
+    return listed
+
+
+def hyperliquid_time(market: SyntheticMarket, index: int) -> int:
+    """Return the time (ms, with the venue's jitter) ``hyperliquid_routes`` sends for settlement ``index``."""
+    return market.funding(index)[0] + 17 + (index * 131) % 900
+
+
+def hyperliquid_premium(index: int) -> str | None:
+    """Return the premium text ``hyperliquid_routes`` sends with settlement ``index`` (None when it sends none)."""
+    if not index % 7:
+        return None
+    return f"-0.000{(index * 613) % 10000:04d}" if index % 2 else f"0.000{index % 1000:03d}1"
+
+
+# ------------------------------------------------------------------------------------ Kraken Futures
+KRAKEN_CANDLES_LIMIT = 2_000  # candles per charts answer; more_candles says when the range held more
+KRAKEN_SERVER_TIME = "2024-01-01T00:00:00.000Z"
+
+
+def kraken_futures_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
+    """Return Kraken Futures routes: v3 ``instruments``, charts v1 trade/mark/spot candles, v4 funding history.
+
+    ``markets`` maps Kraken Futures symbols (``PF_XBTUSD``) to their data. As on Kraken, charts take
+    ``from``/``to`` in seconds (inclusive) and answer at most 2,000 candles with ``more_candles``;
+    ``historicalfundingrates`` takes no range and answers every settlement at once, with the rates as
+    JSON numbers (``relativeFundingRate`` is the rate of notional, ``fundingRate`` USD per contract).
+    """
+    routes: dict[str, Route] = {
+        "/derivatives/api/v3/instruments": lambda query: {
+            "result": "success",
+            "instruments": [_kraken_instrument(symbol) for symbol in markets],
+            "serverTime": KRAKEN_SERVER_TIME,
+        },
+        "/derivatives/api/v4/historicalfundingrates": partial(_kraken_funding, markets),
+    }
+    for symbol, market in markets.items():
+        for price_type in ("trade", "mark", "spot"):
+            path = f"/api/charts/v1/{price_type}/{symbol}/{_compact_interval(market.step_ms)}"
+            routes[path] = partial(_kraken_candles, market, trade=price_type == "trade")
+    return routes
+
+
+def _kraken_candles(market: SyntheticMarket, query: dict[str, Any], *, trade: bool) -> Any:
+    rows = market.bars_between(int(query.get("from", 0)) * 1000, int(query.get("to", 2**42)) * 1000)
+    return {
+        "candles": [
+            {"time": ts, "open": o, "high": h, "low": low, "close": c, "volume": v if trade else "0"}
+            for ts, o, h, low, c, v in rows[:KRAKEN_CANDLES_LIMIT]
+        ],
+        "more_candles": len(rows) > KRAKEN_CANDLES_LIMIT,
+    }
+
+
+def _kraken_funding(markets: dict[str, SyntheticMarket], query: dict[str, Any]) -> Any:
+    market = markets.get(str(query.get("symbol")))
+    if market is None:
+        return Reply(200, {"result": "error", "error": "contractNotFound", "serverTime": KRAKEN_SERVER_TIME})
+    return {
+        "result": "success",
+        "rates": [
+            {
+                "timestamp": _kraken_time(ts),
+                "fundingRate": float(Decimal(rate) * Decimal("0.0125")),
+                "relativeFundingRate": float(rate),
+            }
+            for ts, rate in market.funding_between(0, 2**62)
+        ],
+        "serverTime": KRAKEN_SERVER_TIME,
+    }
+
+
+def _kraken_time(ts_ms: int) -> str:
+    moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def _kraken_instrument(symbol: str) -> dict[str, Any]:
+    base = symbol.removeprefix("PF_").removesuffix("USD")
+    return {
+        "symbol": symbol,
+        "type": "flexible_futures",
+        "tradeable": True,
+        "tickSize": 0.5,
+        "contractSize": 1,
+        "impactMidSize": 1,
+        "maxPositionSize": 1000000,
+        "openingDate": "2022-01-01T00:00:00.000Z",
+        "marginLevels": [
+            {"numNonContractUnits": 0, "initialMargin": 0.02, "maintenanceMargin": 0.01},
+            {"numNonContractUnits": 500000, "initialMargin": 0.04, "maintenanceMargin": 0.02},
+        ],
+        "fundingRateCoefficient": 8,
+        "maxRelativeFundingRate": 0.001,
+        "contractValueTradePrecision": 4,
+        "postOnly": False,
+        "feeScheduleUid": "5b755fea-c5b0-4307-a66e-b392cd5bd931",
+        "mtf": False,
+        "base": base,
+        "quote": "USD",
+        "pair": f"{base}:USD",
+        "category": "Layer 1",
+        "tags": [],
+        "tradfi": False,
     }
