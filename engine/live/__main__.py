@@ -1,7 +1,7 @@
 """``python -m engine.live [--mode paper|live] CONFIG [--replay] [--live] ...``: run a paper or live node.
 
 Paper is the default. Live needs ``--live``, the operator typing YES on a terminal, risk limits in
-the config and credentials for every venue (``docs/live.md``). SIGINT/SIGTERM stop the node
+the config and credentials for every venue (README, "Paper and live trading"). SIGINT/SIGTERM stop the node
 gracefully: open orders are cancelled, positions flattened if configured, state and report written.
 
 Exit codes: 0 ok, 2 bad config, 3 missing data, 4 node or strategy failure, 5 accounting mismatch,

@@ -6,7 +6,8 @@ backtest to paper to live changes the mode and the venue connection, nothing els
 
 - **paper** (the default): ``SandboxExecutionClient`` per venue, with the venue model's balances, fees,
   leverage and the backtest's fill model; data from the venues' adapters, or with ``replay=True``
-  from the catalog through ``ReplayDataClient``; funding settled by ``FundingBook``.
+  from the catalog through ``ReplayDataClient``; funding settled by ``FundingBook``. In a replay the
+  strategy's clock reads historical time (``HistoricalClock``), as a backtest's does.
 - **live**: the venues' data and execution adapters with credentials from the environment or a secrets
   file, after every rule of ``engine.live.safety``; Nautilus reconciliation recovers state.
 
@@ -34,6 +35,7 @@ from nautilus_trader.model import Currency, InstrumentId, Money, TraderId
 
 from datasets.symbols import market_of
 from engine.backtest.data import RunData, load_run_data, open_catalog
+from engine.backtest.events import RiskEventRecorder
 from engine.backtest.result import RunResult, settlement_currency
 from engine.backtest.runner import guarded, write_artefacts
 from engine.backtest.stats import text
@@ -53,7 +55,7 @@ from engine.live.errors import NodeError
 from engine.live.funding import FundingBook, InstrumentTerms, Settlement
 from engine.live.logs import get_logger
 from engine.live.monitor import MetricsServer, NodeStatus, StopRequest, Supervisor
-from engine.live.replay import ReplayClock, ReplayDataClientFactory, ReplayFeed, signed_quantity
+from engine.live.replay import HistoricalClock, ReplayClock, ReplayDataClientFactory, ReplayFeed, signed_quantity
 from engine.live.report import build_session_result, observed_run_data
 from engine.live.secrets import REDACTOR, Credentials, load_credentials
 from engine.live.state import PaperState, read_state, state_path, write_state
@@ -176,6 +178,7 @@ class _Session:
         self.models: list[VenueModel] = []
         self.funding = FundingBook({})
         self.previous_signals: dict[int, Any] = {}
+        self.risk_events = RiskEventRecorder()
         self.started = 0.0
 
     def check(self) -> None:
@@ -224,7 +227,7 @@ class _Session:
     def on_settlement(self, settlement: Settlement) -> None:
         self.log.info("funding", **settlement.to_json())
 
-    def feed(self) -> ReplayFeed | None:
+    def feed(self, strategy: Any) -> ReplayFeed | None:
         if self.data is None:
             return None
         status = self.status
@@ -237,6 +240,7 @@ class _Session:
             on_settlement=self.on_settlement,
             on_finished=self.replay_finished,
             processed=lambda bar: status.processed_bar_ns.get(str(bar.bar_type), 0) >= bar.ts_init,
+            settling=strategy.is_exiting,
             pause_after_ns=_ns(self.options.replay_until) if self.options.replay_until is not None else None,
         )
 
@@ -247,14 +251,18 @@ class _Session:
     def run(self) -> SessionResult:
         config, options = self.config, self.options
         strategy_class = import_object(strategy_paths(config)[0], field="strategy.path")
-        strategy = _stoppable(guarded(strategy_class), self.stop)(build_strategy_config(config))
-        node = _build_node(config, options, self.models, self.live, self.credentials, self.feed())
+        strategy_class = _deferred_denials(_stoppable(guarded(strategy_class), self.stop))
+        if options.replay:
+            strategy_class = _on_replay_clock(strategy_class, self.clock)
+        strategy = strategy_class(build_strategy_config(config))
+        node = _build_node(config, options, self.models, self.live, self.credentials, self.feed(strategy))
         restore = self.state.signed_positions() if self.state is not None else {}
         self.started = time.perf_counter()
         metrics: MetricsServer | None = None
         timer: threading.Timer | None = None
         try:
             node.add_actor(self.supervisor(strategy, node.handle().stop, restore))
+            node.add_actor(self.risk_events)
             node.add_strategy(strategy)
             if options.mode == "live":
                 # Orders and positions reconciliation recovers from the venue belong to the strategy trading them.
@@ -355,6 +363,8 @@ class _Session:
                 "funding_before_restart": _totals(carried),
             },
         )
+        result.risk_events = self.risk_events.frame()
+        result.stats["risk_events"] = result.risk_events.height
         result.timings_secs["session"] = time.perf_counter() - self.started
         written_state = None
         if options.mode == "paper":
@@ -436,7 +446,7 @@ def _sandbox(model: VenueModel) -> SandboxExecutionClientConfig:
         default_leverage=model.leverage,
         fee_model=model.fee_model(),
         # The rc6 sandbox takes native fill models only, so market orders fill at the last close
-        # without fill.slippage_bps (logged at start when it is set; see docs/live.md).
+        # without fill.slippage_bps (logged at start when it is set; see the README, "Paper and live trading").
         fill_model=None,
         bar_execution=True,
     )
@@ -505,6 +515,44 @@ def _stoppable(strategy_class: type, stop: StopRequest) -> type:
         return strategy_class.submit_order(self, order, position_id, client_id, params)  # type: ignore[attr-defined]
 
     return type(strategy_class.__name__, (strategy_class,), {"submit_order": submit_order})
+
+
+def _deferred_denials(strategy_class: type) -> type:
+    # A live node denies an order (its risk engine, a market exit in progress) inside ``submit_order``,
+    # while the strategy is still borrowed: a Python handler touching the strategy then fails with
+    # "Already mutably borrowed". Denials are handed to the strategy's handler once ``submit_order`` returns.
+    def submit_order(self: Any, order: Any, position_id: Any = None, client_id: Any = None, params: Any = None) -> Any:
+        outer = self.__dict__.get("_denials") is None
+        if outer:
+            self._denials = []
+        try:
+            return strategy_class.submit_order(self, order, position_id, client_id, params)  # type: ignore[attr-defined]
+        finally:
+            if outer:
+                denials, self._denials = self._denials, None
+                for event in denials:
+                    strategy_class.on_order_denied(self, event)  # type: ignore[attr-defined]
+
+    def on_order_denied(self: Any, event: Any) -> None:
+        pending = self.__dict__.get("_denials")
+        if pending is None:
+            strategy_class.on_order_denied(self, event)  # type: ignore[attr-defined]
+        else:
+            pending.append(event)
+
+    return type(
+        strategy_class.__name__, (strategy_class,), {"submit_order": submit_order, "on_order_denied": on_order_denied}
+    )
+
+
+def _on_replay_clock(strategy_class: type, replay: ReplayClock) -> type:
+    # The node's clock is wall time; in a replay the strategy reads historical time instead, as in a backtest.
+    node_clock = strategy_class.clock  # type: ignore[attr-defined]
+
+    def clock(self: Any) -> HistoricalClock:
+        return HistoricalClock(lambda: node_clock.__get__(self, type(self)), replay)
+
+    return type(strategy_class.__name__, (strategy_class,), {"clock": property(clock)})
 
 
 def _instrument_ids(config: RunConfig) -> list[InstrumentId]:

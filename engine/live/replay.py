@@ -23,6 +23,7 @@ import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -82,6 +83,51 @@ class ReplayClock:
         return self.emitted_historical[-1] if self.emitted_historical else 0
 
 
+class HistoricalClock:
+    """A node clock as a strategy sees it during a replay: "now" is the replay's historical time.
+
+    In a backtest a strategy's ``clock.timestamp_ns()`` is the ``ts_init`` of the event it is handling;
+    the replay emits one event at a time and waits for the node to handle it, so ``ReplayClock.now``
+    is that same instant. Staleness guards, UTC-day breakers, funding bookkeeping and the risk events'
+    timestamps then read historical time, as in the backtest. Timers and time alerts are not replayed:
+    they are delegated to the node's wall clock.
+
+    Parameters
+    ----------
+    node_clock : callable
+        Returns the node's clock (timers, alerts and anything else are delegated to it). Called only
+        for those: inside some handlers (``on_order_denied``) Nautilus holds the clock borrowed.
+    replay : ReplayClock
+    """
+
+    def __init__(self, node_clock: Callable[[], Any], replay: ReplayClock) -> None:
+        self._node_clock = node_clock
+        self._replay = replay
+
+    def timestamp_ns(self) -> int:
+        """Return the historical time of the event being handled, in nanoseconds."""
+        return self._replay.now
+
+    def timestamp_us(self) -> int:
+        """Return the historical time in microseconds."""
+        return self._replay.now // 1_000
+
+    def timestamp_ms(self) -> int:
+        """Return the historical time in milliseconds."""
+        return self._replay.now // 1_000_000
+
+    def timestamp(self) -> float:
+        """Return the historical time in seconds."""
+        return self._replay.now / 1e9
+
+    def utc_now(self) -> datetime:
+        """Return the historical time as a UTC datetime (microsecond resolution)."""
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=self._replay.now // 1_000)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node_clock(), name)
+
+
 @dataclass(slots=True)
 class ReplayFeed:
     """Everything a replay client streams, and the hooks it reports to.
@@ -104,6 +150,9 @@ class ReplayFeed:
         Called once after the last event was emitted and every order was answered.
     processed : callable
         Whether the node has dispatched a bar to its subscribers (the replay waits for it).
+    settling : callable
+        Whether the strategy is busy on a wall-clock timer (a ``market_exit()`` in progress): the replay
+        waits for it, as a backtest's clock would fire that timer before the next event.
     pause_after_ns : int, optional
         Stop streaming after the last event stamped at or before this (the node then stops as if told to).
     """
@@ -117,6 +166,7 @@ class ReplayFeed:
     on_settlement: Callable[[Settlement], None] = lambda _: None
     on_finished: Callable[[], None] = lambda: None
     processed: Callable[[Bar], bool] = lambda _: True
+    settling: Callable[[], bool] = lambda: False
     pause_after_ns: int | None = None
 
 
@@ -227,12 +277,13 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
             await asyncio.sleep(0)
 
     async def _quiesce(self) -> None:
-        # Let the node run the strategy's handlers, then wait for the sandbox to answer its orders.
+        # Let the node run the strategy's handlers, then wait for the sandbox to answer its orders
+        # and for a market exit to finish (its check runs on a wall-clock timer).
         for _ in range(3):
             await asyncio.sleep(0)
         deadline = time.monotonic() + QUIESCENCE_TIMEOUT_SECS
         while time.monotonic() < deadline:
-            if not any(order.status in PENDING for order in self.cache.orders()):
+            if not any(order.status in PENDING for order in self.cache.orders()) and not self.feed.settling():
                 return
             await asyncio.sleep(0.0005)
 
