@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -73,3 +74,23 @@ def funding_batch(
         )
         .select(*FUNDING.columns, "_row")
     )
+
+
+def catalog_from_files(
+    root: Path,
+    paths: Sequence[Path],
+    *,
+    start: datetime,
+    end: datetime,
+    venues: list[str] | None = None,
+    symbols: list[str] | None = None,
+) -> Path:
+    """Import ``paths`` into ``root/store``, export its ``[start, end)`` to ``root/catalog`` and return that."""
+    from datasets.catalog import export_catalog
+    from datasets.pipeline import import_paths
+    from datasets.store import Store
+
+    store = Store(root / "store")
+    import_paths(list(paths), store)
+    export_catalog(store, root / "catalog", venues=venues, symbols=symbols, start=start, end=end)
+    return root / "catalog"

@@ -6,13 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from datasets.catalog import export_catalog
-from datasets.importers import ImportOptions, require_importer
-from datasets.importers.base import sha256_of
-from datasets.store import SourceInfo, Store
+from datasets.testing import catalog_from_files
 from engine.backtest import parse_config, run_backtest
 
 WINDOW = (datetime(2023, 12, 30, tzinfo=UTC), datetime(2024, 4, 3, tzinfo=UTC))
@@ -26,17 +22,8 @@ FILES = (
 
 @pytest.fixture(scope="module")
 def real_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("real")
-    store = Store(root / "store")
-    for name in FILES:
-        path = shared_data / "binance_freqtrade" / name
-        importer = require_importer(path)
-        info = SourceInfo(str(path), sha256_of(path), importer.name, importer.version)
-        for batch in importer.read(path, ImportOptions(venue="binance")):
-            frame = batch.frame.filter(pl.col("ts").is_between(*WINDOW, closed="left"))
-            store.write(batch.kind, frame, info)
-    export_catalog(store, root / "catalog")
-    return root / "catalog"
+    paths = [shared_data / "binance_freqtrade" / name for name in FILES]
+    return catalog_from_files(tmp_path_factory.mktemp("real"), paths, start=WINDOW[0], end=WINDOW[1])
 
 
 @pytest.mark.slow

@@ -9,9 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datasets.catalog import export_catalog
-from datasets.pipeline import import_paths
-from datasets.store import Store
+from datasets.testing import catalog_from_files
 from engine.backtest import load_config, run_backtest, with_overrides
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,18 +28,14 @@ WINDOW = (datetime(2024, 10, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
 
 @pytest.fixture(scope="module")
 def catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cross")
-    store = Store(root / "store")
-    import_paths([shared_data / name for name in FILES], store)
-    export_catalog(
-        store,
-        root / "catalog",
-        venues=["binance", "hyperliquid"],
-        symbols=["BTC-USDT-PERP", "BTC-USDC-PERP"],
+    return catalog_from_files(
+        tmp_path_factory.mktemp("cross"),
+        [shared_data / name for name in FILES],
         start=datetime(2024, 9, 1, tzinfo=UTC),
         end=datetime(2025, 2, 1, tzinfo=UTC),
+        venues=["binance", "hyperliquid"],
+        symbols=["BTC-USDT-PERP", "BTC-USDC-PERP"],
     )
-    return root / "catalog"
 
 
 @pytest.mark.slow

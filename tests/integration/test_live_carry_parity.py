@@ -15,10 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datasets.catalog import export_catalog
-from datasets.importers import ImportOptions, require_importer
-from datasets.importers.base import sha256_of
-from datasets.store import SourceInfo, Store
+from datasets.testing import catalog_from_files
 from engine.backtest import RunResult, parse_config, run_backtest
 from engine.live import SessionOptions, run_session
 
@@ -51,16 +48,8 @@ STATS = (
 
 @pytest.fixture(scope="module")
 def carry_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("live-carry")
-    store = Store(root / "store")
-    for name in FILES:
-        path = shared_data / "binance_freqtrade" / name
-        importer = require_importer(path)
-        info = SourceInfo(str(path), sha256_of(path), importer.name, importer.version)
-        for batch in importer.read(path, ImportOptions(venue="binance")):
-            store.write(batch.kind, batch.frame.filter(pl.col("ts").is_between(*DATA_WINDOW, closed="left")), info)
-    export_catalog(store, root / "catalog")
-    return root / "catalog"
+    paths = [shared_data / "binance_freqtrade" / name for name in FILES]
+    return catalog_from_files(tmp_path_factory.mktemp("live-carry"), paths, start=DATA_WINDOW[0], end=DATA_WINDOW[1])
 
 
 def _config_text(catalog: Path, window: tuple[datetime, datetime], *, daily_loss_limit_usd: int) -> str:

@@ -18,13 +18,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from datasets.catalog import export_catalog
-from datasets.importers import ImportOptions, require_importer
-from datasets.importers.base import sha256_of
-from datasets.store import SourceInfo, Store
+from datasets.testing import catalog_from_files
 from engine.backtest import parse_config, run_backtest
 from engine.live import SessionOptions, run_session
 from engine.live.secrets import REDACTOR
@@ -42,16 +38,8 @@ FAKE_SECRET = "loopbackFAKEsecretXYZ9876543210fedcba"  # noqa: S105 - a fake key
 
 @pytest.fixture(scope="module")
 def january_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("live-real")
-    store = Store(root / "store")
-    for name in FILES:
-        path = shared_data / "binance_freqtrade" / name
-        importer = require_importer(path)
-        info = SourceInfo(str(path), sha256_of(path), importer.name, importer.version)
-        for batch in importer.read(path, ImportOptions(venue="binance")):
-            store.write(batch.kind, batch.frame.filter(pl.col("ts").is_between(*WINDOW, closed="left")), info)
-    export_catalog(store, root / "catalog")
-    return root / "catalog"
+    paths = [shared_data / "binance_freqtrade" / name for name in FILES]
+    return catalog_from_files(tmp_path_factory.mktemp("live-real"), paths, start=WINDOW[0], end=WINDOW[1])
 
 
 def _config_text(catalog: Path, *, extra: str = "") -> str:
