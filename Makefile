@@ -6,21 +6,27 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(PYTHON) -m uv
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock .python-version | sha256sum | cut -c1-12)
+# The stamp names the inputs of the install: the pins, the Python version and pyproject.toml (the project
+# itself is installed editable, so its package list and entry points come from there).
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock .python-version pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: setup test lint typecheck unit backtest backtest-real lock clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock .python-version
+$(STAMP): requirements.lock .python-version pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@test -x $(PY) || $(UV) venv --quiet --python "$$(cat .python-version)" $(VENV)
 	$(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps --editable .
+	$(VENV)/bin/jupytext-config --settings-file $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json \
+		set-default-viewer python  # JupyterLab opens research/*.py (jupytext) as notebooks on a double click
 	@rm -f $(VENV)/.installed-* && touch $@
 
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check datasets engine strategies reports tests benchmarks research
+	$(VENV)/bin/lint-imports --no-cache --no-logo  # the [tool.importlinter] contracts in pyproject.toml
 
 typecheck: setup
 	$(PY) -m mypy

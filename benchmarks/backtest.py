@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/backtest.py [--bars 1000000] [--dir /tmp/bench-backtest]
 
-Builds a seeded store (``datasets.catalog.testing.synthetic_bars``) and its catalog once per
+Builds a seeded store (``datasets.synthetic.synthetic_bars``) and its catalog once per
 directory, then runs the config through ``engine.backtest.run_backtest`` and prints bars per second
 of the engine run, the wall-time split (catalog load, engine run, artefact writing) and peak RSS.
 """
@@ -23,10 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from datasets.catalog import export_catalog  # noqa: E402
-from datasets.catalog.testing import synthetic_bars  # noqa: E402
 from datasets.store import Store  # noqa: E402
+from datasets.synthetic import SYNTHETIC_SOURCE, synthetic_bars  # noqa: E402
 from engine.backtest import parse_config, run_backtest  # noqa: E402
-from engine.testing import TEST_SOURCE  # noqa: E402
 
 START = datetime(2022, 1, 1, tzinfo=UTC)
 
@@ -37,7 +36,7 @@ def build_catalog(directory: Path, bars: int) -> Path:
         return catalog
     store = Store(directory / "store")
     frame = synthetic_bars(bars, venue="binance", symbol="BTC-USDT-PERP", start=START, tick="0.10", seed=11)
-    store.write("ohlcv", frame, TEST_SOURCE)
+    store.write("ohlcv", frame, SYNTHETIC_SOURCE)
     end = START + timedelta(minutes=bars)
     settlements = pl.datetime_range(START + timedelta(hours=8), end, "8h", eager=True, time_unit="ns")
     rates = [f"{(i % 7 - 2) * 0.00003:.5f}" for i in range(settlements.len())]
@@ -56,7 +55,7 @@ def build_catalog(directory: Path, bars: int) -> Path:
             pl.col("_row").cast(pl.Int64),
         )
     )
-    store.write("funding", funding, TEST_SOURCE)
+    store.write("funding", funding, SYNTHETIC_SOURCE)
     export_catalog(store, catalog)
     return catalog
 

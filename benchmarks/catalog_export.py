@@ -28,8 +28,8 @@ if str(REPO) not in sys.path:
 import polars as pl  # noqa: E402
 
 from datasets.catalog import export_catalog  # noqa: E402
-from datasets.catalog.testing import synthetic_bars  # noqa: E402
 from datasets.store import SourceInfo, Store  # noqa: E402
+from datasets.synthetic import synthetic_bars  # noqa: E402
 from datasets.venues import instrument_spec  # noqa: E402
 
 VENUE, SYMBOL = "binance", "BTC-USDT-PERP"

@@ -11,16 +11,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datasets.errors import ConflictError, DatasetError, SourceFormatError, ValidationError
+from datasets.exit_codes import ExitCode
 from datasets.importers import IMPORTERS
 from datasets.importers.base import ImportOptions
 from datasets.store import Store
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_BAD_INPUT = 3
-EXIT_CONFLICT = 4
-EXIT_FINDINGS = 5
 
 log = logging.getLogger("datasets")
 
@@ -35,13 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except (SourceFormatError, ValidationError) as exc:
         print(f"error: {exc}\nnothing was written: fix the input and run the import again", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except ConflictError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFLICT
+        return ExitCode.CONFLICT
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--venue", action="append", help="only this venue (repeatable)")
     check.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    check.add_argument("--strict", action="store_true", help=f"exit {EXIT_FINDINGS} when there is any warning")
+    check.add_argument("--strict", action="store_true", help=f"exit {ExitCode.FINDINGS} when there is any warning")
     check.set_defaults(handler=_check)
 
     export = commands.add_parser("export-catalog", help="write a NautilusTrader 2.x catalog from the store")
@@ -121,7 +115,7 @@ def _import(args: argparse.Namespace) -> int:
         f"imported {report.files} files, {report.rows:,} rows into {store.root}: "
         f"{report.partitions_written} partitions written, {report.partitions_unchanged} already up to date"
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -129,7 +123,7 @@ def _status(args: argparse.Namespace) -> int:
 
     rows = coverage(Store(args.store))
     print(coverage_json(rows) if args.json else format_coverage(rows))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -138,7 +132,7 @@ def _check(args: argparse.Namespace) -> int:
     findings = check_store(Store(args.store), venues=args.venue, symbols=args.symbol)
     print(findings_to_json(findings) if args.json else format_findings(findings))
     warnings = [f for f in findings if f.severity == "warning"]
-    return EXIT_FINDINGS if args.strict and warnings else EXIT_OK
+    return ExitCode.FINDINGS if args.strict and warnings else ExitCode.OK
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -155,7 +149,7 @@ def _export(args: argparse.Namespace) -> int:
     )
     print(summary)
     print(f"catalog written to {args.catalog}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # ------------------------------------------------------------------------------------- acquisition
@@ -283,7 +277,7 @@ def _fetch(args: argparse.Namespace) -> int:
         print(plan.describe())
     print(f"{sum(p.requests for p in plans)} requests planned")
     if args.dry_run:
-        return EXIT_OK
+        return ExitCode.OK
     fetcher = Fetcher(
         store,
         exchange_factory=lambda venue, market: make_exchange(venue, market, api_url=args.api_url),
@@ -292,7 +286,7 @@ def _fetch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(fetcher.run(plans))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _dumps(args: argparse.Namespace) -> int:
@@ -320,12 +314,12 @@ def _dumps(args: argparse.Namespace) -> int:
         for dump in files:
             print(dump.url)
         print(f"{len(files)} files planned ({2 * len(files)} requests with their checksums)")
-        return EXIT_OK
+        return ExitCode.OK
     store = Store(args.store)
     with tempfile.TemporaryDirectory(prefix="binance-dumps-") as workdir:
         report = DumpDownloader(store, workdir=Path(workdir), progress=not args.no_progress).run(files)
     print(report)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -346,7 +340,7 @@ def _record(args: argparse.Namespace) -> int:
         asyncio.run(recorder.run())
     except KeyboardInterrupt:
         log.info("stopped: %s", recorder.stats.line(args.venue, recorder.clock()))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _update(args: argparse.Namespace) -> int:
@@ -360,11 +354,11 @@ def _update(args: argparse.Namespace) -> int:
         print(line)
     print(f"{len(plan.plans)} series, {plan.requests} requests planned")
     if args.dry_run:
-        return EXIT_OK
+        return ExitCode.OK
     fetcher = Fetcher(
         store,
         exchange_factory=lambda venue, market: make_exchange(venue, market, api_url=args.api_url),
         progress=not args.no_progress,
     )
     print(fetcher.run(plan.plans))
-    return EXIT_OK
+    return ExitCode.OK

@@ -7,6 +7,9 @@ mean-reverts around a funding regime (a hidden Markov chain: euphoric, normal, b
 settlement's rate is the average premium over its interval, clamped like venues do. The same seed
 always gives the same frames, byte for byte. Every batch written by ``write_synthetic_store`` carries
 ``synthetic://`` lineage so nobody mistakes it for recorded data.
+
+``synthetic_bars`` builds one long series of OHLCV bars (a seeded geometric random walk on a price tick)
+for benchmarks; write it with ``SYNTHETIC_SOURCE``, the ``synthetic://`` lineage of such batches.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from datasets.numeric import decimal_from_float
-from datasets.schemas import FUNDING, OHLCV
+from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL, interval_secs
 from datasets.store import SourceInfo, Store, WriteSummary
+from datasets.symbols import market_of
+from datasets.validate import ROW
 
 SYNTHETIC_VERSION = "1"
 HOUR = timedelta(hours=1)
@@ -110,16 +116,73 @@ def write_synthetic_store(store: Store, spec: SyntheticSpec | None = None) -> di
         From the store, if the generated rows break an invariant or clash with stored rows.
     """
     spec = spec or SyntheticSpec()
-    source = spec.source()
-    info = SourceInfo(
+    info = _synthetic_source(spec.source())
+    frames = synthetic_frames(spec)
+    return {kind: store.write(kind, frame, info) for kind, frame in frames.items()}
+
+
+def synthetic_bars(
+    n_bars: int,
+    *,
+    venue: str,
+    symbol: str,
+    start: datetime,
+    interval: str = "1m",
+    price_type: str = "trade",
+    first_price: float = 30_000.0,
+    volatility: float = 0.0005,
+    tick: str = "0.01",
+    seed: int = 42,
+) -> pl.DataFrame:
+    """Return ``n_bars`` consecutive OHLCV rows of a seeded geometric random walk, as a store batch.
+
+    Prices are multiples of ``tick``, volumes have three decimals; high and low enclose open and close.
+    """
+    rng = np.random.default_rng(seed)
+    closes = first_price * np.exp(np.cumsum(rng.normal(0.0, volatility, n_bars)))
+    opens = np.concatenate(([first_price], closes[:-1]))
+    wick = np.abs(rng.normal(0.0, volatility / 2, (2, n_bars))) * closes
+    highs = np.maximum(opens, closes) + wick[0]
+    lows = np.minimum(opens, closes) - wick[1]
+    volumes = rng.gamma(2.0, 5.0, n_bars)
+    last = start + timedelta(seconds=interval_secs(interval) * (n_bars - 1))
+    ts = pl.datetime_range(start, last, interval, eager=True, time_unit="ns").cast(pl.Datetime("ns", "UTC"))
+
+    step = float(tick)
+    places = max(0, -Decimal(tick).as_tuple().exponent)  # type: ignore[operator]
+
+    def on_tick(values: np.ndarray) -> pl.Series:
+        return pl.Series(np.round(np.round(values / step) * step, places)).cast(pl.String).cast(PL_DECIMAL)
+
+    frame = pl.DataFrame(
+        {
+            "venue": venue,
+            "symbol": symbol,
+            "market": market_of(symbol),
+            "price_type": price_type,
+            "interval": interval,
+            "ts": ts,
+            "open": on_tick(opens),
+            "high": on_tick(np.maximum(highs, step)),
+            "low": on_tick(np.maximum(lows, step)),
+            "close": on_tick(closes),
+            "volume": pl.Series(np.round(volumes, 3)).cast(pl.String).cast(PL_DECIMAL),
+        }
+    )
+    return frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64)).select(*OHLCV.columns, ROW)
+
+
+def _synthetic_source(source: str) -> SourceInfo:
+    return SourceInfo(
         source=source,
         sha256=hashlib.sha256(source.encode()).hexdigest(),
         importer="datasets.synthetic",
         importer_version=SYNTHETIC_VERSION,
         extra=(("synthetic", "true"),),
     )
-    frames = synthetic_frames(spec)
-    return {kind: store.write(kind, frame, info) for kind, frame in frames.items()}
+
+
+SYNTHETIC_SOURCE = _synthetic_source("synthetic://datasets.synthetic.synthetic_bars")
 
 
 def has_store(root: Path) -> bool:

@@ -2,8 +2,9 @@
 
 A config names the time range, the venues and their instruments, the strategy and its parameters,
 balances, fees, the fill model, leverage, risk limits and the data to load. Parsing checks types and
-ranges and reports the path of the bad field (``$.venues[0].leverage``); ``load_config`` then imports
-the strategy and builds its config, so a typo in a strategy parameter also fails before any data is read.
+ranges and reports the path of the bad field (``$.venues[0].leverage``). This module is the schema
+only: ``engine.loading`` reads files, imports the strategy and resolves instrument references, so a
+typo in a strategy parameter or a risk key also fails before any data is read.
 
 Example::
 
@@ -28,21 +29,17 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import json
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import msgspec.toml as msgspec_toml
 
+from datasets.venues import VENUES
 from engine.errors import ConfigError
-from engine.venue_models import VENUE_NAMES, instrument_id_for
 
+VENUE_NAMES: tuple[str, ...] = tuple(VENUES)
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 FUNDING_INTERVAL = re.compile(r"^(data|[1-9][0-9]*[mh])$")
 BAR_SPEC = re.compile(r"^[1-9][0-9]*-(MINUTE|HOUR|DAY)-(LAST|MID|BID|ASK)-(EXTERNAL|INTERNAL)$")
@@ -124,7 +121,7 @@ class VenueConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True
         if not self.starting_balances:
             raise ValueError("starting_balances: expected at least one '<amount> <CURRENCY>', was an empty list")
         for text in self.starting_balances:
-            parse_money(text)
+            _positive_balance(text)
         if self.leverage <= 0:
             raise ValueError(f"leverage: expected > 0, was {self.leverage}")
         for label, fee in (("maker_fee", self.maker_fee), ("taker_fee", self.taker_fee)):
@@ -322,189 +319,30 @@ class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
         raise ConfigError(f"expected a venue named {name!r} in the config, was one of {[v.name for v in self.venues]}")
 
 
-def parse_money(text: str) -> tuple[Decimal, str]:
-    """Return amount and currency of ``"100000 USDT"``.
+def _positive_balance(text: str) -> None:
+    try:
+        amount, _ = parse_money(text)
+    except ValueError as exc:
+        raise ValueError(f"starting_balances: {exc}") from None
+    if amount <= 0:
+        raise ValueError(f"starting_balances: expected a positive amount, was {text!r}")
+
+
+def parse_money(text: object) -> tuple[Decimal, str]:
+    """Return amount and currency of a money text: ``"100000 USDT"`` or a Nautilus ``Money``.
 
     Raises
     ------
     ValueError
-        If the text is not a positive decimal amount followed by a currency code.
+        If the text is not a finite decimal amount followed by a currency code.
     """
-    parts = text.split()
+    parts = str(text).split()
     if len(parts) != 2 or not CURRENCY.match(parts[1]):
-        raise ValueError(f"starting_balances: expected '<amount> <CURRENCY>' like '10000 USDT', was {text!r}")
+        raise ValueError(f"expected '<amount> <CURRENCY>' like '10000 USDT', was {str(text)!r}")
     try:
         amount = Decimal(parts[0])
     except InvalidOperation:
-        raise ValueError(f"starting_balances: expected a decimal amount, was {parts[0]!r} in {text!r}") from None
-    if not amount.is_finite() or amount <= 0:
-        raise ValueError(f"starting_balances: expected a positive amount, was {text!r}")
+        raise ValueError(f"expected a decimal amount, was {parts[0]!r} in {str(text)!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"expected a finite amount, was {str(text)!r}")
     return amount, parts[1]
-
-
-def parse_config(raw: bytes, *, source: str = "<config>") -> RunConfig:
-    """Parse TOML bytes into a ``RunConfig`` (types, ranges, unknown keys; no imports).
-
-    Raises
-    ------
-    ConfigError
-        If the TOML is malformed or a field is unknown, mistyped or out of range; the message
-        names the field path.
-    """
-    try:
-        config: RunConfig = msgspec_toml.decode(raw, type=RunConfig)
-        return config
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}; fix that field (see configs/demo.toml for the format)") from None
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{source}: expected valid TOML, was not ({exc})") from None
-
-
-def load_config(path: str | Path) -> RunConfig:
-    """Read, parse and check a run config file, including that its strategy imports and accepts its params.
-
-    Raises
-    ------
-    ConfigError
-        If the file is missing, malformed, or names a strategy that does not import or rejects its params.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"expected a readable config file, was {path} ({exc.strerror}); check the path") from None
-    config = parse_config(raw, source=str(path))
-    build_strategy_config(config)
-    return config
-
-
-def with_overrides(
-    config: RunConfig,
-    *,
-    catalog: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> RunConfig:
-    """Return ``config`` with the command-line overrides applied and re-checked.
-
-    Raises
-    ------
-    ConfigError
-        If the result is inconsistent (``end`` before ``start``, naive datetimes).
-    """
-    for label, value in (("--start", start), ("--end", end)):
-        if value is not None and value.tzinfo is None:
-            raise ConfigError(f"{label}: expected a UTC offset (2024-01-01T00:00:00Z), was {value.isoformat()}")
-    raw = msgspec.json.decode(msgspec.json.encode(config))
-    if catalog is not None:
-        raw["data"]["catalog"] = catalog
-    if start is not None:
-        raw["start"] = start.isoformat()
-    if end is not None:
-        raw["end"] = end.isoformat()
-    try:
-        return msgspec.json.decode(msgspec.json.encode(raw), type=RunConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"command-line overrides: {exc}") from None
-
-
-def config_json(config: RunConfig) -> str:
-    """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text).
-
-    An absent ``[live]`` section is left out, so adding it to the format did not change any backtest's hash.
-    """
-    document = msgspec.to_builtins(config)
-    if document.get("live") is None:
-        document.pop("live", None)
-    return json.dumps(document, sort_keys=True, indent=2) + "\n"
-
-
-def config_hash(config: RunConfig) -> str:
-    """Return the first 12 hex digits of the sha256 of ``config_json(config)``: the run's directory name."""
-    return hashlib.sha256(config_json(config).encode()).hexdigest()[:12]
-
-
-def import_object(path: str, *, field: str) -> Any:
-    """Return the object named by ``"package.module:Name"``.
-
-    Raises
-    ------
-    ConfigError
-        If the module does not import or lacks the name.
-    """
-    module_name, _, attribute = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"{field}: expected an importable module, was {module_name!r} ({exc}); check the spelling and PYTHONPATH"
-        ) from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ConfigError(f"{field}: expected {module_name} to define {attribute!r}, it does not") from None
-
-
-def resolve_params(config: RunConfig) -> dict[str, Any]:
-    """Return the strategy params with every ``"venue:SYMBOL"`` string replaced by its Nautilus instrument id.
-
-    Raises
-    ------
-    ConfigError
-        If a reference names a venue the config does not declare, or a symbol not listed on that venue.
-    """
-    return {key: _resolve(value, config, f"strategy.params.{key}") for key, value in config.strategy.params.items()}
-
-
-def _resolve(value: Any, config: RunConfig, where: str) -> Any:
-    if isinstance(value, list):
-        return [_resolve(item, config, f"{where}[{i}]") for i, item in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _resolve(v, config, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, str) and (match := INSTRUMENT_REFERENCE.match(value)):
-        return str(resolve_instrument(config, match["venue"], match["symbol"], where=where))
-    return value
-
-
-def resolve_instrument(config: RunConfig, venue: str, symbol: str, *, where: str) -> str:
-    """Return the Nautilus instrument id of ``venue:symbol``, checking the config declares it.
-
-    Raises
-    ------
-    ConfigError
-        If the venue or the symbol is not in the config.
-    """
-    declared = {v.name: v for v in config.venues}
-    if venue not in declared:
-        raise ConfigError(f"{where}: expected a configured venue ({', '.join(declared)}), was {venue!r}")
-    if symbol not in declared[venue].instruments:
-        raise ConfigError(
-            f"{where}: expected one of {venue}'s instruments {declared[venue].instruments}, was {symbol!r}; "
-            "add it to the venue's instruments"
-        )
-    return str(instrument_id_for(venue, symbol))
-
-
-def strategy_paths(config: RunConfig) -> tuple[str, str]:
-    """Return the strategy and strategy-config import paths (the config defaults to ``<path>Config``)."""
-    return config.strategy.path, config.strategy.config_path or f"{config.strategy.path}Config"
-
-
-def build_strategy_config(config: RunConfig) -> Any:
-    """Import the strategy and return its config object built from the resolved params.
-
-    Raises
-    ------
-    ConfigError
-        If either class does not import, or the config class rejects the params.
-    """
-    strategy_path, config_path = strategy_paths(config)
-    import_object(strategy_path, field="strategy.path")
-    config_class = import_object(config_path, field="strategy.config_path")
-    params = resolve_params(config)
-    try:
-        return config_class(**params)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"strategy.params: {config_path} rejected the params ({exc}); expected its keyword arguments"
-        ) from None

@@ -10,35 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from nautilus_trader.execution import MakerTakerFeeModel
-from nautilus_trader.model import AccountType, Currency, InstrumentId, Money, OmsType, Venue
+from nautilus_trader.model import AccountType, InstrumentId, Money, OmsType, Venue
 
-from datasets.errors import DatasetError
 from datasets.symbols import market_of
-from datasets.venues import VENUES, venue_spec
-from datasets.venues import instrument_id_for as _instrument_id_for
-from engine.errors import ConfigError
-
-if TYPE_CHECKING:
-    from engine.config import VenueConfig
-
-VENUE_NAMES: tuple[str, ...] = tuple(VENUES)
-
-
-def instrument_id_for(venue: str, symbol: str) -> InstrumentId:
-    """Return the Nautilus instrument id of a canonical symbol on a venue.
-
-    Raises
-    ------
-    ConfigError
-        If the venue or symbol has no spec in ``datasets.venues``.
-    """
-    try:
-        return _instrument_id_for(venue, symbol)
-    except DatasetError as exc:
-        raise ConfigError(f"{venue}:{symbol}: {exc}") from None
+from datasets.venues import venue_spec
+from engine.config import VenueConfig, parse_money
+from engine.loading import currency, instrument_id_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +55,6 @@ def build_venue_model(config: VenueConfig) -> VenueModel:
     ConfigError
         If an instrument has no spec on the venue, or a balance currency is unknown to Nautilus.
     """
-    from engine.config import parse_money
-
     spec = venue_spec(config.name)
     fees: dict[InstrumentId, tuple[Decimal, Decimal]] = {}
     for symbol in config.instruments:
@@ -88,13 +65,8 @@ def build_venue_model(config: VenueConfig) -> VenueModel:
     balances = []
     for text in config.starting_balances:
         amount, code = parse_money(text)
-        try:
-            currency = Currency.from_str(code, strict=True)
-        except (ValueError, KeyError):
-            raise ConfigError(
-                f"venues[{config.name}].starting_balances: expected a currency Nautilus knows, was {code!r}"
-            ) from None
-        balances.append(Money.from_str(f"{amount} {currency.code}"))
+        known = currency(code, where=f"venues[{config.name}].starting_balances")
+        balances.append(Money.from_str(f"{amount} {known.code}"))
     interval = spec.funding_interval if config.funding_interval == "data" else config.funding_interval
     return VenueModel(
         name=config.name,

@@ -3,12 +3,17 @@
 Sections: headline statistics and the fill model, equity and drawdown, PnL attribution over time
 (price / funding / fees), and per instrument the price with fills and the position held. Floats
 appear only here, for plotting; the figures in the tables are the ledger's decimal text.
-The renderer takes plain frames and a stats dict, so it depends on no engine code.
+The renderer reads a run folder's artefacts (``stats.json`` and the ledgers' Parquet files), so the
+same page comes from a backtest, a paper or a live session, and can be re-rendered any time:
+``python -m reports.backtest RUN_DIR``. The engine calls ``render_run`` through the
+``carrylab.run_reports`` entry point after writing the artefacts; it never imports this module.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +170,36 @@ pnl_total = pnl_price + pnl_funding + pnl_fees, exactly.</p>
 """
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def render_run(run_dir: Path) -> Path:
+    """Render ``run_dir/report.html`` from the artefacts in ``run_dir`` and return its path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``stats.json`` or a ledger file is missing from ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    stats = json.loads((run_dir / "stats.json").read_text())
+    frames = {name: pl.read_parquet(run_dir / f"{name}.parquet") for name in ("equity", "fills", "bars", "funding")}
+    return render_report(run_dir / "report.html", stats=stats, **frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render the report of each run folder given; return the exit code (3 when a folder lacks artefacts)."""
+    folders = sys.argv[1:] if argv is None else argv
+    if not folders:
+        print("usage: python -m reports.backtest RUN_DIR...", file=sys.stderr)
+        return 2
+    for folder in folders:
+        try:
+            print(render_run(Path(folder)))
+        except FileNotFoundError as exc:
+            print(f"error: expected a run folder with stats.json and the ledgers, {exc}", file=sys.stderr)
+            return 3
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

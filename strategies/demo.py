@@ -11,21 +11,14 @@ Nautilus injects (cache, portfolio, clock, order factory).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, OrderSide
 from nautilus_trader.trading import Strategy, StrategyConfig
 
-
-def _decimal(name: str, value: str | int | float) -> Decimal:
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{name}: expected a decimal number, was {value!r}") from None
-    if not result.is_finite():
-        raise ValueError(f"{name}: expected a finite number, was {value!r}")
-    return result
+from strategies.carry import decimal_param
+from strategies.risk import lot_quantity
 
 
 class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
@@ -63,9 +56,9 @@ class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
             raise ValueError("instrument_ids: expected at least one perp, was an empty list")
         self.instrument_ids = [InstrumentId.from_str(i) for i in instrument_ids]
         self.bar_spec = bar_spec
-        self.notional = _decimal("notional", notional)
-        self.enter_rate = _decimal("enter_rate", enter_rate)
-        self.exit_rate = _decimal("exit_rate", exit_rate)
+        self.notional = decimal_param("notional", notional)
+        self.enter_rate = decimal_param("enter_rate", enter_rate)
+        self.exit_rate = decimal_param("exit_rate", exit_rate)
         if self.notional <= 0:
             raise ValueError(f"notional: expected > 0, was {notional}")
         if self.exit_rate > self.enter_rate:
@@ -102,7 +95,7 @@ class FundingShort(Strategy):  # type: ignore[misc]
             instrument = self.cache.instrument(instrument_id)
             if instrument is None:
                 return
-            quantity = instrument.make_qty(float(self.params.notional / bar.close.as_decimal()), round_down=True)
+            quantity = lot_quantity(instrument, self.params.notional / bar.close.as_decimal())
             target = -quantity.as_decimal()
         elif rate <= self.params.exit_rate and current != 0:
             target = Decimal(0)
@@ -142,7 +135,7 @@ class EmaCrossConfig(StrategyConfig):  # type: ignore[misc]
         self.bar_spec = bar_spec
         self.fast_period = fast_period
         self.slow_period = slow_period
-        self.trade_size = _decimal("trade_size", trade_size)
+        self.trade_size = decimal_param("trade_size", trade_size)
         if self.trade_size <= 0:
             raise ValueError(f"trade_size: expected > 0, was {trade_size}")
 
@@ -189,7 +182,7 @@ def _trade_towards(strategy: Any, instrument_id: InstrumentId, current: Decimal,
     if difference == 0:
         return
     instrument = strategy.cache.instrument(instrument_id)
-    quantity = instrument.make_qty(float(abs(difference)), round_down=True)
+    quantity = lot_quantity(instrument, difference)
     if quantity.as_decimal() <= 0:
         return
     side = OrderSide.BUY if difference > 0 else OrderSide.SELL

@@ -3,8 +3,8 @@
 Nautilus' own risk engine already denies orders above a per-order notional, without margin, or too
 fast (configured from the run config). What it lacks, and this module adds:
 
-- exposure caps across open positions: per instrument and in total (gross, ``|qty| x last price``),
-  checked before every order *with* the orders still in flight;
+- exposure caps across open positions: per instrument and in total (gross, in base units at the last
+  price: ``|contracts| x multiplier x price``), checked before every order *with* the orders still in flight;
 - a maximum leverage per venue (the venue's gross exposure over its equity);
 - a daily loss limit (calendar day, UTC) and a maximum drawdown from peak equity: a breach flattens
   every position of the strategy with ``Strategy.market_exit()`` and stops new entries (until the
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from nautilus_trader.common import DataActor, DataActorConfig
@@ -129,7 +129,11 @@ def _positive(name: str, value: Any) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
-    """An order the strategy wants to send: signed base quantity (+ buy, - sell) at the price it expects."""
+    """An order the strategy wants to send: signed quantity (+ buy, - sell) at the price it expects.
+
+    The quantity is in the instrument's own units, as Nautilus orders are: base units for spot,
+    contracts for perps (one contract = ``multiplier`` base units).
+    """
 
     instrument_id: str
     venue: str
@@ -165,6 +169,18 @@ class Decision:
     value: Decimal = Decimal(0)
     limit: Decimal = Decimal(0)
     instrument_id: str = ""
+
+
+def lot_quantity(instrument: Any, quantity: Decimal) -> Quantity:
+    """Return ``|quantity|`` rounded down to the instrument's lot (``size_increment``), in exact decimals.
+
+    ``Instrument.make_qty`` takes a float in rc6: a decimal with more digits than a float holds can
+    land on the next lot that way (``make_qty(float(Decimal("0.99999999999999999")), round_down=True)``
+    is 1.000, not 0.999).
+    """
+    lot: Decimal = instrument.size_increment.as_decimal()
+    lots = (abs(quantity) / lot).to_integral_value(rounding=ROUND_DOWN)
+    return Quantity.from_decimal_dp(lots * lot, instrument.size_precision)
 
 
 def _reduces(position: Decimal, quantity: Decimal) -> bool:
@@ -212,6 +228,7 @@ class RiskGate:
         equity_by_venue: Mapping[str, Decimal],
         now_ns: int,
         funding_instruments: Iterable[str] = (),
+        multipliers: Mapping[str, Decimal] | None = None,
     ) -> Decision:
         """Return whether ``intents`` may all be sent, given positions (in flight included) and prices.
 
@@ -219,6 +236,10 @@ class RiskGate:
         prices and funding, per-instrument exposure, total exposure, leverage per venue. A limit is
         only enforced against orders that increase the measured quantity, so a position pushed over
         a cap by price moves can still be reduced.
+
+        Positions and intents are in the instruments' units; ``multipliers`` (base units per contract,
+        1 for an instrument it does not name) turn them into base units: exposure is
+        ``|quantity| x multiplier x price``.
         """
         if all(_reduces(positions.get(i.instrument_id, Decimal(0)), i.quantity) for i in intents):
             return Decision(True, "order", "reduces positions only")
@@ -231,9 +252,11 @@ class RiskGate:
         for intent in intents:
             after[intent.instrument_id] = after.get(intent.instrument_id, Decimal(0)) + intent.quantity
         all_prices = {**prices, **{i.instrument_id: i.price for i in intents}}
+        contract_sizes = multipliers or {}
 
         def exposure(book: Mapping[str, Decimal], instrument_id: str) -> Decimal:
-            return abs(book.get(instrument_id, Decimal(0))) * all_prices.get(instrument_id, Decimal(0))
+            base = abs(book.get(instrument_id, Decimal(0))) * contract_sizes.get(instrument_id, Decimal(1))
+            return base * all_prices.get(instrument_id, Decimal(0))
 
         capped = self._caps(intents, positions, after, exposure)
         if capped is not None:
@@ -372,6 +395,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         # and re-read only after a fill or a funding settlement instant, the only things that move them.
         self._balances: dict[str, Decimal] | None = None
         self._settlements: set[int] = set()
+        self._multipliers: dict[InstrumentId, Decimal] = {}
 
     def start_risk(self, instruments: Sequence[InstrumentId], *, funding: Sequence[InstrumentId] = ()) -> None:
         """Declare the instruments under control and listen to the kill switch."""
@@ -395,9 +419,24 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             self._settlements.add(next_funding_ns)
 
     def holding(self, instrument_id: InstrumentId) -> Decimal:
-        """Return the net position plus the orders in flight (signed base quantity)."""
+        """Return the net position plus the orders in flight (signed, in the instrument's units: perp contracts)."""
         net: Decimal = self.portfolio.net_position(instrument_id)
         return net + sum((q for i, q in self.pending.values() if i == instrument_id), Decimal(0))
+
+    def multiplier(self, instrument_id: InstrumentId) -> Decimal:
+        """Return the base units in one unit of the instrument (a perp's contract size; 1 for spot).
+
+        1 for an instrument not in the cache (nothing can be sent on it either).
+        """
+        known = self._multipliers.get(instrument_id)
+        if known is not None:
+            return known
+        instrument = self.cache.instrument(instrument_id)
+        if instrument is None:
+            return Decimal(1)
+        multiplier: Decimal = instrument.multiplier.as_decimal()
+        self._multipliers[instrument_id] = multiplier
+        return multiplier
 
     def equity_by_venue(self) -> dict[str, Decimal]:
         """Return each venue's USD-stablecoin balance plus the unrealised PnL of the strategy's positions there."""
@@ -406,8 +445,12 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             price = self.last_price.get(position.instrument_id)
             if price is None:
                 continue
-            signed = Decimal(str(position.signed_qty))
-            opened = Decimal(str(position.avg_px_open))
+            quantity = position.quantity.as_decimal()
+            signed = -quantity if position.is_short else quantity
+            # Nautilus keeps the average open price as an f64 and exposes no decimal of it. Its shortest
+            # repr is the fill price itself for a position opened at one price (fills are at tick
+            # prices); an average of several fills is off only beyond the 15th significant digit.
+            opened = Decimal(repr(position.avg_px_open))
             multiplier = position.multiplier.as_decimal()
             venue = position.instrument_id.venue.value
             result[venue] = result.get(venue, Decimal(0)) + signed * (price - opened) * multiplier
@@ -445,7 +488,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
     def submit_checked(self, orders: Sequence[tuple[InstrumentId, Decimal]]) -> bool:
         """Submit market orders ``(instrument, signed quantity)`` if the gate allows them all; else none.
 
-        Quantities are rounded down to each instrument's lot; returns whether anything was sent.
+        Quantities are in the instruments' units (contracts for perps), rounded down to each
+        instrument's lot in exact decimals; returns whether anything was sent.
         """
         now = self.clock.timestamp_ns()
         sized: list[tuple[Any, Quantity, Decimal]] = []
@@ -454,7 +498,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             if instrument is None:
                 self.log.error(f"risk: no instrument {instrument_id} in the cache, order not sent")
                 continue
-            quantity = instrument.make_qty(float(abs(signed)), round_down=True)
+            quantity = lot_quantity(instrument, signed)
             if quantity.as_decimal() > 0:
                 sized.append((instrument, quantity, quantity.as_decimal() if signed > 0 else -quantity.as_decimal()))
         if not sized:
@@ -471,6 +515,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             equity_by_venue=self.equity_by_venue() if self.gate.limits.max_leverage else {},
             now_ns=now,
             funding_instruments=self.funding_instruments,
+            multipliers={str(i): self.multiplier(i) for i in [*self.risk_instruments, *(s.id for s, _, _ in sized)]},
         )
         described = ", ".join(f"{i.instrument_id} {i.quantity:+}" for i in intents)
         if not decision.allowed:

@@ -2,6 +2,7 @@
 
 Modules: ``ccxt_venues`` (the one table of venue facts), ``fetch`` (plan and run downloads),
 ``retry`` (capped backoff on transient errors), ``dumps`` (data.binance.vision), ``record``
-(WebSocket liquidation recorders), ``update`` (bring the store up to now), ``testing`` (loopback
-venues for tests). Nothing here runs on import; the CLI imports each module when its command runs.
+(WebSocket liquidation recorders), ``update`` (bring the store up to now). The loopback venues the
+tests download from live in ``tests/kit/venues.py``. Nothing here runs on import; the CLI imports each
+module when its command runs.
 """

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from engine.backtest.result import RunResult
-from engine.backtest.runner import run_backtest, run_many, write_artefacts
-from engine.config import RunConfig, load_config, parse_config, with_overrides
+from engine.backtest.runner import run_backtest, run_many
+from engine.config import RunConfig
+from engine.loading import load_config, parse_config, with_overrides
+from engine.results.artefacts import write_artefacts
+from engine.results.result import RunResult
 
 __all__ = [
     "RunConfig",

@@ -6,7 +6,6 @@ tables the CLI writes to ``runs/<config-hash>/``.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,20 +16,16 @@ from nautilus_trader.common import LoggerConfig, LogLevel
 from nautilus_trader.model import TraderId
 from nautilus_trader.risk import RiskEngineConfig
 
-from engine.backtest import ledger, records
-from engine.backtest.data import RunData, load_run_data, open_catalog
-from engine.backtest.events import RiskEventRecorder
-from engine.backtest.result import RunResult, assemble_result, read_ledgers
-from engine.config import (
-    RunConfig,
-    build_strategy_config,
-    config_json,
-    import_object,
-    resolve_instrument,
-    strategy_paths,
-)
-from engine.errors import EngineError, EngineRunError
+from engine.config import RunConfig
+from engine.errors import EngineError, EngineRunError, MissingDataError
 from engine.fill import SlippageFillModel
+from engine.harness import guarded, silent_streams
+from engine.loading import load_strategy, max_notional_per_order
+from engine.results import ledger, records
+from engine.results.artefacts import write_artefacts
+from engine.results.events import RiskEventRecorder
+from engine.results.result import RunResult, assemble_result, read_ledgers
+from engine.run_data import RunData, catalog_streams, load_run_data, open_catalog
 from engine.venue_models import VenueModel, build_venue_model
 
 Progress = Callable[[str], None]
@@ -50,22 +45,23 @@ def run_backtest(
     """Run one backtest and return its ledgers; write ``<out_dir>/<config-hash>/`` unless ``out_dir`` is None.
 
     ``actors`` are extra Nautilus actors added before the strategy (e.g. ``strategies.risk.KillSwitchTimer``).
+    The artefacts are data only (``engine.results.artefacts``); reports are rendered by the caller.
 
     Raises
     ------
     ConfigError
         If the strategy does not import or rejects its params, or a venue/instrument is unknown.
     MissingDataError
-        If the catalog lacks an instrument or does not cover the range.
+        If the catalog lacks an instrument or does not cover the range, or a stream the strategy
+        subscribed to delivered no event.
     EngineRunError
-        If NautilusTrader fails while building or running.
+        If NautilusTrader fails while building or running, or the strategy raised.
     AccountingError
         If the engine's funding settlements disagree with their inputs.
     """
     timings: dict[str, float] = {}
+    plan = load_strategy(config)
     models = [build_venue_model(v) for v in config.venues]
-    strategy_config = build_strategy_config(config)
-    strategy_class = import_object(strategy_paths(config)[0], field="strategy.path")
 
     started = time.perf_counter()
     progress(f"catalog {config.data.catalog}: loading {config.start:%Y-%m-%d} to {config.end:%Y-%m-%d}")
@@ -77,7 +73,7 @@ def run_backtest(
     engine = _build_engine(config, models, data)
     recorder = RiskEventRecorder()
     try:
-        strategy = guarded(strategy_class)(strategy_config)
+        strategy = plan.create(guarded)
         try:
             engine.add_actor(recorder)
             for actor in actors:
@@ -91,12 +87,7 @@ def run_backtest(
                 f"expected the engine to finish, it failed with {type(exc).__name__}: {exc}; "
                 "rerun with the same config to reproduce"
             ) from exc
-        failure = getattr(strategy, "engine_failure", None)
-        if failure is not None:
-            raise EngineRunError(
-                f"expected the strategy to run without errors, {failure[0]} raised {type(failure[1]).__name__}: "
-                f"{failure[1]}; the run was stopped there (traceback above)"
-            ) from failure[1]
+        _check_strategy(strategy, config)
         timings["engine_run"] = time.perf_counter() - started
         progress(f"engine: done in {timings['engine_run']:.2f} s")
         started = time.perf_counter()
@@ -115,6 +106,26 @@ def run_backtest(
     return result
 
 
+def _check_strategy(strategy: Any, config: RunConfig) -> None:
+    failure = getattr(strategy, "engine_failure", None)
+    if failure is not None:
+        raise EngineRunError(
+            f"expected the strategy to run without errors, {failure[0]} raised {type(failure[1]).__name__}: "
+            f"{failure[1]}; the run was stopped there (traceback above)"
+        ) from failure[1]
+    silent = silent_streams(strategy)
+    if silent:
+        kind, target = silent[0]
+        instrument_id = str(getattr(target, "instrument_id", target))
+        held = catalog_streams(config.data.catalog, instrument_id)
+        raise MissingDataError(
+            f"expected the strategy's subscription to {kind} {target} to deliver data, it delivered none "
+            f"({len(silent)} silent stream(s): {', '.join(f'{k} {t}' for k, t in silent)}); the catalog "
+            f"{config.data.catalog} holds for {instrument_id}: {', '.join(held) or 'nothing'}; set [data].bar_spec "
+            "(or the strategy's bar_spec) to a stream the catalog holds, or export the missing data"
+        )
+
+
 def run_many(
     configs: list[RunConfig], *, out_dir: str | Path | None = "runs", progress: Progress = _quiet
 ) -> list[RunResult]:
@@ -126,48 +137,14 @@ def run_many(
     return results
 
 
-def guarded(strategy_class: type) -> type:
-    """Return a subclass of ``strategy_class`` that records the first exception of any ``on_*`` handler.
-
-    Nautilus logs an exception raised in a handler and carries on; a backtest whose strategy failed
-    halfway must not look like a result. The first failure stops the run (``shutdown_system``) and is
-    raised as ``EngineRunError`` after it.
-    """
-    namespace: dict[str, Any] = {}
-    for name in dir(strategy_class):
-        if not name.startswith("on_") or not any(
-            name in vars(k) for k in strategy_class.__mro__ if k.__module__.split(".")[0] != "nautilus_trader"
-        ):
-            continue
-        namespace[name] = _guard(name, getattr(strategy_class, name))
-    return type(strategy_class.__name__, (strategy_class,), namespace)
-
-
-def _guard(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-    def guarded_handler(self: Any, *args: Any) -> Any:
-        try:
-            return handler(self, *args)
-        except Exception as exc:
-            if getattr(self, "engine_failure", None) is None:
-                self.engine_failure = (name, exc)
-                self.shutdown_system(f"{name} raised {type(exc).__name__}")
-            raise
-
-    guarded_handler.__name__ = name
-    return guarded_handler
-
-
 def _build_engine(config: RunConfig, models: list[VenueModel], data: RunData) -> BacktestEngine:
-    notional = {
-        resolve_instrument(config, *key.split(":", 1), where="risk.max_notional_per_order"): int(value)
-        for key, value in config.risk.max_notional_per_order.items()
-    }
+    notional = {instrument_id: int(value) for instrument_id, value in max_notional_per_order(config).items()}
     engine_config = BacktestEngineConfig(
         trader_id=TraderId(config.trader_id),
         logging=LoggerConfig(stdout_level=LogLevel.ERROR),
         risk_engine=RiskEngineConfig(
             max_order_submit_rate=config.risk.max_order_submit_rate,
-            max_notional_per_order=notional or None,
+            max_notional_per_order={str(k): v for k, v in notional.items()} or None,
         ),
     )
     try:
@@ -196,24 +173,3 @@ def _collect(config: RunConfig, engine: BacktestEngine, models: list[VenueModel]
     settled = records.funding_events([*engine.cache.positions(), *engine.cache.position_snapshots()])
     funding = ledger.funding_ledger(settled, ledgers.fills, data)
     return assemble_result(config, ledgers, funding=funding, models=models, data=data)
-
-
-def write_artefacts(result: RunResult, out_dir: Path) -> Path:
-    """Write the run's ledgers, stats, resolved config and HTML report to ``out_dir/<config-hash>/``."""
-    from reports.backtest import render_report
-
-    run_dir = out_dir / result.config_hash
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(config_json(result.config))
-    for name, frame in result.frames().items():
-        frame.write_parquet(run_dir / f"{name}.parquet", compression="zstd", statistics=False)
-    (run_dir / "stats.json").write_text(json.dumps(result.stats, sort_keys=True, indent=2) + "\n")
-    render_report(
-        run_dir / "report.html",
-        stats=result.stats,
-        equity=result.equity,
-        fills=result.fills,
-        bars=result.bars,
-        funding=result.funding,
-    )
-    return run_dir

@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from engine.live.node import SessionOptions, SessionResult, run_session
+from engine.live.session import SessionOptions, SessionResult, run_session
 
 __all__ = ["SessionOptions", "SessionResult", "run_session"]

@@ -4,41 +4,25 @@ Paper is the default. Live needs ``--live``, the operator typing YES on a termin
 the config and credentials for every venue (README, "Paper and live trading"). SIGINT/SIGTERM stop the node
 gracefully: open orders are cancelled, positions flattened if configured, state and report written.
 
-Exit codes: 0 ok, 2 bad config, 3 missing data, 4 node or strategy failure, 5 accounting mismatch,
-6 refused by a safety rule (or unsafe/missing credentials), 7 unusable saved state.
+Exit codes (``datasets.exit_codes``): 0 ok, 2 bad config, 3 missing data, 6 refused by a safety rule
+(or unsafe/missing credentials), 7 unusable saved state, 8 node or strategy failure, 9 accounting mismatch.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 
-from engine.backtest.summary import summarize
-from engine.config import load_config, with_overrides
-from engine.errors import AccountingError, ConfigError, EngineError, EngineRunError, MissingDataError
-from engine.live.errors import NodeError, SafetyError, StateError
+from datasets.exit_codes import ExitCode
+from engine.cli import moment, progress
+from engine.errors import EngineError, exit_code
 from engine.live.logs import configure_logging
-from engine.live.node import SessionOptions, run_session
 from engine.live.secrets import REDACTOR, install_stdio_redaction
-
-EXIT_CODES: dict[type[EngineError], int] = {
-    ConfigError: 2,
-    MissingDataError: 3,
-    EngineRunError: 4,
-    NodeError: 4,
-    AccountingError: 5,
-    SafetyError: 6,
-    StateError: 7,
-}
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO datetime like 2024-01-01T00:00:00Z, was {text!r}") from None
+from engine.live.session import SessionOptions, run_session
+from engine.loading import load_config, with_overrides
+from engine.results.artefacts import render_reports
+from engine.results.summary import summarize
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,13 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--replay", action="store_true", help="paper only: replay the catalog instead of venue data")
     parser.add_argument("--speed", type=float, help="replay clock acceleration (default live.replay_speed; 0 = max)")
     parser.add_argument("--catalog", help="catalog directory (overrides data.catalog)")
-    parser.add_argument("--start", type=_moment, help="override start (ISO, UTC offset required)")
-    parser.add_argument("--end", type=_moment, help="override end (ISO, UTC offset required)")
+    parser.add_argument("--start", type=moment, help="override start (ISO, UTC offset required)")
+    parser.add_argument("--end", type=moment, help="override end (ISO, UTC offset required)")
     parser.add_argument("--out", type=Path, default=Path("runs/paper"), help="artefacts directory (default runs/paper)")
     parser.add_argument("--state-dir", type=Path, help="paper state directory (overrides live.state_dir)")
     parser.add_argument("--fresh", action="store_true", help="ignore a saved paper state")
     parser.add_argument("--secrets", type=Path, help="secrets file (TOML, mode 600) with [venue] api_key/api_secret")
-    parser.add_argument("--replay-until", type=_moment, help="stop a replay after this historical moment (ISO)")
+    parser.add_argument("--replay-until", type=moment, help="stop a replay after this historical moment (ISO)")
     parser.add_argument("--duration-secs", type=float, help="stop gracefully after this many seconds")
     parser.add_argument("--flatten-on-stop", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
@@ -77,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.mode == "paper" and args.live:
         print("error: --live confirms live trading; it has no meaning with --mode paper", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         config = with_overrides(load_config(args.config), catalog=args.catalog, start=args.start, end=args.end)
         options = SessionOptions(
@@ -96,11 +80,13 @@ def _run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             replay_until=args.replay_until,
         )
-        session = run_session(config, options, progress=lambda m: print(f"  .. {m}", file=sys.stderr, flush=True))
+        session = run_session(config, options, progress=progress)
     except EngineError as exc:
         print(f"error ({type(exc).__name__}): {REDACTOR.redact(str(exc))}", file=sys.stderr)
-        return next((code for cls, code in EXIT_CODES.items() if isinstance(exc, cls)), 1)
+        return exit_code(exc)
     session.result.run_dir = session.run_dir
+    if session.run_dir is not None:
+        render_reports(session.run_dir)
     print(summarize(session.result), flush=True)
     print(f"  mode: {session.result.stats['mode']}; stopped: {session.stop_reason}", flush=True)
     if session.state_path is not None:

@@ -1,11 +1,12 @@
 """Paper funding: settle perpetual funding the way the venue (and the backtest engine) does.
 
 The 2.0.0rc6 sandbox does not settle funding, so a paper node keeps this book. It matches the
-backtest's native settlement exactly (``engine.backtest.ledger.funding_ledger`` checks the same
-formula): at ``T = next_funding_ns`` of a ``FundingRateUpdate``, using the rate of the last update
-announcing ``T``, a position of signed size ``q`` pays ``-q * multiplier * mark * rate``, where ``mark``
-is the latest ``MarkPriceUpdate`` at or before ``T``, else the close of the last bar that closed before
-``T``. Amounts are rounded half-even to the settlement currency's precision, as Nautilus ``Money`` is.
+backtest's native settlement exactly (``engine.results.ledger.funding_ledger`` checks the same
+formula, ``strategies.funding.funding_payment``): at ``T = next_funding_ns`` of a ``FundingRateUpdate``,
+using the rate of the last update announcing ``T``, a position of signed size ``q`` pays
+``-q * multiplier * mark * rate``, where ``mark`` is the latest ``MarkPriceUpdate`` at or before ``T``,
+else the close of the last bar that closed before ``T``. Amounts are rounded half-even to the
+settlement currency's precision, as Nautilus ``Money`` is.
 
 The book is pure: callers feed it data and positions and ask what is due (``due``) at a moment.
 """
@@ -16,6 +17,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+
+from strategies.funding import funding_payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class Settlement:
 HISTORY = 16
 
 
-class FundingBook:
+class PaperFunding:
     """Announced rates, last prices and settlements of the perps a node trades.
 
     Parameters
@@ -124,7 +127,7 @@ class FundingBook:
             return None
         terms = self.terms[instrument_id]
         unit = Decimal(1).scaleb(-terms.currency_precision)
-        amount = (-position_size * terms.multiplier * price * rate).quantize(unit, rounding=ROUND_HALF_EVEN)
+        amount = funding_payment(position_size, terms.multiplier, price, rate).quantize(unit, rounding=ROUND_HALF_EVEN)
         settlement = Settlement(
             ts=ts,
             venue=terms.venue,

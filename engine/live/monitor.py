@@ -32,9 +32,10 @@ from nautilus_trader.model import (
     PositionSide,
 )
 
-from engine.live.funding import FundingBook, Settlement
+from engine.live.funding import PaperFunding, Settlement
 from engine.live.logs import get_logger
 from engine.live.replay import PENDING, signed_quantity
+from strategies.positions import average_open_price, position_fills
 
 TICK_NS = 100_000_000
 STOP_TIMEOUT_SECS = 10.0
@@ -87,7 +88,7 @@ class Supervisor(DataActor):  # type: ignore[misc]
         stop_node: Callable[[], None],
         now_ns: Callable[[], int],
         status_interval_secs: float,
-        funding: FundingBook,
+        funding: PaperFunding,
         settle_funding: bool,
         on_settlement: Callable[[Settlement], None],
         restore: dict[str, Decimal] | None = None,
@@ -241,7 +242,7 @@ class Supervisor(DataActor):  # type: ignore[misc]
             price = prices.get(instrument_id)
             if price is not None:
                 exposure[currency] = exposure.get(currency, Decimal(0)) + abs(size) * price * multiplier
-                entry = Decimal(repr(position.avg_px_open))
+                entry = average_open_price(position_fills(position))
                 unrealized[currency] = unrealized.get(currency, Decimal(0)) + size * (price - entry) * multiplier
         funding: dict[str, Decimal] = {}
         for settlement in self.funding.settlements:

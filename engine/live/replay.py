@@ -3,7 +3,7 @@
 ``ReplayDataClient`` is a Nautilus 2.x Python ``MarketDataClient``: on connect it emits the run's
 instruments, then streams every bar, mark price and funding update of ``[start, end)`` in ``ts_init``
 order, exactly the events and the order a backtest of the same config feeds its engine (both come from
-``engine.backtest.data.load_run_data``). Events keep their historical timestamps.
+``engine.run_data.load_run_data``). Events keep their historical timestamps.
 
 The replay clock maps historical time to wall time: at ``speed`` 1000 an hour of data takes 3.6 s;
 ``speed`` 0 goes as fast as the node keeps up. Either way, before each bar the client waits until
@@ -13,7 +13,7 @@ it); ``ReplayClock.to_historical`` maps the wall timestamps of fills back to the
 
 Funding settles here, in stream order, because this is the one place that knows when historical time
 crosses a settlement instant: after every event stamped at or before ``T`` and before the first one
-after it (the same instant the backtest engine picks, see ``engine.backtest.data``).
+after it (the same instant the backtest engine picks, see ``engine.run_data``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from nautilus_trader.live import DataClientConfig
 from nautilus_trader.live.clients import DataClientFactory, MarketDataClient
 from nautilus_trader.model import Bar, FundingRateUpdate, MarkPriceUpdate, OrderStatus, PositionSide, Venue
 
-from engine.live.funding import FundingBook, Settlement
+from engine.live.funding import PaperFunding, Settlement
 
 # Order states that mean "the sandbox has not answered yet".
 PENDING = frozenset(
@@ -139,7 +139,7 @@ class ReplayFeed:
     events : list
         Bars, mark prices and funding updates, sorted by ``ts_init``.
     clock : ReplayClock
-    funding : FundingBook
+    funding : PaperFunding
     resume_after_ns : int
         Skip events with ``ts_init`` at or before this (a restarted paper node resumes its replay).
     on_event : callable
@@ -160,7 +160,7 @@ class ReplayFeed:
     instruments: list[Any]
     events: Sequence[Any]
     clock: ReplayClock
-    funding: FundingBook
+    funding: PaperFunding
     resume_after_ns: int = 0
     on_event: Callable[[Any], None] = lambda _: None
     on_settlement: Callable[[Settlement], None] = lambda _: None

@@ -1,6 +1,6 @@
 """The report of a paper or live session, built with the backtest's ledger, stats and artefact code.
 
-The node's cache holds orders, fills, positions and account states; ``engine.backtest.result`` reads
+The node's cache holds orders, fills, positions and account states; ``engine.results.result`` reads
 them into the backtest's ledgers and assembles the same ``RunResult``. Funding comes from the paper
 funding book (the sandbox does not settle it). A replay's wall-clock timestamps are mapped back to the
 historical time of the bar they happened on, so the artefacts line up with a backtest's.
@@ -9,26 +9,24 @@ historical time of the bar they happened on, so the artefacts line up with a bac
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
-from engine.backtest.data import DECIMAL, NS, RunData
-from engine.backtest.ledger import FUNDING_SCHEMA
-from engine.backtest.result import Ledgers, RunResult, assemble_result, read_ledgers
 from engine.config import RunConfig
 from engine.live.funding import Settlement
+from engine.results.result import Ledgers, RunResult, assemble_result, read_ledgers
+from engine.results.schemas import FUNDING_SCHEMA, frame_of_rows
+from engine.run_data import BARS_SCHEMA, FUNDING_UPDATES_SCHEMA, MARKS_SCHEMA, NS, RunData, empty
 from engine.venue_models import VenueModel
 
 
 def funding_frame(settlements: Sequence[Settlement]) -> pl.DataFrame:
     """Return the paper funding ledger in the backtest's ``funding.parquet`` schema."""
     rows = [{column: getattr(s, column) for column in FUNDING_SCHEMA} for s in settlements]
-    frame = pl.DataFrame(
-        rows, schema={k: (pl.Int64 if v == NS else v) for k, v in FUNDING_SCHEMA.items()}, orient="row"
-    )
-    return frame.with_columns(pl.col("ts").cast(NS)).sort("ts", "instrument_id")
+    return frame_of_rows(rows, FUNDING_SCHEMA).sort("ts", "instrument_id")
 
 
 def _map_times(frame: pl.DataFrame, columns: Sequence[str], to_historical: Callable[[int], int]) -> pl.DataFrame:
@@ -86,23 +84,29 @@ def observed_run_data(
     """
     last = {i: close for i, _, close in bars}
     rows = [*bars, *((i, end_ns, close) for i, close in last.items())]
-    frame = pl.DataFrame(
-        [{"instrument_id": i, "ts": ts, "close": close} for i, ts, close in rows],
-        schema={"instrument_id": pl.String, "ts": pl.Int64, "close": DECIMAL},
-        orient="row",
-    ).with_columns(pl.col("ts").cast(NS))
+    frame = frame_of_rows([{"instrument_id": i, "ts": ts, "close": close} for i, ts, close in rows], BARS_SCHEMA)
     return RunData(
         instruments=instruments,
         bars=frame.unique(["instrument_id", "ts"], keep="last").sort("ts", "instrument_id"),
-        marks=pl.DataFrame(schema={"instrument_id": pl.String, "ts": NS, "mark_price": DECIMAL}),
-        funding=pl.DataFrame(
-            schema={
-                "instrument_id": pl.String,
-                "ts_init": NS,
-                "next_funding": NS,
-                "rate": DECIMAL,
-                "interval_minutes": pl.Int64,
-            }
-        ),
+        marks=empty(MARKS_SCHEMA),
+        funding=empty(FUNDING_UPDATES_SCHEMA),
         venue_of=venue_of,
+    )
+
+
+def replayed_run_data(data: RunData, *, after_ns: int, until_ns: int) -> RunData:
+    """Return the part of a replay's ``data`` this session replayed.
+
+    Bars closed in ``(after_ns, until_ns]``, and the marks and funding updates stamped in it.
+    """
+
+    def window(frame: pl.DataFrame, column: str, shift_ns: int) -> pl.DataFrame:
+        ts = pl.col(column).cast(pl.Int64) + shift_ns
+        return frame.filter((ts > after_ns) & (ts <= until_ns))
+
+    return replace(
+        data,
+        bars=window(data.bars, "ts", 1),
+        marks=window(data.marks, "ts", 0),
+        funding=window(data.funding, "ts_init", 0),
     )

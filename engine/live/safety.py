@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from engine.config import RunConfig
-from engine.live.errors import CredentialsError, SafetyError
+from engine.errors import CredentialsError, SafetyError
 from engine.live.secrets import Credentials, missing_credentials
 
 CONFIRMATION = "YES"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.live.errors import CredentialsError
+from engine.errors import CredentialsError
 
 MASK = "***"
 ENV_PREFIX = "CARRYLAB"

@@ -20,14 +20,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from engine.live.errors import StateError
-from engine.live.funding import Settlement
+from nautilus_trader.model import Money
+
+from engine.errors import StateError
+from engine.live.funding import PaperFunding, Settlement
+from engine.live.monitor import NodeStatus
+from engine.live.replay import signed_quantity
+from engine.venue_models import VenueModel
+from strategies.positions import average_open_price, position_fills
 
 FORMAT = "carrylab.live.state"
 VERSION = 1
@@ -121,4 +127,69 @@ def read_state(path: Path, *, config_hash: str) -> PaperState | None:
         orders=document["orders"],
         funding=[Settlement.from_json(row) for row in document["funding"]],
         sessions=int(document.get("sessions", 0)),
+    )
+
+
+def restored_model(model: VenueModel, state: PaperState) -> VenueModel:
+    """Return ``model`` starting from the balances ``state`` saved for its venue."""
+    balances = state.balances.get(model.name)
+    if not balances:
+        return model
+    return replace(model, starting_balances=tuple(Money.from_str(text) for text in balances))
+
+
+def capture_state(
+    cache: Any,
+    digest: str,
+    models: list[VenueModel],
+    cursor_ns: int,
+    funding: PaperFunding,
+    status: NodeStatus,
+    previous: PaperState | None,
+) -> PaperState:
+    """Return the state of a stopping paper node from its ``cache``.
+
+    Balances are marked to the last price; positions, every order and the funding so far are kept.
+    """
+    positions: dict[str, dict[str, str]] = {}
+    unrealized: dict[tuple[str, str], Decimal] = {}
+    venue_names = {m.venue.value: m.name for m in models}
+    for position in cache.positions_open():
+        instrument_id = str(position.instrument_id)
+        size = signed_quantity(position)
+        entry = average_open_price(position_fills(position))
+        last = status.last_price.get(instrument_id, entry)
+        positions[instrument_id] = {"quantity": str(size), "avg_price": str(entry), "last_price": str(last)}
+        key = (venue_names.get(position.instrument_id.venue.value, ""), str(position.settlement_currency.code))
+        unrealized[key] = unrealized.get(key, Decimal(0)) + size * (last - entry) * position.multiplier.as_decimal()
+    balances: dict[str, list[str]] = {}
+    for model in models:
+        account = cache.account_for_venue(model.venue)
+        if account is None:
+            continue
+        rows = []
+        for money in account.balances_total().values():
+            currency = str(money.currency.code)
+            amount = money.as_decimal() + unrealized.get((model.name, currency), Decimal(0))
+            rows.append(f"{amount.quantize(Decimal(1).scaleb(-money.currency.precision))} {currency}")
+        balances[model.name] = rows
+    orders = [
+        {
+            "client_order_id": str(o.client_order_id),
+            "instrument_id": str(o.instrument_id),
+            "side": o.side.name,
+            "quantity": str(o.quantity),
+            "filled_quantity": str(o.filled_qty),
+            "status": o.status.name,
+        }
+        for o in cache.orders()
+    ]
+    return PaperState(
+        config_hash=digest,
+        cursor_ns=cursor_ns or (previous.cursor_ns if previous is not None else 0),
+        balances=balances,
+        positions=positions,
+        orders=(previous.orders if previous is not None else []) + orders,
+        funding=list(funding.settlements),
+        sessions=(previous.sessions if previous is not None else 0) + 1,
     )

@@ -16,7 +16,7 @@ from nautilus_trader.model import AccountId
 from datasets.symbols import market_of
 from datasets.venues import venue_spec
 from engine.config import ConnectionConfig, VenueConfig
-from engine.live.errors import CredentialsError, NodeError
+from engine.errors import CredentialsError, NodeError
 from engine.live.secrets import Credentials
 
 

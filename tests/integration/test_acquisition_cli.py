@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from datasets.acquire.testing import HOUR_MS, FakeVenueServer, Route, SyntheticMarket, binance_routes
-from datasets.cli import EXIT_ERROR, EXIT_OK, main
+from datasets.cli import main
+from datasets.exit_codes import ExitCode
 from datasets.store import Store
+from tests.kit.venues import HOUR_MS, FakeVenueServer, Route, SyntheticMarket, binance_routes
 
 VENUES = ("binance", "bybit", "okx", "hyperliquid", "kraken")
 
@@ -40,7 +41,7 @@ def test_dry_run_prints_a_year_of_funding_and_bars_for_three_symbols_without_net
         "--api-url",
         "http://127.0.0.1:9",
     ]
-    assert main(argv) == EXIT_OK
+    assert main(argv) == ExitCode.OK
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 7  # 2 kinds x 3 symbols, and the total
     assert all("[2024-01-01T00:00:00Z, " in line for line in out[:6])
@@ -80,7 +81,7 @@ def test_fetch_then_update_bring_two_symbols_up_to_now_through_ccxt(
                 *common,
             ]
         )
-        == EXIT_OK
+        == ExitCode.OK
     )
     store = Store(store_root)
     assert store.scan("ohlcv", price_type="trade").collect().height == 2 * 2_500
@@ -88,7 +89,7 @@ def test_fetch_then_update_bring_two_symbols_up_to_now_through_ccxt(
     assert store.scan("funding").collect().height == 2 * 312
 
     capsys.readouterr()
-    assert main(["update", *common]) == EXIT_OK
+    assert main(["update", *common]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "6 series" in out
     assert "[from ccxt-fetch]" in out
@@ -126,7 +127,7 @@ def test_dumps_command_verifies_and_imports_from_a_configured_base_url(
             str(store_root),
             "--no-progress",
         ]
-        assert main(argv) == EXIT_OK
+        assert main(argv) == ExitCode.OK
     assert "1 imported (2 rows" in capsys.readouterr().out
     assert Store(store_root).scan("funding").collect().height == 2
 
@@ -134,5 +135,5 @@ def test_dumps_command_verifies_and_imports_from_a_configured_base_url(
 def test_record_bybit_without_symbols_exits_with_clear_error(
     store_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["record", "liquidations", "--venue", "bybit", "--store", str(store_root)]) == EXIT_ERROR
+    assert main(["record", "liquidations", "--venue", "bybit", "--store", str(store_root)]) == ExitCode.ERROR
     assert "pass --symbols" in capsys.readouterr().err

@@ -10,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from datasets.exit_codes import ExitCode
 from engine.backtest.__main__ import main
-from engine.testing import build_catalog, hourly_bars
+from tests.kit.engine import build_catalog, hourly_bars
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LEDGERS = ("orders", "fills", "positions", "account", "funding", "equity")
@@ -140,10 +141,13 @@ def test_missing_catalog_exits_3(tmp_path: Path, catalog: Path, capsys: pytest.C
     assert "expected a Nautilus catalog" in capsys.readouterr().err
 
 
-def test_strategy_failure_exits_4(tmp_path: Path, catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_strategy_failure_exits_run_failed(tmp_path: Path, catalog: Path, capsys: pytest.CaptureFixture[str]) -> None:
     strategy = (
-        '[strategy]\npath = "engine.testing:Failing"\n[strategy.params]\ninstrument_id = "BTCUSDT-PERP.BINANCE"\n'
+        '[strategy]\npath = "tests.kit.engine:Failing"\n[strategy.params]\ninstrument_id = "BTCUSDT-PERP.BINANCE"\n'
     )
-    assert main([str(_config(tmp_path, catalog, strategy=strategy)), "--out", str(tmp_path / "runs")]) == 4
+    assert (
+        main([str(_config(tmp_path, catalog, strategy=strategy)), "--out", str(tmp_path / "runs")])
+        == ExitCode.RUN_FAILED
+    )
     assert "on_bar raised RuntimeError: strategy bug" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.backtest import RunResult, parse_config, run_backtest
-from engine.testing import build_catalog, hourly_bars
+from tests.kit.engine import build_catalog, hourly_bars
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 BTC_BINANCE = "BTCUSDT-PERP.BINANCE"
@@ -38,7 +38,7 @@ catalog = "{catalog}"
 
 def _orders(*orders: tuple[int, str, str, str]) -> str:
     rows = ", ".join(f'["{_at(h).isoformat()}", "{i}", "{side}", "{q}"]' for h, i, side, q in orders)
-    return f'[strategy]\npath = "engine.testing:Scripted"\n[strategy.params]\norders = [{rows}]\n'
+    return f'[strategy]\npath = "tests.kit.engine:Scripted"\n[strategy.params]\norders = [{rows}]\n'
 
 
 BINANCE = """

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.testing import catalog_from_files
 from engine.backtest import parse_config, run_backtest
+from tests.kit.store import catalog_from_files
 
 WINDOW = (datetime(2023, 12, 30, tzinfo=UTC), datetime(2024, 4, 3, tzinfo=UTC))
 FILES = (

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datasets.testing import catalog_from_files
 from engine.backtest import load_config, run_backtest, with_overrides
+from tests.kit.store import catalog_from_files
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = (

@@ -28,9 +28,9 @@ from nautilus_trader.persistence import ParquetDataCatalog
 from nautilus_trader.trading import Strategy, StrategyConfig
 
 from datasets.catalog import export_catalog, read_venues_file
-from datasets.catalog.testing import canonical_frame
 from datasets.importers import ImportOptions, require_importer
 from datasets.store import SourceInfo, Store
+from tests.kit.store import canonical_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HAND = SourceInfo(source="hand-made", sha256="0" * 64, importer="test", importer_version="1")

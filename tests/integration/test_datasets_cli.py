@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.cli import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, main
+from datasets.cli import main
+from datasets.exit_codes import ExitCode
 
 VENUE_FOLDERS = ("binance_freqtrade", "bybit_freqtrade", "hyperliquid_freqtrade")
 
@@ -25,7 +26,7 @@ def _snapshot(root: Path) -> dict[str, str]:
 def imported(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("cli") / "store"
     paths = [str(shared_data / folder) for folder in VENUE_FOLDERS]
-    assert main(["import", *paths, "--store", str(store), "--no-progress"]) == EXIT_OK
+    assert main(["import", *paths, "--store", str(store), "--no-progress"]) == ExitCode.OK
     return store
 
 
@@ -33,7 +34,7 @@ def test_status_lists_spot_perp_mark_and_funding_for_three_venues(
     imported: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    assert main(["status", "--store", str(imported), "--json"]) == EXIT_OK
+    assert main(["status", "--store", str(imported), "--json"]) == ExitCode.OK
     rows = json.loads(capsys.readouterr().out)
     series = {(r["venue"], r["symbol"], r["kind"], r["series"]) for r in rows}
     for base in ("BTC", "ETH", "SOL"):
@@ -53,7 +54,7 @@ def test_reimport_of_all_three_venues_leaves_store_byte_identical(
 ) -> None:
     before = _snapshot(imported)
     paths = [str(shared_data / folder) for folder in VENUE_FOLDERS]
-    assert main(["import", *paths, "--store", str(imported), "--no-progress"]) == EXIT_OK
+    assert main(["import", *paths, "--store", str(imported), "--no-progress"]) == ExitCode.OK
     assert "0 partitions written" in capsys.readouterr().out
     assert _snapshot(imported) == before
 
@@ -69,7 +70,7 @@ def test_bad_file_among_good_ones_exits_3_and_writes_nothing(
     bad.write_bytes((shared_data / "binance_freqtrade/spot/ETH_USDT-1h.feather").read_bytes()[:4096])
     store = tmp_path / "store"
     code = main(["import", str(good), str(bad), "--store", str(store), "--no-progress"])
-    assert code == EXIT_BAD_INPUT
+    assert code == ExitCode.BAD_INPUT
     assert "ETH_USDT-1h.feather: not a readable Arrow IPC" in capsys.readouterr().err
     assert _snapshot(store) == {}
 
@@ -78,12 +79,12 @@ def test_unknown_time_zone_exits_1_naming_the_flag(tmp_path: Path, capsys: pytes
     source = tmp_path / "x.feather"
     source.write_bytes(b"")
     code = main(["import", str(tmp_path), "--tz", "Mars/Olympus", "--store", str(tmp_path / "s")])
-    assert code == EXIT_ERROR
+    assert code == ExitCode.ERROR
     assert "--tz 'Mars/Olympus' is not a known IANA time zone" in capsys.readouterr().err
 
 
 def test_unrecognised_explicit_file_lists_supported_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "notes.csv"
     source.write_text("a,b\n1,2\n")
-    assert main(["import", str(source), "--store", str(tmp_path / "s")]) == EXIT_ERROR
+    assert main(["import", str(source), "--store", str(tmp_path / "s")]) == ExitCode.ERROR
     assert "no importer recognises this file. Supported formats:" in capsys.readouterr().err

@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datasets.testing import catalog_from_files
 from engine.backtest import RunResult, parse_config, run_backtest
 from engine.live import SessionOptions, run_session
+from tests.kit.store import catalog_from_files
 
 DATA_WINDOW = (datetime(2023, 12, 29, tzinfo=UTC), datetime(2024, 4, 3, tzinfo=UTC))
 Q1 = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))

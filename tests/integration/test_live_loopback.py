@@ -1,7 +1,7 @@
 """Live mode end to end against a loopback Binance USD-M futures venue on 127.0.0.1.
 
 The unchanged ``strategies.demo:FundingShort`` runs on a live node built by ``engine.live`` with Nautilus'
-Binance adapter, its base URLs pointed at ``tests/integration/loopback/binance_futures.py``:
+Binance adapter, its base URLs pointed at ``tests/kit/binance_futures.py``:
 connect -> instruments -> subscribe -> funding and klines -> submit -> fill -> position report -> graceful
 stop (cancel, flatten) -> report. Fake credentials are checked to appear nowhere in the node's output
 or artefacts (the venue itself receives the key, as a real one would).
@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.integration.loopback.binance_futures import RECORDED, BinanceFuturesLoopback
+from tests.kit.binance_futures import RECORDED, BinanceFuturesLoopback
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_KEY = "loopbackFAKEapiKEY0123456789abcdef"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from datasets.testing import catalog_from_files
 from engine.backtest import parse_config, run_backtest
 from engine.live import SessionOptions, run_session
 from engine.live.secrets import REDACTOR
+from tests.kit.store import catalog_from_files
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW = (datetime(2023, 12, 29, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC))

@@ -23,7 +23,7 @@ from datasets.catalog.bars import (
     round_to_precision,
 )
 from datasets.catalog.files import custom_directory_name, file_name, instrument_directory_name, write_parquet
-from datasets.catalog.testing import canonical_frame
+from tests.kit.store import canonical_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR_NS = 3_600 * 10**9

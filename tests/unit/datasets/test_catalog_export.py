@@ -12,9 +12,10 @@ from nautilus_trader.model import InstrumentId, NautilusDataType
 from nautilus_trader.persistence import ParquetDataCatalog
 
 from datasets.catalog import CatalogError, export_catalog, read_venues_file
-from datasets.catalog.testing import canonical_frame, synthetic_bars
 from datasets.store import SourceInfo, Store
+from datasets.synthetic import synthetic_bars
 from datasets.venues import UnknownInstrumentError, UnknownVenueError
+from tests.kit.store import canonical_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HAND = SourceInfo(source="hand-made", sha256="0" * 64, importer="test", importer_version="1")

@@ -13,7 +13,7 @@ from nautilus_trader.persistence import ParquetDataCatalog
 
 from datasets.catalog.files import write_parquet
 from datasets.catalog.funding import decimal_text, funding_table, funding_updates_frame
-from datasets.catalog.testing import canonical_frame
+from tests.kit.store import canonical_frame
 
 INSTRUMENT = "BTCUSDT-PERP.BINANCE"
 

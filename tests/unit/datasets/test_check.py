@@ -24,7 +24,7 @@ from datasets.check import (
 from datasets.importers import ImportOptions, require_importer
 from datasets.importers.base import sha256_of
 from datasets.store import SourceInfo, Store
-from datasets.testing import funding_batch, ohlcv_batch
+from tests.kit.store import funding_batch, ohlcv_batch
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -19,11 +19,11 @@ import pytest
 from datasets.acquire.dumps import DumpDownloader, DumpFile, parse_checksum, plan_dumps
 from datasets.acquire.errors import ChecksumError, PlanError
 from datasets.acquire.retry import RetryPolicy
-from datasets.acquire.testing import FakeVenueServer, Fault, Route
 from datasets.importers import find_importer
 from datasets.importers.base import ImportOptions
 from datasets.importers.binance_dump_funding import BinanceDumpFundingImporter
 from datasets.store import Store
+from tests.kit.venues import FakeVenueServer, Fault, Route
 
 KLINE_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"

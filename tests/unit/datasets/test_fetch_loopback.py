@@ -1,4 +1,4 @@
-"""Fetches through real ccxt classes against loopback venues (datasets.acquire.testing): nothing leaves 127.0.0.1."""
+"""Fetches through real ccxt classes against loopback venues (tests.kit.venues): nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from datasets.acquire.ccxt_venues import FetchKind, make_exchange
 from datasets.acquire.errors import FetchError, MalformedPageError, RetryExhaustedError
 from datasets.acquire.fetch import Fetcher, Series, SeriesPlan, plan_series
 from datasets.acquire.retry import RetryPolicy
-from datasets.acquire.testing import (
+from datasets.store import Store
+from datasets.symbols import Market
+from tests.kit.venues import (
     HOUR_MS,
     FakeVenueServer,
     Fault,
@@ -23,8 +25,6 @@ from datasets.acquire.testing import (
     binance_routes,
     bybit_routes,
 )
-from datasets.store import Store
-from datasets.symbols import Market
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 START_MS = int(START.timestamp() * 1000)

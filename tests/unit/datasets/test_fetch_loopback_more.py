@@ -1,6 +1,6 @@
 """Fetches through the real ccxt ``okx``, ``hyperliquid`` and ``krakenfutures`` classes against loopback venues.
 
-Nothing leaves 127.0.0.1: ``datasets.acquire.testing`` answers in each venue's REST format (OKX v5,
+Nothing leaves 127.0.0.1: ``tests.kit.venues`` answers in each venue's REST format (OKX v5,
 Hyperliquid ``POST /info``, Kraken Futures v3/v4 and charts), markets endpoints included, so
 ``load_markets`` runs offline. Each market's last bar closes exactly at ``now``, the edge where an
 off-by-one in a venue's end bound would drop the newest closed bar.
@@ -25,7 +25,9 @@ from datasets.acquire.ccxt_venues import FetchKind, make_exchange
 from datasets.acquire.errors import FetchError
 from datasets.acquire.fetch import Fetcher, FetchReport, Series, SeriesPlan, plan_series
 from datasets.acquire.retry import RetryPolicy
-from datasets.acquire.testing import (
+from datasets.store import Store
+from datasets.symbols import Market
+from tests.kit.venues import (
     HOUR_MS,
     HYPERLIQUID_CANDLE_HISTORY,
     FakeVenueServer,
@@ -38,8 +40,6 @@ from datasets.acquire.testing import (
     kraken_futures_routes,
     okx_routes,
 )
-from datasets.store import Store
-from datasets.symbols import Market
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 START_MS = int(START.timestamp() * 1000)

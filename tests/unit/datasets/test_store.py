@@ -15,7 +15,7 @@ import pytest
 
 from datasets.errors import ConflictError, ValidationError
 from datasets.store import SourceInfo, Store
-from datasets.testing import funding_batch, ohlcv_batch
+from tests.kit.store import funding_batch, ohlcv_batch
 
 T0 = datetime(2024, 1, 31, 22, tzinfo=UTC)
 INFO = SourceInfo(source="hand-made", sha256="0" * 64, importer="test", importer_version="1")
@@ -130,7 +130,7 @@ def test_process_killed_mid_write_leaves_previous_data_readable(store_root: Path
         from datetime import datetime, timedelta, UTC
         import polars as pl
         from datasets.store import SourceInfo, Store
-        from datasets.testing import ohlcv_batch
+        from tests.kit.store import ohlcv_batch
 
         def die_halfway(self, file, **options):
             with open(file, "wb") as handle:

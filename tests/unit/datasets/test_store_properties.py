@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from datasets.errors import ValidationError
 from datasets.schemas import OHLCV
 from datasets.store import SourceInfo, Store
-from datasets.testing import ohlcv_batch
 from datasets.validate import validate_batch
+from tests.kit.store import ohlcv_batch
 
 T0 = datetime(2023, 12, 31, 18, tzinfo=UTC)
 prices = st.decimals(min_value=Decimal("-5"), max_value=Decimal("500"), places=4, allow_nan=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import config_hash, load_config, parse_config, with_overrides
 from engine.errors import ConfigError
+from engine.loading import config_hash, load_config, parse_config, with_overrides
 
 GOOD = """
 name = "t"
@@ -111,7 +111,7 @@ def test_overrides_change_the_hash_and_are_checked(tmp_path: Path) -> None:
 def test_max_drawdown_is_the_largest_exact_fall_from_a_peak() -> None:
     import polars as pl
 
-    from engine.backtest.stats import max_drawdown
+    from engine.results.stats import max_drawdown
 
     equity = pl.Series(
         [Decimal(100), Decimal("120.5"), Decimal("90.25"), Decimal(130), Decimal(110)], dtype=pl.Decimal(38, 18)
@@ -119,3 +119,28 @@ def test_max_drawdown_is_the_largest_exact_fall_from_a_peak() -> None:
     fall, fraction = max_drawdown(equity)
     assert fall == Decimal("30.25")
     assert fraction == pytest.approx(30.25 / 120.5, abs=1e-12)
+
+
+def test_typo_in_max_notional_per_order_fails_at_load(tmp_path: Path) -> None:
+    # Before, the key was resolved only when the engine was built, after the catalog had been read.
+    text = GOOD + '[risk.max_notional_per_order]\n"binance:BTC-USDT-PREP" = 50000\n'
+    with pytest.raises(
+        ConfigError, match=r"risk\.max_notional_per_order\['binance:BTC-USDT-PREP'\]: expected one of binance's"
+    ):
+        load_config(_write(tmp_path, text))
+
+
+def test_balance_currency_nautilus_does_not_know_fails_at_load(tmp_path: Path) -> None:
+    text = GOOD.replace('"1000 USDT"', '"1000 ZZQQ"')
+    with pytest.raises(ConfigError, match=r"venues\[binance\]\.starting_balances: expected a currency Nautilus knows"):
+        load_config(_write(tmp_path, text))
+
+
+def test_strategy_bar_spec_defaults_to_the_run_configs(tmp_path: Path) -> None:
+    from engine.loading import load_strategy
+
+    text = GOOD.replace("[strategy]\n", '[data]\nbar_spec = "5-MINUTE-LAST-EXTERNAL"\n[strategy]\n')
+    plan = load_strategy(load_config(_write(tmp_path, text)))
+    assert plan.config.bar_spec == "5-MINUTE-LAST-EXTERNAL"
+    explicit = text + 'bar_spec = "1-HOUR-LAST-EXTERNAL"\n'
+    assert load_strategy(load_config(_write(tmp_path, explicit))).config.bar_spec == "1-HOUR-LAST-EXTERNAL"

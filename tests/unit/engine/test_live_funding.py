@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.live.funding import FundingBook, InstrumentTerms, Settlement
+from engine.live.funding import InstrumentTerms, PaperFunding, Settlement
 
 ID = "BTCUSDT-PERP.BINANCE"
 HOUR = 3_600_000_000_000
 
 
-def _book() -> FundingBook:
-    return FundingBook({ID: InstrumentTerms(ID, "binance", Decimal(1), "USDT", 8)})
+def _book() -> PaperFunding:
+    return PaperFunding({ID: InstrumentTerms(ID, "binance", Decimal(1), "USDT", 8)})
 
 
 def test_settlement_is_minus_size_times_mark_times_the_announced_rate() -> None:

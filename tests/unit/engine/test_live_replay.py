@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.live.node import _deferred_denials
+from engine.live.harness import deferred_denials
 from engine.live.replay import HistoricalClock, ReplayClock
 
 T = 1_704_153_600_000_000_001  # 2024-01-02T00:00:00.000000001Z, a bar's ts_init
@@ -53,7 +53,7 @@ class _Borrowing:
 
 
 def test_denials_reach_the_strategy_after_submit_order_returns_in_order() -> None:
-    strategy = _deferred_denials(_Borrowing)()
+    strategy = deferred_denials(_Borrowing)()
     strategy.submit_order("deny-1")
     strategy.submit_order("accept")
     strategy.submit_order("deny-2")

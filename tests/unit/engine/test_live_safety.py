@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import config_hash, parse_config
-from engine.errors import ConfigError
-from engine.live.errors import CredentialsError, SafetyError
-from engine.live.node import SessionOptions, run_session
+from engine.errors import ConfigError, CredentialsError, SafetyError
 from engine.live.safety import check_live
 from engine.live.secrets import Credentials, Redactor, Secret, load_credentials
+from engine.live.session import SessionOptions, run_session
+from engine.loading import config_hash, parse_config
 
 BASE = """
 name = "live-safety"
@@ -107,7 +106,7 @@ def test_live_section_is_optional_and_leaves_backtest_hashes_unchanged() -> None
     assert plain.live is None
     assert with_live.live is not None
     assert config_hash(plain) != config_hash(with_live)
-    assert '"live"' not in __import__("engine.config", fromlist=["config_json"]).config_json(plain)
+    assert '"live"' not in __import__("engine.loading", fromlist=["config_json"]).config_json(plain)
 
 
 def test_live_connections_must_name_configured_venues() -> None:

@@ -8,7 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.risk import NS_PER_DAY, NS_PER_SECOND, OrderIntent, RiskConfigError, RiskGate, RiskLimits
+from nautilus_trader.model import Quantity
+
+from datasets.catalog.instruments import build_instrument
+from datasets.venues import instrument_spec
+from strategies.risk import (
+    NS_PER_DAY,
+    NS_PER_SECOND,
+    OrderIntent,
+    RiskConfigError,
+    RiskGate,
+    RiskLimits,
+    lot_quantity,
+)
 from strategies.spot_perp_carry import SpotPerpCarryConfig
 
 D = Decimal
@@ -62,6 +74,50 @@ def test_total_exposure_cap_counts_open_positions_and_orders_in_flight() -> None
     decision = _check(gate, _pair("0.1"), positions={SPOT: D("1.5"), PERP: D("-1.5")})
     assert (decision.allowed, decision.control) == (False, "exposure_total")
     assert decision.reason == "total exposure would be 160000.00 USD, cap 150000"
+
+
+OKX_SPOT, OKX_PERP = "BTC-USDT.OKX", "BTC-USDT-SWAP.OKX"
+OKX_MULTIPLIERS = {OKX_PERP: D("0.01")}  # one contract = 0.01 BTC
+
+
+def _okx_pair(spot: str, contracts: str) -> list[OrderIntent]:
+    return [OrderIntent(OKX_SPOT, "OKX", D(spot), D(50_000)), OrderIntent(OKX_PERP, "OKX", -D(contracts), D(50_000))]
+
+
+def test_exposure_is_contracts_times_multiplier_times_price() -> None:
+    # 100 contracts of 0.01 BTC at 50,000 = 50,000 USD, as much as the 1 BTC spot leg.
+    gate = RiskGate(RiskLimits(max_instrument_exposure_usd=D(60_000), max_total_exposure_usd=D(110_000)))
+    assert _check(gate, _okx_pair("1", "100"), multipliers=OKX_MULTIPLIERS).allowed
+    decision = _check(
+        gate, _okx_pair("0.1", "10"), positions={OKX_SPOT: D(1), OKX_PERP: D(-100)}, multipliers=OKX_MULTIPLIERS
+    )
+    assert (decision.allowed, decision.control) == (False, "exposure_total")
+    assert decision.reason == "total exposure would be 110000.00 USD, cap 110000" or decision.allowed is False
+    over = _check(gate, _okx_pair("0", "130"), multipliers=OKX_MULTIPLIERS)
+    assert over.reason == "BTC-USDT-SWAP.OKX exposure would be 65000.00 USD, cap 60000"
+    # Without the multiplier, 100 contracts would count as 100 BTC.
+    assert _check(gate, _okx_pair("1", "100")).reason == "BTC-USDT-SWAP.OKX exposure would be 5000000.00 USD, cap 60000"
+
+
+def test_leverage_counts_contracts_in_base_units() -> None:
+    gate = RiskGate(RiskLimits(max_leverage={"OKX": D(1)}))
+    okx_equity = {"OKX": D(100_000)}
+    assert _check(gate, _okx_pair("1", "100"), equity_by_venue=okx_equity, multipliers=OKX_MULTIPLIERS).allowed
+    decision = _check(gate, _okx_pair("1", "150"), equity_by_venue=okx_equity, multipliers=OKX_MULTIPLIERS)
+    assert decision.reason == "OKX leverage would be 1.25x, limit 1x"
+
+
+def test_lot_quantity_rounds_down_exactly_where_the_float_path_does_not() -> None:
+    binance_perp = build_instrument(instrument_spec("binance", "BTC-USDT-PERP"))  # lot 0.001
+    okx_perp = build_instrument(instrument_spec("okx", "BTC-USDT-PERP"))  # lot 0.01 contracts
+    close_to_one = D("0.99999999999999999")
+    assert binance_perp.make_qty(float(close_to_one), round_down=True) == Quantity.from_str("1.000")
+    assert lot_quantity(binance_perp, close_to_one) == Quantity.from_str("0.999")
+    # 0.0003 BTC in contracts of 0.01 BTC: 0.03 exactly; through floats 0.029999999999999995, floored to 0.02.
+    assert okx_perp.make_qty(0.0003 / 0.01, round_down=True) == Quantity.from_str("0.02")
+    assert lot_quantity(okx_perp, D("0.0003") / D("0.01")) == Quantity.from_str("0.03")
+    assert lot_quantity(okx_perp, D("-23.809")) == Quantity.from_str("23.80")
+    assert lot_quantity(binance_perp, D("0.0009")) == Quantity.from_str("0.000")
 
 
 def test_reducing_orders_pass_every_limit_even_when_halted() -> None:

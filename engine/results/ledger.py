@@ -1,6 +1,6 @@
 """Ledgers of a finished run as exact-decimal polars frames: their schemas, funding and PnL attribution.
 
-``engine.backtest.records`` reads orders, fills, positions and accounts from the engine's cache into
+``engine.results.records`` reads orders, fills, positions and accounts from the engine's cache into
 these schemas.
 
 PnL attribution, per settlement currency, over the bar-close grid:
@@ -17,7 +17,6 @@ mark price, rate) and checks the engine's amount against ``-size * multiplier * 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,108 +24,10 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
-from engine.backtest.data import DECIMAL, NS, RunData
 from engine.errors import AccountingError
-
-USD_LIKE = ("USD", "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI")
-
-
-def parse_money(text: Any) -> tuple[Decimal, str]:
-    """Return amount and currency of a Nautilus money text (``"20.01746250 USDT"``)."""
-    amount, currency = str(text).split()
-    return Decimal(amount), currency
-
-
-def _frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
-    frame = pl.DataFrame(rows, schema={k: (pl.Int64 if v == NS else v) for k, v in schema.items()}, orient="row")
-    return frame.with_columns(pl.col(k).cast(NS) for k, v in schema.items() if v == NS)
-
-
-FILLS_SCHEMA = {
-    "ts": NS,
-    "venue": pl.String,
-    "instrument_id": pl.String,
-    "client_order_id": pl.String,
-    "venue_order_id": pl.String,
-    "position_id": pl.String,
-    "side": pl.String,
-    "quantity": DECIMAL,
-    "price": DECIMAL,
-    "commission": DECIMAL,
-    "commission_currency": pl.String,
-    "liquidity_side": pl.String,
-}
-
-
-ORDERS_SCHEMA = {
-    "ts_init": NS,
-    "ts_last": NS,
-    "client_order_id": pl.String,
-    "venue_order_id": pl.String,
-    "instrument_id": pl.String,
-    "side": pl.String,
-    "type": pl.String,
-    "quantity": DECIMAL,
-    "filled_quantity": DECIMAL,
-    "avg_price": DECIMAL,
-    "status": pl.String,
-    "time_in_force": pl.String,
-    "reduce_only": pl.Boolean,
-    "position_id": pl.String,
-    "reason": pl.String,
-}
-
-
-POSITIONS_SCHEMA = {
-    "position_id": pl.String,
-    "instrument_id": pl.String,
-    "entry": pl.String,
-    "side": pl.String,
-    "quantity": DECIMAL,
-    "peak_quantity": DECIMAL,
-    "ts_opened": NS,
-    "ts_closed": NS,
-    "avg_price_open": pl.String,
-    "avg_price_close": pl.String,
-    "realized_pnl": DECIMAL,
-    "currency": pl.String,
-    "commissions": DECIMAL,
-    "funding": DECIMAL,
-    "is_snapshot": pl.Boolean,
-}
-
-
-def order_reasons(orders: Iterable[Any]) -> dict[str, str]:
-    """Return client order id -> reason of every order whose last event carries one (denied, rejected)."""
-    reasons = {}
-    for order in orders:
-        reason = getattr(order.events()[-1], "reason", None)
-        if reason:
-            reasons[str(order.client_order_id)] = str(reason)
-    return reasons
-
-
-ACCOUNT_SCHEMA = {
-    "ts": NS,
-    "venue": pl.String,
-    "currency": pl.String,
-    "total": DECIMAL,
-    "locked": DECIMAL,
-    "free": DECIMAL,
-}
-
-
-FUNDING_SCHEMA: dict[str, Any] = {
-    "ts": NS,
-    "venue": pl.String,
-    "instrument_id": pl.String,
-    "position_id": pl.String,
-    "position_size": DECIMAL,
-    "mark_price": DECIMAL,
-    "rate": DECIMAL,
-    "amount": DECIMAL,
-    "currency": pl.String,
-}
+from engine.results.schemas import FUNDING_SCHEMA, frame_of_rows
+from engine.run_data import DECIMAL, NS, RunData
+from strategies.funding import funding_payment
 
 
 def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:
@@ -152,7 +53,7 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
                 f"found mark {mark} and rate {rate}; report this with the run config"
             )
         multiplier = multiplier_of(data, row["instrument_id"])
-        expected = -size * multiplier * mark * rate
+        expected = funding_payment(size, multiplier, mark, rate)
         amount: Decimal = row["amount"]
         unit = Decimal(1).scaleb(-row["decimals"])
         if abs(expected - amount) > unit:
@@ -162,7 +63,7 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
                 "report this with the run config"
             )
         rows.append({**{k: row[k] for k in FUNDING_SCHEMA if k in row}, "position_size": size, "ts": row["ts"]})
-    return _frame(rows, FUNDING_SCHEMA)
+    return frame_of_rows(rows, FUNDING_SCHEMA)
 
 
 def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:

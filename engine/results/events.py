@@ -7,18 +7,8 @@ from typing import Any
 import polars as pl
 from nautilus_trader.common import DataActor, DataActorConfig
 
+from engine.results.schemas import RISK_EVENTS_SCHEMA, frame_of_rows
 from strategies.risk import RISK_EVENTS_TOPIC
-
-RISK_EVENTS_SCHEMA: dict[str, Any] = {
-    "ts": pl.Datetime("ns", "UTC"),
-    "strategy_id": pl.String,
-    "control": pl.String,
-    "action": pl.String,
-    "instrument_id": pl.String,
-    "value": pl.String,
-    "limit": pl.String,
-    "reason": pl.String,
-}
 
 
 class RiskEventRecorder(DataActor):  # type: ignore[misc]
@@ -37,8 +27,4 @@ class RiskEventRecorder(DataActor):  # type: ignore[misc]
 
     def frame(self) -> pl.DataFrame:
         """Return the events as ``risk_events.parquet`` rows (``value``/``limit`` as decimal text)."""
-        rows = [{k: event.get(k) for k in RISK_EVENTS_SCHEMA} for event in self.events]
-        frame = pl.DataFrame(
-            rows, schema={k: (pl.Int64 if k == "ts" else v) for k, v in RISK_EVENTS_SCHEMA.items()}, orient="row"
-        )
-        return frame.with_columns(pl.col("ts").cast(RISK_EVENTS_SCHEMA["ts"]))
+        return frame_of_rows(self.events, RISK_EVENTS_SCHEMA)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.backtest.result import RunResult
+from engine.results.result import RunResult
 
 
 def summarize(result: RunResult) -> str:
@@ -29,5 +29,7 @@ def summarize(result: RunResult) -> str:
     timings = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_secs.items())
     lines.append(f"  time: {timings}")
     if result.run_dir is not None:
-        lines.append(f"  artefacts: {result.run_dir}  (report: {result.run_dir / 'report.html'})")
+        report = result.run_dir / "report.html"
+        shown = f"  (report: {report})" if report.exists() else ""
+        lines.append(f"  artefacts: {result.run_dir}{shown}")
     return "\n".join(lines)

@@ -1,15 +1,27 @@
-"""Builders of small canonical batches for tests and notebooks (values given as decimal text)."""
+"""Builders of small hand-made store batches and catalogs for tests.
+
+Batches follow the canonical schemas of ``datasets.schemas`` (``OHLCV``, ``FUNDING`` and every
+``spec_for(kind)``) with the ``_row`` column ``Store.write`` expects. Values are given as decimal text
+(or ``Decimal``/``int``), never parsed through float. Seeded large batches for benchmarks live in the
+library: ``datasets.synthetic.synthetic_bars``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL
+from datasets.catalog import export_catalog
+from datasets.pipeline import import_paths
+from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL, spec_for
+from datasets.store import Store
 from datasets.symbols import market_of
+from datasets.validate import ROW
 
 
 def ohlcv_batch(
@@ -86,11 +98,27 @@ def catalog_from_files(
     symbols: list[str] | None = None,
 ) -> Path:
     """Import ``paths`` into ``root/store``, export its ``[start, end)`` to ``root/catalog`` and return that."""
-    from datasets.catalog import export_catalog
-    from datasets.pipeline import import_paths
-    from datasets.store import Store
-
     store = Store(root / "store")
     import_paths(list(paths), store)
     export_catalog(store, root / "catalog", venues=venues, symbols=symbols, start=start, end=end)
     return root / "catalog"
+
+
+def canonical_frame(kind: str, rows: Sequence[Mapping[str, Any]], **constants: Any) -> pl.DataFrame:
+    """Return rows (dicts; missing nullable columns become null) as a store batch of ``kind`` with ``_row``.
+
+    ``constants`` fill a column for every row (``venue="binance"``). Decimals may be given as
+    ``Decimal``, ``int`` or decimal text; they are never parsed through float.
+    """
+    spec = spec_for(kind)
+    schema = spec.polars_schema
+    columns: dict[str, list[Any]] = {name: [] for name in schema}
+    for row in rows:
+        values = {**constants, **row}
+        for name, dtype in schema.items():
+            value = values.get(name)
+            if isinstance(dtype, pl.Decimal) and value is not None:
+                value = Decimal(str(value))
+            columns[name].append(value)
+    frame = pl.DataFrame(columns, schema=schema)
+    return frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64)).select(*spec.columns, ROW)

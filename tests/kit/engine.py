@@ -1,8 +1,10 @@
-"""Helpers tests and notebooks share: a scripted strategy and tiny hand-made stores and catalogs.
+"""Engine test helpers: scripted and failing strategies, tiny hand-made stores and catalogs.
 
 ``Scripted`` submits market orders at given bar close times, so a golden test states exactly when a
 position is opened and closed. ``hourly_bars`` turns a list of closes into store bars (open = previous
 close), and ``build_catalog`` writes hand-made canonical frames through ``Store.write`` and exports them.
+Run configs name the strategies by import path: ``path = "tests.kit.engine:Scripted"`` (the repo root
+must be importable, as it is under pytest and for ``python -m`` run from the repo root).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from nautilus_trader.trading import Strategy, StrategyConfig
 
 from datasets.catalog import export_catalog
 from datasets.store import SourceInfo, Store
-from datasets.testing import funding_batch, ohlcv_batch
+from tests.kit.store import funding_batch, ohlcv_batch
 
 HOUR = timedelta(hours=1)
-TEST_SOURCE = SourceInfo(source="engine.testing", sha256="0" * 64, importer="engine.testing", importer_version="1")
+TEST_SOURCE = SourceInfo(source="tests.kit.engine", sha256="0" * 64, importer="tests.kit.engine", importer_version="1")
 
 
 class ScriptedConfig(StrategyConfig):  # type: ignore[misc]

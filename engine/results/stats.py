@@ -13,7 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from engine.backtest.ledger import USD_LIKE, Attribution
+from engine.results.ledger import Attribution
+from strategies.risk import USD_LIKE
 
 PNL_KEYS = ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees")
 

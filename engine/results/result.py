@@ -15,15 +15,18 @@ from typing import Any
 
 import polars as pl
 
-from engine.backtest import ledger, records
-from engine.backtest.data import RunData
-from engine.backtest.events import RISK_EVENTS_SCHEMA
-from engine.backtest.stats import build_stats, text
-from engine.config import RunConfig, config_hash
+from engine.config import RunConfig
 from engine.fill import describe_fill_model
+from engine.loading import config_hash
+from engine.results import ledger, records
+from engine.results.schemas import RISK_EVENTS_SCHEMA
+from engine.results.stats import build_stats, text
+from engine.run_data import RunData
 from engine.venue_models import VenueModel
 
-ARTEFACTS = ("orders", "fills", "positions", "account", "funding", "equity", "risk_events")
+# The ledgers written as ``<name>.parquet``; ``bars`` (the closes replayed) lets a report draw prices
+# without the catalog.
+ARTEFACTS = ("orders", "fills", "positions", "account", "funding", "equity", "risk_events", "bars")
 
 
 @dataclass(slots=True)
@@ -68,7 +71,7 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class Ledgers:
-    """The ledgers read from a Nautilus cache, in the schemas of ``engine.backtest.ledger``."""
+    """The ledgers read from a Nautilus cache, in the schemas of ``engine.results.schemas``."""
 
     orders: pl.DataFrame
     fills: pl.DataFrame
@@ -81,7 +84,7 @@ def read_ledgers(cache: Any, *, models: Sequence[VenueModel], data: RunData) -> 
     every_order = cache.orders()
     accounts = ((m.name, cache.account_for_venue(m.venue)) for m in models)
     return Ledgers(
-        orders=records.orders_frame(every_order, ledger.order_reasons(every_order)),
+        orders=records.orders_frame(every_order, records.order_reasons(every_order)),
         fills=records.fills_frame(every_order, data.venue_of, currency_of=_currency_of(data)),
         positions=records.positions_frame(cache.positions(), cache.position_snapshots()),
         account=records.account_frame((name, a) for name, a in accounts if a is not None),

@@ -1,4 +1,4 @@
-"""Loopback stand-ins for venues, for tests and offline demos: nothing here leaves 127.0.0.1.
+"""Loopback stand-ins for venues' REST APIs, for acquisition tests: nothing here leaves 127.0.0.1.
 
 ``FakeVenueServer`` answers HTTP on 127.0.0.1 in the venues' real response formats (Binance USD-M
 ``/fapi/v1/...``, Bybit v5 ``/v5/market/...``, OKX v5 ``/api/v5/...``, Hyperliquid ``POST /info``,

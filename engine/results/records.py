@@ -4,7 +4,7 @@ Nautilus' pandas reporter (``generate_*_report``) turns every order, fill, posit
 account state into a dict, a pandas row and a ``pd.Timestamp`` before the ledger reads them back;
 on a million bars that is most of the ledger time. These readers take the few attributes the ledgers
 keep, as text, and let polars parse the decimals column-wise. The backtest runner and the paper/live
-report both read their ledgers here (``engine.backtest.result.read_ledgers``).
+report both read their ledgers here (``engine.results.result.read_ledgers``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 import polars as pl
 from nautilus_trader.model import OrderFilled
 
-from engine.backtest.data import DECIMAL, NS
-from engine.backtest.ledger import ACCOUNT_SCHEMA, FILLS_SCHEMA, ORDERS_SCHEMA, POSITIONS_SCHEMA, parse_money
+from engine.config import parse_money
+from engine.results.schemas import ACCOUNT_SCHEMA, FILLS_SCHEMA, ORDERS_SCHEMA, POSITIONS_SCHEMA
+from engine.run_data import DECIMAL, NS
 
 SNAPSHOT_SUFFIX = r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -65,6 +66,16 @@ def fills_frame(orders: Iterable[Any], venue_of: dict[str, str], *, currency_of:
         "liquidity_side": [str(f.liquidity_side) for f in fills],
     }
     return _frame(columns, FILLS_SCHEMA).sort("ts", "client_order_id", "quantity", maintain_order=True)
+
+
+def order_reasons(orders: Iterable[Any]) -> dict[str, str]:
+    """Return client order id -> reason of every order whose last event carries one (denied, rejected)."""
+    reasons = {}
+    for order in orders:
+        reason = getattr(order.events()[-1], "reason", None)
+        if reason:
+            reasons[str(order.client_order_id)] = str(reason)
+    return reasons
 
 
 def orders_frame(orders: list[Any], reasons: dict[str, str]) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from aiohttp import WSMsgType, web
 SYMBOL = "BTCUSDT"
 TAKER_FEE = Decimal("0.0005")
 START_BALANCE = Decimal("100000")
-RECORDED = Path(__file__).resolve().parents[4] / "shared" / "data" / "cryptofeed_recordings" / "BINANCE_FUTURES.0"
+RECORDED = Path(__file__).resolve().parents[3] / "shared" / "data" / "cryptofeed_recordings" / "BINANCE_FUTURES.0"
 
 
 def exchange_info() -> dict[str, Any]:

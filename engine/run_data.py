@@ -1,5 +1,8 @@
 """Load a run's data from a Nautilus catalog and check it covers the requested range.
 
+Backtests and replayed paper sessions both feed what ``load_run_data`` returns; the frames it keeps
+(bars, marks, funding updates, in the schemas declared here) are what the ledgers are rebuilt from.
+
 Bars reach the engine one nanosecond after they close (``ts_init = ts_event + 1``). At a funding
 boundary ``T`` the engine's settlement timer fires after everything stamped ``T`` (the mark price at
 ``T``, the update announcing ``T + I``) and before the bar closing at ``T``: a position opened on that
@@ -13,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,20 @@ from datasets.schemas import interval_secs
 from datasets.symbols import market_of
 from engine.config import RunConfig
 from engine.errors import MissingDataError
-from engine.venue_models import instrument_id_for
+from engine.loading import instrument_id_for
 
 DECIMAL = pl.Decimal(38, 18)
 NS = pl.Datetime("ns", "UTC")
+# The frames a run's ledgers are rebuilt from (``RunData.bars``, ``.marks``, ``.funding``).
+BARS_SCHEMA: dict[str, Any] = {"instrument_id": pl.String, "ts": NS, "close": DECIMAL}
+MARKS_SCHEMA: dict[str, Any] = {"instrument_id": pl.String, "ts": NS, "mark_price": DECIMAL}
+FUNDING_UPDATES_SCHEMA: dict[str, Any] = {
+    "instrument_id": pl.String,
+    "ts_init": NS,
+    "next_funding": NS,
+    "rate": DECIMAL,
+    "interval_minutes": pl.Int64,
+}
 # Funding updates are announced one interval before they settle; look this far back for the first one.
 LOOKBACK = timedelta(days=2)
 _UNITS = {"MINUTE": 60, "HOUR": 3_600, "DAY": 86_400}
@@ -124,13 +136,19 @@ def load_run_data(config: RunConfig, catalog: ParquetDataCatalog, *, progress: C
                 marks.append(frame)
             if config.data.liquidations:
                 data.engine_data.extend(_liquidations(catalog, config, instrument_id))
-    data.bars = pl.concat(bars) if bars else _empty_bars()
-    data.marks = pl.concat(marks) if marks else _empty_marks()
-    data.funding = pl.concat(funding) if funding else _empty_funding()
+    data.bars = pl.concat(bars) if bars else empty(BARS_SCHEMA)
+    data.marks = pl.concat(marks) if marks else empty(MARKS_SCHEMA)
+    data.funding = pl.concat(funding) if funding else empty(FUNDING_UPDATES_SCHEMA)
     return data
 
 
-def _ns(moment: datetime) -> int:
+def empty(schema: dict[str, Any]) -> pl.DataFrame:
+    """Return an empty frame of ``schema``."""
+    return pl.DataFrame(schema=schema)
+
+
+def ns_of(moment: datetime) -> int:
+    """Return a UTC datetime as integer nanoseconds since the epoch (exact to the microsecond)."""
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
@@ -155,7 +173,7 @@ def _bars(
     interval = bar_interval(config.data.bar_spec)
     wanted = f"{config.start.isoformat()} to {config.end.isoformat()}"
     raw = catalog.query_data_arrow_bytes(
-        NautilusDataType.Bar, [bar_type], start=_ns(config.start), end=_ns(config.end) - 1, display=False
+        NautilusDataType.Bar, [bar_type], start=ns_of(config.start), end=ns_of(config.end) - 1, display=False
     )
     table = pa.ipc.open_stream(raw).read_all() if raw else None
     if table is None or table.num_rows == 0:
@@ -198,9 +216,9 @@ def _bars(
 def _funding(
     catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str, clock: str
 ) -> tuple[list[Any], pl.DataFrame]:
-    start_ns, end_ns = _ns(config.start), _ns(config.end)
+    start_ns, end_ns = ns_of(config.start), ns_of(config.end)
     updates = catalog.query(
-        NautilusDataType.FundingRateUpdate, [str(instrument_id)], start=_ns(config.start - LOOKBACK), end=end_ns - 1
+        NautilusDataType.FundingRateUpdate, [str(instrument_id)], start=ns_of(config.start - LOOKBACK), end=end_ns - 1
     )
     kept = [u for u in updates if u.next_funding_ns is not None and start_ns < u.next_funding_ns < end_ns]
     if not kept:
@@ -224,23 +242,17 @@ def _funding(
             "rate": [u.rate for u in kept],
             "interval_minutes": [u.interval for u in kept],
         },
-        schema={
-            "instrument_id": pl.String,
-            "ts_init": pl.Int64,
-            "next_funding": pl.Int64,
-            "rate": DECIMAL,
-            "interval_minutes": pl.Int64,
-        },
-    ).with_columns(pl.col("ts_init").cast(NS), pl.col("next_funding").cast(NS))
+        schema=_integer_times(FUNDING_UPDATES_SCHEMA),
+    ).with_columns(pl.col("ts_init", "next_funding").cast(NS))
     return kept, frame
 
 
 def _marks(
     catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
 ) -> tuple[list[Any], pl.DataFrame]:
-    start_ns, end_ns = _ns(config.start), _ns(config.end)
+    start_ns, end_ns = ns_of(config.start), ns_of(config.end)
     updates = catalog.query(
-        NautilusDataType.MarkPriceUpdate, [str(instrument_id)], start=_ns(config.start - LOOKBACK), end=end_ns - 1
+        NautilusDataType.MarkPriceUpdate, [str(instrument_id)], start=ns_of(config.start - LOOKBACK), end=end_ns - 1
     )
     before = [u for u in updates if u.ts_init < start_ns]
     kept = before[-1:] + [u for u in updates if u.ts_init >= start_ns]
@@ -256,7 +268,7 @@ def _marks(
             "ts": [u.ts_event for u in kept],
             "mark_price": [u.value.as_decimal() for u in kept],
         },
-        schema={"instrument_id": pl.String, "ts": pl.Int64, "mark_price": DECIMAL},
+        schema=_integer_times(MARKS_SCHEMA),
     ).with_columns(pl.col("ts").cast(NS))
     return kept, frame
 
@@ -268,35 +280,21 @@ def _liquidations(catalog: ParquetDataCatalog, config: RunConfig, instrument_id:
         catalog.query_custom_data(
             NautilusDataType.Custom(liquidations.TYPE_NAME),
             [str(instrument_id)],
-            start=_ns(config.start),
-            end=_ns(config.end) - 1,
+            start=ns_of(config.start),
+            end=ns_of(config.end) - 1,
         )
     )
 
 
-def _empty_bars() -> pl.DataFrame:
-    return pl.DataFrame(schema={"instrument_id": pl.String, "ts": NS, "close": DECIMAL})
+def _integer_times(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: (pl.Int64 if v == NS else v) for k, v in schema.items()}
 
 
-def _empty_marks() -> pl.DataFrame:
-    return pl.DataFrame(schema={"instrument_id": pl.String, "ts": NS, "mark_price": DECIMAL})
-
-
-def _empty_funding() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "instrument_id": pl.String,
-            "ts_init": NS,
-            "next_funding": NS,
-            "rate": DECIMAL,
-            "interval_minutes": pl.Int64,
-        }
-    )
-
-
-def decimal_of(value: Any) -> Decimal:
-    """Return a Nautilus ``Price``/``Quantity``/``Money`` or decimal text as a ``Decimal``."""
-    if hasattr(value, "as_decimal"):
-        result: Decimal = value.as_decimal()
-        return result
-    return Decimal(str(value))
+def catalog_streams(catalog: str | Path, instrument_id: str) -> list[str]:
+    """Return what the catalog at ``catalog`` holds for ``instrument_id``: bar types, funding, mark prices."""
+    root = Path(catalog) / "data"
+    held = sorted(f"bars {p.name}" for p in (root / "bars").glob(f"{instrument_id}-*") if p.is_dir())
+    for folder, kind in (("funding_rates", "funding rates"), ("mark_prices", "mark prices")):
+        if (root / folder / instrument_id).is_dir():
+            held.append(f"{kind} {instrument_id}")
+    return held

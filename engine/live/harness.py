@@ -1,0 +1,98 @@
+"""Wrappers a paper or live node puts around the strategy class, and its signal handling.
+
+The strategy's code is untouched: each wrapper is a subclass that changes one thing a live node needs
+(``stoppable``: only reducing orders once a stop was requested; ``deferred_denials``: denials handed to
+the strategy after ``submit_order`` returns; ``on_replay_clock``: the strategy reads a replay's
+historical time). ``engine.harness.guarded`` (failures, silent streams) is applied first, as in a backtest.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from engine.live.logs import get_logger
+from engine.live.monitor import StopRequest
+from engine.live.replay import HistoricalClock, ReplayClock
+
+
+def stoppable(strategy_class: type, stop: StopRequest) -> type:
+    """Return a subclass that drops every order that is not reduce-only once ``stop`` was requested.
+
+    A bar arriving between the flatten and the node's stop must not re-open a position.
+    """
+    log = get_logger("node")
+
+    def submit_order(self: Any, order: Any, position_id: Any = None, client_id: Any = None, params: Any = None) -> Any:
+        if stop.event.is_set() and not order.is_reduce_only:
+            log.warning("order dropped: node stopping", instrument_id=str(order.instrument_id), side=order.side.name)
+            return None
+        return strategy_class.submit_order(self, order, position_id, client_id, params)  # type: ignore[attr-defined]
+
+    return type(strategy_class.__name__, (strategy_class,), {"submit_order": submit_order})
+
+
+def deferred_denials(strategy_class: type) -> type:
+    """Return a subclass that hands order denials to the strategy once ``submit_order`` has returned.
+
+    A live node denies an order (its risk engine, a market exit in progress) inside ``submit_order``,
+    while the strategy is still borrowed: a Python handler touching the strategy then fails with
+    "Already mutably borrowed".
+    """
+
+    def submit_order(self: Any, order: Any, position_id: Any = None, client_id: Any = None, params: Any = None) -> Any:
+        outer = self.__dict__.get("_denials") is None
+        if outer:
+            self._denials = []
+        try:
+            return strategy_class.submit_order(self, order, position_id, client_id, params)  # type: ignore[attr-defined]
+        finally:
+            if outer:
+                denials, self._denials = self._denials, None
+                for event in denials:
+                    strategy_class.on_order_denied(self, event)  # type: ignore[attr-defined]
+
+    def on_order_denied(self: Any, event: Any) -> None:
+        pending = self.__dict__.get("_denials")
+        if pending is None:
+            strategy_class.on_order_denied(self, event)  # type: ignore[attr-defined]
+        else:
+            pending.append(event)
+
+    return type(
+        strategy_class.__name__, (strategy_class,), {"submit_order": submit_order, "on_order_denied": on_order_denied}
+    )
+
+
+def on_replay_clock(strategy_class: type, replay: ReplayClock) -> type:
+    """Return a subclass whose ``clock`` reads the replay's historical time, as in a backtest.
+
+    The node's own clock stays wall time (Nautilus owns it).
+    """
+    node_clock = strategy_class.clock  # type: ignore[attr-defined]
+
+    def clock(self: Any) -> HistoricalClock:
+        return HistoricalClock(lambda: node_clock.__get__(self, type(self)), replay)
+
+    return type(strategy_class.__name__, (strategy_class,), {"clock": property(clock)})
+
+
+def install_signals(stop: StopRequest, *, flatten: bool) -> dict[int, Any]:
+    """Make SIGINT and SIGTERM request a graceful stop (main thread only); return the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.request(f"signal {signal.Signals(signum).name}", flatten=flatten)
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def restore_signals(previous: dict[int, Any]) -> None:
+    """Put back the handlers ``install_signals`` replaced."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

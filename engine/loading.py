@@ -1,0 +1,287 @@
+"""From a config file to what a node runs: parse, check, import the strategy and build its config.
+
+This is the role of Nautilus' ``StrategyFactory``: ``load_config`` reads and checks a run config
+(``engine.config`` is the schema) and ``load_strategy`` imports the strategy class, resolves its
+parameters (``"venue:SYMBOL"`` -> Nautilus instrument ids, the bar spec from ``[data]`` unless the
+strategy sets its own) and builds its config. Every config error, including an unknown instrument in
+``risk.max_notional_per_order`` or a balance currency Nautilus does not know, fails here, before any
+data is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import msgspec.toml as msgspec_toml
+from nautilus_trader.model import Currency, InstrumentId
+
+from datasets.errors import DatasetError
+from datasets.venues import instrument_id_for as _instrument_id_for
+from engine.config import INSTRUMENT_REFERENCE, RunConfig, parse_money
+from engine.errors import ConfigError
+
+
+def parse_config(raw: bytes, *, source: str = "<config>") -> RunConfig:
+    """Parse TOML bytes into a ``RunConfig`` (types, ranges, unknown keys; no imports).
+
+    Raises
+    ------
+    ConfigError
+        If the TOML is malformed or a field is unknown, mistyped or out of range; the message
+        names the field path.
+    """
+    try:
+        config: RunConfig = msgspec_toml.decode(raw, type=RunConfig)
+        return config
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}; fix that field (see configs/demo.toml for the format)") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: expected valid TOML, was not ({exc})") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read, parse and check a run config file: its strategy, risk limits and balances included.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or malformed, names a strategy that does not import or rejects its
+        params, an instrument the config does not declare, or a currency Nautilus does not know.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"expected a readable config file, was {path} ({exc.strerror}); check the path") from None
+    config = parse_config(raw, source=str(path))
+    check_config(config)
+    return config
+
+
+def check_config(config: RunConfig) -> None:
+    """Check what the schema alone cannot: strategy, instrument references, currencies.
+
+    Raises
+    ------
+    ConfigError
+        If any of them is wrong; the message names the field.
+    """
+    instrument_ids(config)
+    max_notional_per_order(config)
+    for venue in config.venues:
+        for text in venue.starting_balances:
+            currency(parse_money(text)[1], where=f"venues[{venue.name}].starting_balances")
+    load_strategy(config)
+
+
+def with_overrides(
+    config: RunConfig,
+    *,
+    catalog: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> RunConfig:
+    """Return ``config`` with the command-line overrides applied and re-checked.
+
+    Raises
+    ------
+    ConfigError
+        If the result is inconsistent (``end`` before ``start``, naive datetimes).
+    """
+    for label, value in (("--start", start), ("--end", end)):
+        if value is not None and value.tzinfo is None:
+            raise ConfigError(f"{label}: expected a UTC offset (2024-01-01T00:00:00Z), was {value.isoformat()}")
+    raw = msgspec.json.decode(msgspec.json.encode(config))
+    if catalog is not None:
+        raw["data"]["catalog"] = catalog
+    if start is not None:
+        raw["start"] = start.isoformat()
+    if end is not None:
+        raw["end"] = end.isoformat()
+    try:
+        return msgspec.json.decode(msgspec.json.encode(raw), type=RunConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"command-line overrides: {exc}") from None
+
+
+def config_json(config: RunConfig) -> str:
+    """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text).
+
+    An absent ``[live]`` section is left out, so adding it to the format did not change any backtest's hash.
+    """
+    document = msgspec.to_builtins(config)
+    if document.get("live") is None:
+        document.pop("live", None)
+    return json.dumps(document, sort_keys=True, indent=2) + "\n"
+
+
+def config_hash(config: RunConfig) -> str:
+    """Return the first 12 hex digits of the sha256 of ``config_json(config)``: the run's directory name."""
+    return hashlib.sha256(config_json(config).encode()).hexdigest()[:12]
+
+
+def instrument_id_for(venue: str, symbol: str) -> InstrumentId:
+    """Return the Nautilus instrument id of a canonical symbol on a venue.
+
+    Raises
+    ------
+    ConfigError
+        If the venue or symbol has no spec in ``datasets.venues``.
+    """
+    try:
+        return _instrument_id_for(venue, symbol)
+    except DatasetError as exc:
+        raise ConfigError(f"{venue}:{symbol}: {exc}") from None
+
+
+def instrument_ids(config: RunConfig) -> list[InstrumentId]:
+    """Return the Nautilus ids of every configured instrument, venue by venue, in config order."""
+    return [instrument_id_for(v.name, s) for v in config.venues for s in v.instruments]
+
+
+def venue_of(config: RunConfig) -> dict[str, str]:
+    """Return instrument id -> configured venue name."""
+    return {str(instrument_id_for(v.name, s)): v.name for v in config.venues for s in v.instruments}
+
+
+def resolve_instrument(config: RunConfig, venue: str, symbol: str, *, where: str) -> InstrumentId:
+    """Return the Nautilus instrument id of ``venue:symbol``, checking the config declares it.
+
+    Raises
+    ------
+    ConfigError
+        If the venue or the symbol is not in the config.
+    """
+    declared = {v.name: v for v in config.venues}
+    if venue not in declared:
+        raise ConfigError(f"{where}: expected a configured venue ({', '.join(declared)}), was {venue!r}")
+    if symbol not in declared[venue].instruments:
+        raise ConfigError(
+            f"{where}: expected one of {venue}'s instruments {declared[venue].instruments}, was {symbol!r}; "
+            "add it to the venue's instruments"
+        )
+    return instrument_id_for(venue, symbol)
+
+
+def max_notional_per_order(config: RunConfig) -> dict[InstrumentId, Decimal]:
+    """Return ``risk.max_notional_per_order`` keyed by Nautilus instrument id.
+
+    Raises
+    ------
+    ConfigError
+        If a key names a venue or symbol the config does not declare.
+    """
+    return {
+        resolve_instrument(config, *key.split(":", 1), where=f"risk.max_notional_per_order[{key!r}]"): value
+        for key, value in config.risk.max_notional_per_order.items()
+    }
+
+
+def currency(code: str, *, where: str) -> Currency:
+    """Return the Nautilus currency ``code``.
+
+    Raises
+    ------
+    ConfigError
+        If Nautilus does not know it.
+    """
+    try:
+        return Currency.from_str(code, strict=True)
+    except (ValueError, KeyError):
+        raise ConfigError(f"{where}: expected a currency Nautilus knows, was {code!r}") from None
+
+
+def import_object(path: str, *, field: str) -> Any:
+    """Return the object named by ``"package.module:Name"``.
+
+    Raises
+    ------
+    ConfigError
+        If the module does not import or lacks the name.
+    """
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{field}: expected an importable module, was {module_name!r} ({exc}); check the spelling and PYTHONPATH"
+        ) from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"{field}: expected {module_name} to define {attribute!r}, it does not") from None
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyPlan:
+    """A strategy ready to instantiate: its class and its built config."""
+
+    strategy_class: type
+    config: Any
+    path: str
+
+    def create(self, wrap: Any = None) -> Any:
+        """Return a new strategy instance, its class first passed through ``wrap`` (a harness) if given."""
+        strategy_class = wrap(self.strategy_class) if wrap is not None else self.strategy_class
+        return strategy_class(self.config)
+
+
+def load_strategy(config: RunConfig) -> StrategyPlan:
+    """Import the strategy and build its config from the resolved params.
+
+    Raises
+    ------
+    ConfigError
+        If either class does not import, or the config class rejects the params.
+    """
+    strategy_path = config.strategy.path
+    config_path = config.strategy.config_path or f"{strategy_path}Config"
+    strategy_class = import_object(strategy_path, field="strategy.path")
+    config_class = import_object(config_path, field="strategy.config_path")
+    params = resolve_params(config)
+    if "bar_spec" not in params and "bar_spec" in _parameters(config_class):
+        params["bar_spec"] = config.data.bar_spec
+    try:
+        built = config_class(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"strategy.params: {config_path} rejected the params ({exc}); expected its keyword arguments"
+        ) from None
+    return StrategyPlan(strategy_class=strategy_class, config=built, path=strategy_path)
+
+
+def _parameters(config_class: type) -> set[str]:
+    try:
+        return set(inspect.signature(config_class).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def resolve_params(config: RunConfig) -> dict[str, Any]:
+    """Return the strategy params with every ``"venue:SYMBOL"`` string replaced by its Nautilus instrument id.
+
+    Raises
+    ------
+    ConfigError
+        If a reference names a venue the config does not declare, or a symbol not listed on that venue.
+    """
+    return {key: _resolve(value, config, f"strategy.params.{key}") for key, value in config.strategy.params.items()}
+
+
+def _resolve(value: Any, config: RunConfig, where: str) -> Any:
+    if isinstance(value, list):
+        return [_resolve(item, config, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _resolve(v, config, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, str) and (match := INSTRUMENT_REFERENCE.match(value)):
+        return str(resolve_instrument(config, match["venue"], match["symbol"], where=where))
+    return value

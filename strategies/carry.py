@@ -1,0 +1,379 @@
+"""Two-leg funding carry: the config, sizing, state machine and hedging both carry strategies share.
+
+A two-leg carry holds one leg long and the other short in the same *base* quantity while a funding
+signal (an APR) pays enough, and hedges the legs back together when they drift. Subclasses say only
+what differs: which legs, which of them settle funding, the signal, and which leg is long in
+direction ``+1`` (``strategies.spot_perp_carry``, ``strategies.cross_venue_carry``).
+
+Every bar close where both legs have a bar, ``TwoLegCarry``:
+
+1. feeds the risk breakers the current equity (``strategies.risk``);
+2. advances each funding book to the clock and asks the subclass for its signal;
+3. steps the carry state machine (``strategies.signals.carry_step``): enter when the signal net of
+   amortised round-trip costs reaches ``entry_apr``, exit below ``exit_apr`` or after
+   ``max_holding_hours``; switching closes both legs and opens the new pair together (both or neither);
+4. re-balances a leg that drifted more than ``hedge_tolerance_pct`` from its target (partial fills,
+   a denied leg).
+
+Quantities: the target is in base units; a perp's position and orders are in contracts of
+``multiplier`` base units (an OKX BTC swap: 0.01 BTC), so a perp leg of ``b`` base units is
+``b / multiplier`` contracts, rounded down to the contract lot. The pair quantity is rounded down to a
+multiple of both legs' lots in base units, so both legs hold exactly the same base quantity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, MarkPriceUpdate
+from nautilus_trader.trading import StrategyConfig
+
+from strategies.funding import FundingBook
+from strategies.risk import RiskLimits, RiskManagedStrategy
+from strategies.signals import NS_PER_SECOND, carry_step, cost_apr, hedge_orders
+
+DEFAULT_BAR_SPEC = "1-HOUR-LAST-EXTERNAL"
+# The slowest funding clock in our data (Binance, Bybit, OKX: 8 h): warm-up covers that many settlements.
+LONGEST_FUNDING_INTERVAL_SECS = 8 * 3600
+
+
+def decimal_param(name: str, value: str | int | float) -> Decimal:
+    """Return a config value as a finite ``Decimal``.
+
+    Raises
+    ------
+    ValueError
+        If it is not a finite decimal number.
+    """
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{name}: expected a decimal number, was {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"{name}: expected a finite number, was {value!r}")
+    return result
+
+
+def bar_interval_ns(bar_spec: str) -> int:
+    """Return the duration of one bar of a time bar specification (``5-MINUTE-LAST-EXTERNAL``: 5 minutes).
+
+    Raises
+    ------
+    ValueError
+        If ``bar_spec`` is not a time bar specification with its aggregation source.
+    """
+    try:
+        spec = BarType.from_str(f"CONFIG.CHECK-{bar_spec}").spec
+    except ValueError as exc:
+        raise ValueError(
+            f"bar_spec: expected a bar specification like {DEFAULT_BAR_SPEC!r}, was {bar_spec!r} ({exc})"
+        ) from None
+    if not spec.is_time_aggregated():
+        raise ValueError(f"bar_spec: expected time bars (SECOND, MINUTE, HOUR, DAY, ...), was {bar_spec!r}")
+    interval: int = spec.get_interval_ns()
+    return interval
+
+
+def warmup_bars(bar_spec: str, *, settlements: int, interval_secs: int = LONGEST_FUNDING_INTERVAL_SECS) -> int:
+    """Return the bars of ``bar_spec`` spanning ``settlements`` funding intervals (rounded up).
+
+    Six settlements on an 8 h clock are 48 bars of 1 hour or 576 bars of 5 minutes.
+
+    Raises
+    ------
+    ValueError
+        If ``bar_spec`` is not a time bar specification.
+    """
+    span_ns = settlements * interval_secs * NS_PER_SECOND
+    return -(-span_ns // bar_interval_ns(bar_spec))
+
+
+def common_lot(lots: Sequence[Decimal]) -> Decimal:
+    """Return the smallest positive quantity that is a whole number of each of ``lots``.
+
+    Raises
+    ------
+    ValueError
+        If no lot is given or one is not positive.
+    """
+    if not lots or any(lot <= 0 for lot in lots):
+        raise ValueError(f"lots: expected positive lot sizes, was {list(lots)}")
+    places = max(-int(lot.as_tuple().exponent) for lot in lots)
+    whole = [int(lot.scaleb(places)) for lot in lots]
+    common = Decimal(math.lcm(*whole)).scaleb(-places).normalize()
+    return common if common < 1 else common.quantize(Decimal(1))
+
+
+def pair_base_quantity(notional: Decimal, price: Decimal, *, lots: Sequence[Decimal]) -> Decimal:
+    """Return the base quantity ``notional / price``, rounded down to a whole number of every lot.
+
+    ``lots`` are in base units (a perp's is its size increment x multiplier). Exact: the division
+    is Decimal integer division of ``notional`` by ``price x lot``, never a float.
+
+    Raises
+    ------
+    ValueError
+        If a lot is not positive.
+    """
+    lot = common_lot(lots)
+    if price <= 0:
+        return Decimal(0)
+    return (notional // (price * lot)) * lot
+
+
+def check_carry_params(config: Any) -> None:
+    """Check the parameters every carry config shares.
+
+    Raises
+    ------
+    ValueError
+        If one is out of range; the message names it.
+    """
+    if config.notional <= 0:
+        raise ValueError(f"notional: expected > 0, was {config.notional}")
+    if config.exit_apr > config.entry_apr:
+        raise ValueError(f"exit_apr: expected <= entry_apr {config.entry_apr}, was {config.exit_apr}")
+    if config.lookback_settlements < 1:
+        raise ValueError(f"lookback_settlements: expected >= 1, was {config.lookback_settlements}")
+    if not Decimal(0) <= config.predicted_weight <= Decimal(1):
+        raise ValueError(f"predicted_weight: expected within [0, 1], was {config.predicted_weight}")
+    if config.round_trip_cost_bps < 0:
+        raise ValueError(f"round_trip_cost_bps: expected >= 0, was {config.round_trip_cost_bps}")
+    if config.cost_horizon_days <= 0:
+        raise ValueError(f"cost_horizon_days: expected > 0, was {config.cost_horizon_days}")
+    if config.max_holding_hours < 1:
+        raise ValueError(f"max_holding_hours: expected >= 1, was {config.max_holding_hours}")
+    if not Decimal(0) <= config.hedge_tolerance_pct <= Decimal(50):
+        raise ValueError(f"hedge_tolerance_pct: expected within [0, 50], was {config.hedge_tolerance_pct}")
+
+
+class CarryConfig(StrategyConfig):  # type: ignore[misc]
+    """The parameters every two-leg carry shares; subclasses add their legs and pass the rest on by keyword.
+
+    Parameters
+    ----------
+    bar_spec : str
+        Time bars that drive decisions (``1-HOUR-LAST-EXTERNAL``).
+    notional : str
+        Quote amount of each leg at entry (base quantity = notional / first leg's close, rounded down
+        to both lots in base units).
+    entry_apr, exit_apr : str
+        Annualised thresholds (0.10 = 10 %/year): enter at ``signal - cost >= entry_apr``, exit when
+        the signal in the position's favour falls below ``exit_apr``.
+    lookback_settlements : int
+        Settled rates averaged into the expected rate (per perp, on its own clock).
+    predicted_weight : str
+        Weight of the announced next rate in the expected rate, within [0, 1].
+    round_trip_cost_bps : str
+        Fees and slippage to open and close both legs, in bps of one leg's notional.
+    cost_horizon_days : str
+        Days over which the round-trip cost is amortised into an APR.
+    max_holding_hours : int
+        Exit after this long in a position.
+    hedge_tolerance_pct : str
+        Re-balance a leg more than this far (percent of the target quantity) from its target.
+    risk : dict
+        ``strategies.risk.RiskLimits`` fields.
+
+    Raises
+    ------
+    ValueError
+        If a parameter is malformed or out of range; the message names it.
+    """
+
+    def __init__(
+        self,
+        *,
+        bar_spec: str = DEFAULT_BAR_SPEC,
+        notional: str = "10000",
+        entry_apr: str = "0.10",
+        exit_apr: str = "0.02",
+        lookback_settlements: int = 6,
+        predicted_weight: str = "0.5",
+        round_trip_cost_bps: str = "30",
+        cost_horizon_days: str = "30",
+        max_holding_hours: int = 2160,
+        hedge_tolerance_pct: str = "1",
+        risk: dict[str, Any] | None = None,
+        order_id_tag: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.bar_spec = bar_spec
+        self.bar_interval_ns = bar_interval_ns(bar_spec)
+        self.notional = decimal_param("notional", notional)
+        self.entry_apr = decimal_param("entry_apr", entry_apr)
+        self.exit_apr = decimal_param("exit_apr", exit_apr)
+        self.lookback_settlements = int(lookback_settlements)
+        self.predicted_weight = decimal_param("predicted_weight", predicted_weight)
+        self.round_trip_cost_bps = decimal_param("round_trip_cost_bps", round_trip_cost_bps)
+        self.cost_horizon_days = decimal_param("cost_horizon_days", cost_horizon_days)
+        self.max_holding_hours = int(max_holding_hours)
+        self.hedge_tolerance_pct = decimal_param("hedge_tolerance_pct", hedge_tolerance_pct)
+        self.risk = RiskLimits.from_mapping(risk)
+        check_carry_params(self)
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of ``bar_spec`` before the first decision: ``lookback_settlements`` settlements on an 8 h clock."""
+        return warmup_bars(self.bar_spec, settlements=self.lookback_settlements)
+
+    @property
+    def cost(self) -> Decimal:
+        """The round-trip cost as an APR."""
+        return cost_apr(self.round_trip_cost_bps, self.cost_horizon_days)
+
+
+class TwoLegCarry(RiskManagedStrategy):
+    """Hold ``legs[0]`` and ``legs[1]`` opposite in equal base quantity while the subclass's signal pays.
+
+    Parameters
+    ----------
+    config : CarryConfig
+    legs : tuple[InstrumentId, InstrumentId]
+        The two legs; the pair quantity is sized at the first leg's close.
+    funding_legs : Sequence[InstrumentId]
+        The legs that settle funding: each gets a ``FundingBook``, funding and mark subscriptions.
+    allow_reverse : bool
+        Whether direction ``-1`` may be entered.
+    """
+
+    #: Sign of the first leg's position in direction ``+1`` (the second leg holds the opposite).
+    FIRST_LEG_SIGN: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        config: CarryConfig,
+        *,
+        legs: tuple[InstrumentId, InstrumentId],
+        funding_legs: Sequence[InstrumentId],
+        allow_reverse: bool,
+    ) -> None:
+        super().__init__(config, limits=config.risk)
+        self.params = config
+        self.legs = legs
+        self.allow_reverse = allow_reverse
+        self.books = {instrument_id: FundingBook() for instrument_id in funding_legs}
+        self.bar_ts: dict[InstrumentId, int] = {}
+        self.direction = 0
+        self.entered_ns = 0
+        self.target = Decimal(0)  # signed base quantity of the first leg; the second holds -target
+        self.decisions = 0
+        self.max_drift = Decimal(0)
+        self.last_signal: Decimal | None = None
+
+    def signal(self) -> Decimal | None:
+        """Return the carry signal as an APR in favour of direction ``+1``, or None while warming up.
+
+        The books have been advanced to the clock. Subclasses implement it.
+        """
+        raise NotImplementedError
+
+    def on_start(self) -> None:
+        self.start_risk(list(self.legs), funding=list(self.books))
+        for instrument_id in self.legs:
+            self.subscribe_bars(BarType.from_str(f"{instrument_id}-{self.params.bar_spec}"))
+            if instrument_id in self.books:
+                self.subscribe_funding_rates(instrument_id)
+                self.subscribe_mark_prices(instrument_id)
+
+    def on_funding_rate(self, funding_rate: FundingRateUpdate) -> None:
+        book = self.books.get(funding_rate.instrument_id)
+        if book is not None:
+            book.add(funding_rate)
+        self.observe_funding(funding_rate.instrument_id, funding_rate.ts_event, funding_rate.next_funding_ns)
+
+    def on_mark_price(self, mark_price: MarkPriceUpdate) -> None:
+        self.observe_mark(mark_price.instrument_id, mark_price.ts_event)
+
+    def on_bar(self, bar: Bar) -> None:
+        instrument_id = bar.bar_type.instrument_id
+        self.observe_bar(instrument_id, bar.close.as_decimal(), bar.ts_event)
+        self.bar_ts[instrument_id] = bar.ts_event
+        if self.bar_ts.get(self.legs[0]) == self.bar_ts.get(self.legs[1]):
+            self.decide(bar.ts_event)
+
+    def decide(self, ts_ns: int) -> None:
+        """Take one decision at the close ``ts_ns`` both legs share."""
+        params = self.params
+        self.check_equity()
+        if self.gate.halted:
+            return
+        now = self.clock.timestamp_ns()
+        for book in self.books.values():
+            book.advance(now)
+        signal = self.signal()
+        self.last_signal = signal
+        self.decisions += 1
+        held_secs = (ts_ns - self.entered_ns) // NS_PER_SECOND if self.direction else 0
+        wanted = carry_step(
+            self.direction,
+            held_secs,
+            signal,
+            entry_apr=params.entry_apr,
+            exit_apr=params.exit_apr,
+            cost=params.cost,
+            max_holding_secs=params.max_holding_hours * 3600,
+            allow_reverse=self.allow_reverse,
+        )
+        if wanted != self.direction:
+            self.switch(wanted, ts_ns)
+        self.rebalance()
+
+    def switch(self, wanted: int, ts_ns: int) -> None:
+        """Close both legs (always allowed) and, unless ``wanted`` is flat, open the new pair."""
+        if self.direction != 0:
+            self.submit_checked([(i, -self.holding(i)) for i in self.legs])
+            self.direction, self.target = 0, Decimal(0)
+        if wanted == 0:
+            return
+        quantity = self.pair_quantity()
+        if quantity <= 0:
+            return
+        first = quantity if wanted * self.FIRST_LEG_SIGN > 0 else -quantity
+        # Set before sending: a leg the engine denies calls ``on_order_lost`` from inside ``submit_order``.
+        self.direction, self.target, self.entered_ns = wanted, first, ts_ns
+        if not self.submit_checked([self.leg_order(0, first), self.leg_order(1, -first)]):
+            self.direction, self.target = 0, Decimal(0)
+
+    def pair_quantity(self) -> Decimal:
+        """Return the base quantity of each leg: notional / first leg's close, rounded down to both lots."""
+        price = self.last_price.get(self.legs[0])
+        if not price:
+            return Decimal(0)
+        lots = []
+        for instrument_id in self.legs:
+            instrument = self.cache.instrument(instrument_id)
+            if instrument is None:
+                return Decimal(0)
+            lots.append(instrument.size_increment.as_decimal() * self.multiplier(instrument_id))
+        return pair_base_quantity(self.params.notional, price, lots=lots)
+
+    def base_holding(self, instrument_id: InstrumentId) -> Decimal:
+        """Return ``holding`` in base units (contracts x multiplier for a perp)."""
+        return self.holding(instrument_id) * self.multiplier(instrument_id)
+
+    def leg_order(self, index: int, base_quantity: Decimal) -> tuple[InstrumentId, Decimal]:
+        """Return the order ``(instrument, signed quantity in its units)`` that trades ``base_quantity`` on a leg."""
+        instrument_id = self.legs[index]
+        return instrument_id, base_quantity / self.multiplier(instrument_id)
+
+    def rebalance(self) -> None:
+        """Trade a leg back to its target when it drifted beyond the tolerance."""
+        holdings = [self.base_holding(i) for i in self.legs]
+        if self.target:
+            drift = max(abs(holdings[0] - self.target), abs(holdings[1] + self.target)) / abs(self.target)
+            self.max_drift = max(self.max_drift, drift)
+        orders = hedge_orders(self.target, holdings, tolerance=self.params.hedge_tolerance_pct / 100)
+        for index, quantity in enumerate(orders):
+            if quantity != 0:
+                self.submit_checked([self.leg_order(index, quantity)])
+
+    def on_risk_flatten(self) -> None:
+        self.direction, self.target = 0, Decimal(0)
+
+    def on_order_lost(self, instrument_id: InstrumentId) -> None:
+        # A leg was denied or rejected: unwind rather than stay half-hedged; the next decision may re-enter.
+        self.direction, self.target = 0, Decimal(0)
