@@ -7,6 +7,7 @@ reports what a careful user still wants to know before trusting a series, and ne
 code                      severity  what
 ========================  ========  ================================================================
 ``gap``                   warning   missing bars, or missing settlements on the series' funding clock
+``known_gap``             warning   a gap a download asked the venue for and never got (``datasets.gaps``)
 ``interval_change``       info      the funding interval changed (Hyperliquid: 8h to 1h on 2023-06-08)
 ``placeholder``           warning   listing-placeholder bars at the start of a series
 ``outlier``               warning   a close far from its rolling median; an implausible funding rate
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import TypedDict
 
@@ -31,6 +32,7 @@ import polars as pl
 
 from datasets import findings as kernels
 from datasets.findings import Code, Severity
+from datasets.gaps import known_gaps_by_series
 from datasets.schemas import KINDS, Kind, spec_for
 from datasets.store import Store
 
@@ -115,7 +117,7 @@ class Finding:
     series : str
         ``"<price_type> <interval>"`` for bars (``"trade 1h"``), ``"funding"`` for settlements.
     code : str
-        ``gap``, ``interval_change``, ``placeholder``, ``outlier`` or ``stale``.
+        ``gap``, ``known_gap``, ``interval_change``, ``placeholder``, ``outlier`` or ``stale``.
     severity : str
         ``warning`` (look before trusting the series) or ``info`` (worth knowing).
     ts_start, ts_end : datetime
@@ -238,8 +240,33 @@ def check_store(
         plans.append(_described(check_funding(funding, config=config), "funding", pl.lit("funding")))
     frames = pl.collect_all(plans)
     rows = [row for frame in frames for row in frame.iter_rows(named=True)]
-    findings = [Finding(**row) for row in rows]
+    findings = _with_known_gaps(store, [Finding(**row) for row in rows])
     return sorted(findings, key=lambda f: (f.kind, f.venue, f.symbol, f.series, f.ts_start, f.code))
+
+
+def _with_known_gaps(store: Store, findings: list[Finding]) -> list[Finding]:
+    # A gap that a download recorded as never returned by the venue is reported as such.
+    if not any(f.code == "gap" for f in findings):
+        return findings
+    recorded = {
+        kind: known_gaps_by_series(store, kind, names)
+        for kind, names in (("ohlcv", ("venue", "symbol", "price_type", "interval")), ("funding", ("venue", "symbol")))
+    }
+    marked = []
+    for finding in findings:
+        key = (finding.venue, finding.symbol, *([] if finding.kind == "funding" else finding.series.split(" ", 1)))
+        gaps = recorded.get(finding.kind, {}).get(tuple(key), []) if finding.code == "gap" else []
+        hits = [gap for gap in gaps if gap.overlaps(finding.ts_start, finding.ts_end)]
+        if hits:
+            known = "; ".join(gap.describe() for gap in hits)
+            finding = replace(
+                finding,
+                code="known_gap",
+                message=f"{finding.message}; recorded as a known gap: {known}; "
+                "`python -m datasets update --retry-known-gaps` asks again",
+            )
+        marked.append(finding)
+    return marked
 
 
 def _described(findings: pl.LazyFrame, kind: Kind, series: pl.Expr) -> pl.LazyFrame:

@@ -8,13 +8,27 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from datasets.errors import ConflictError, DatasetError, SourceFormatError, ValidationError
+from datasets.acquire.errors import MalformedPageError
+from datasets.errors import (
+    ConflictError,
+    DatasetError,
+    NotInStoreError,
+    SourceFormatError,
+    StoreWriteError,
+    UnknownSourceError,
+    ValidationError,
+)
 from datasets.exit_codes import ExitCode
 from datasets.importers import IMPORTERS
 from datasets.importers.base import ImportOptions
 from datasets.store import Store
+from datasets.venues import DATA_VENUES, UnknownInstrumentError, UnknownVenueError, unknown_venue_message
+
+if TYPE_CHECKING:
+    from datasets.acquire.fetch import FetchReport
 
 log = logging.getLogger("datasets")
 
@@ -33,6 +47,27 @@ def main(argv: list[str] | None = None) -> int:
     except ConflictError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.CONFLICT
+    except UnknownSourceError as exc:
+        print(
+            f"error: {exc}\nnothing was written: pass files in a supported format (or --skip-unrecognised)",
+            file=sys.stderr,
+        )
+        return ExitCode.BAD_INPUT
+    except NotInStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    except StoreWriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.STORE
+    except UnknownVenueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except UnknownInstrumentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    except MalformedPageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.ERROR
@@ -51,8 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _store_option(imp)
-    imp.add_argument("--venue", help="venue to assume when a file does not say (e.g. binance)")
-    imp.add_argument("--tz", help="time zone of local-time exports, e.g. Europe/London (never guessed)")
+    imp.add_argument("--venue", type=_venue, help="venue to assume when a file does not say (e.g. binance)")
+    imp.add_argument("--tz", type=_zone, help="time zone of local-time exports, e.g. Europe/London (never guessed)")
+    imp.add_argument(
+        "--allow-extreme",
+        action="store_true",
+        help="store funding rates beyond the venue's cap (datasets/venues.py) with a lineage note; "
+        "`check` reports them",
+    )
+    imp.add_argument(
+        "--skip-unrecognised",
+        action="store_true",
+        help="skip empty files and files in no supported format instead of refusing them (exit 3)",
+    )
     imp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     imp.set_defaults(handler=_import)
 
@@ -72,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-catalog", help="write a NautilusTrader 2.x catalog from the store")
     _store_option(export)
     export.add_argument("--catalog", type=Path, default=Path("data/catalog"), help="catalog directory")
-    export.add_argument("--venue", action="append", help="only this venue (repeatable)")
+    export.add_argument("--venue", action="append", type=_venue, help="only this venue (repeatable)")
     export.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
     export.add_argument("--start", type=_utc, help="first instant, ISO 8601 (UTC if no offset)")
     export.add_argument("--end", type=_utc, help="end instant (exclusive), ISO 8601")
@@ -86,6 +132,12 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, help="store root (default: $DATA_ROOT or ./data/store)")
 
 
+def _venue(text: str) -> str:
+    if text not in DATA_VENUES:
+        raise argparse.ArgumentTypeError(unknown_venue_message(text))
+    return text
+
+
 def _utc(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -94,23 +146,34 @@ def _utc(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _zone(name: str | None) -> ZoneInfo | None:
-    if name is None:
-        return None
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise DatasetError(f"--tz {name!r} is not a known IANA time zone; use e.g. Europe/London or UTC") from None
+        raise argparse.ArgumentTypeError(
+            f"expected an IANA time zone like Europe/London or UTC, was {name!r}"
+        ) from None
 
 
 def _import(args: argparse.Namespace) -> int:
     from datasets.pipeline import import_paths
 
     store = Store(args.store)
-    options = ImportOptions(venue=args.venue, tz=_zone(args.tz))
+    options = ImportOptions(
+        venue=args.venue,
+        tz=args.tz,
+        allow_extreme=args.allow_extreme,
+        skip_unrecognised=args.skip_unrecognised,
+    )
     report = import_paths(args.paths, store, options=options, progress=not args.no_progress)
     for path in report.skipped:
-        log.info("skipped %s: no importer recognises it", path)
+        log.info("skipped %s: empty, or no importer recognises it", path)
+    if report.extreme_rates:
+        log.warning(
+            "stored %d funding rates above their venue's cap (--allow-extreme); the lineage says so and "
+            "`python -m datasets check` reports them",
+            report.extreme_rates,
+        )
     print(
         f"imported {report.files} files, {report.rows:,} rows into {store.root}: "
         f"{report.partitions_written} partitions written, {report.partitions_unchanged} already up to date"
@@ -178,6 +241,7 @@ def _acquisition_commands(commands: argparse._SubParsersAction[argparse.Argument
     fetch.add_argument("--api-url", help="rebase the venue's REST endpoints onto this URL (a proxy or mirror)")
     fetch.add_argument("--flush-rows", type=int, default=5_000, help="rows per store write (default 5000)")
     fetch.add_argument("--retries", type=int, default=6, help="attempts per request on transient errors (default 6)")
+    _gap_options(fetch, fill_gaps=False)
     fetch.add_argument("--no-progress", action="store_true", help="hide progress bars")
     fetch.set_defaults(handler=_fetch)
 
@@ -226,8 +290,24 @@ def _acquisition_commands(commands: argparse._SubParsersAction[argparse.Argument
     update.add_argument("--venue", action="append", help="only this venue (repeatable)")
     update.add_argument("--dry-run", action="store_true", help="print the plan; no network")
     update.add_argument("--api-url", help="rebase every venue's REST endpoints onto this URL")
+    update.add_argument("--retries", type=int, default=6, help="attempts per request on transient errors (default 6)")
+    _gap_options(update, fill_gaps=True)
     update.add_argument("--no-progress", action="store_true", help="hide progress bars")
     update.set_defaults(handler=_update)
+
+
+def _gap_options(parser: argparse.ArgumentParser, *, fill_gaps: bool) -> None:
+    parser.add_argument(
+        "--fill-gaps",
+        action=argparse.BooleanOptionalAction,
+        default=fill_gaps,
+        help=f"also fetch the holes between stored rows, except known gaps (default: {'on' if fill_gaps else 'off'})",
+    )
+    parser.add_argument(
+        "--retry-known-gaps",
+        action="store_true",
+        help="ask again for the known gaps: holes the venue was asked for before and did not return",
+    )
 
 
 def _csv(text: str) -> list[str]:
@@ -269,6 +349,8 @@ def _fetch(args: argparse.Namespace) -> int:
             since=args.since,
             until=args.until,
             now=now,
+            fill_gaps=args.fill_gaps or args.retry_known_gaps,
+            retry_known_gaps=args.retry_known_gaps,
         )
         for kind in args.kind
         for symbol in symbols
@@ -285,8 +367,21 @@ def _fetch(args: argparse.Namespace) -> int:
         flush_rows=args.flush_rows,
         progress=not args.no_progress,
     )
-    print(fetcher.run(plans))
-    return ExitCode.OK
+    return _fetched(fetcher.run(plans))
+
+
+def _fetched(report: FetchReport) -> int:
+    print(report)
+    for line in report.known_gaps:
+        print(f"known gap: {line}")
+    if not report.known_gaps:
+        return ExitCode.OK
+    print(
+        f"{len(report.known_gaps)} ranges the venue kept answering short were recorded as known gaps in the "
+        "lineage: `python -m datasets check` lists them, `--retry-known-gaps` asks for them again",
+        file=sys.stderr,
+    )
+    return ExitCode.FINDINGS
 
 
 def _dumps(args: argparse.Namespace) -> int:
@@ -346,10 +441,17 @@ def _record(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     from datasets.acquire.ccxt_venues import make_exchange
     from datasets.acquire.fetch import Fetcher, utc_now
+    from datasets.acquire.retry import RetryPolicy
     from datasets.acquire.update import plan_update
 
     store = Store(args.store)
-    plan = plan_update(store, now=utc_now(), venues=args.venue)
+    plan = plan_update(
+        store,
+        now=utc_now(),
+        venues=args.venue,
+        fill_gaps=args.fill_gaps or args.retry_known_gaps,
+        retry_known_gaps=args.retry_known_gaps,
+    )
     for line in plan.lines():
         print(line)
     print(f"{len(plan.plans)} series, {plan.requests} requests planned")
@@ -358,7 +460,7 @@ def _update(args: argparse.Namespace) -> int:
     fetcher = Fetcher(
         store,
         exchange_factory=lambda venue, market: make_exchange(venue, market, api_url=args.api_url),
+        retry=RetryPolicy(attempts=args.retries),
         progress=not args.no_progress,
     )
-    print(fetcher.run(plan.plans))
-    return ExitCode.OK
+    return _fetched(fetcher.run(plan.plans))

@@ -14,6 +14,10 @@ class SourceFormatError(DatasetError):
     """An input file cannot be parsed as the format its importer expects."""
 
 
+class EmptyInputError(SourceFormatError):
+    """An input holds no records (a 0-byte file, a header only, an empty payload list, an empty folder)."""
+
+
 class UnknownSourceError(DatasetError):
     """No importer recognises an input file."""
 
@@ -47,3 +51,11 @@ class ConflictError(DatasetError):
 
 class StoreError(DatasetError):
     """The store on disk is not in the expected layout or state."""
+
+
+class StoreWriteError(StoreError):
+    """The store cannot be written: read-only, out of space, or another operating-system error."""
+
+
+class NotInStoreError(DatasetError):
+    """The store holds no data for what a command asked for (a venue, symbol or time range)."""

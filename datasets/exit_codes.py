@@ -18,8 +18,9 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad arguments or a bad run config
     BAD_INPUT = 3  # input data refused (nothing written), or the data a run needs is missing
     CONFLICT = 4  # the input disagrees with data already stored
-    FINDINGS = 5  # ``datasets check --strict`` found warnings
+    FINDINGS = 5  # ``datasets check --strict`` found warnings; ``fetch``/``update`` recorded known gaps
     SAFETY = 6  # a safety rule refused to start (live trading), or credentials are missing/unsafe
     STATE = 7  # a saved node state is unusable
     RUN_FAILED = 8  # the engine, node or strategy failed while running
     ACCOUNTING = 9  # a run's ledgers disagree with the engine's accounts (a bug, never a user error)
+    STORE = 10  # the store cannot be written: read-only, full disk, or another operating-system error

@@ -24,10 +24,10 @@ from typing import Literal
 
 import polars as pl
 
-Code = Literal["gap", "interval_change", "placeholder", "outlier", "stale"]
+Code = Literal["gap", "known_gap", "interval_change", "placeholder", "outlier", "stale"]
 Severity = Literal["warning", "info"]
 
-CODES: tuple[Code, ...] = ("gap", "interval_change", "placeholder", "outlier", "stale")
+CODES: tuple[Code, ...] = ("gap", "known_gap", "interval_change", "placeholder", "outlier", "stale")
 SEVERITIES: tuple[Severity, ...] = ("warning", "info")
 
 BAR_SERIES = ("venue", "symbol", "price_type", "interval")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from datasets.schemas import PL_DECIMAL
+from datasets.schemas import DECIMAL_PRECISION, DECIMAL_SCALE, PL_DECIMAL
+
+# decimal128(38, 18) holds 20 integer digits: magnitudes from this one on do not fit.
+MAX_ABS_DECIMAL = 10.0 ** (DECIMAL_PRECISION - DECIMAL_SCALE)
 
 
 def decimal_from_float(expr: pl.Expr) -> pl.Expr:
@@ -45,3 +48,8 @@ def unparseable_text(frame: pl.DataFrame, column: str) -> int | None:
         (text.is_not_null() & (text != "") & text.cast(PL_DECIMAL, strict=False).is_null()).arg_true().first()
     ).item()
     return None if bad is None else int(bad)
+
+
+def too_precise_text(expr: pl.Expr) -> pl.Expr:
+    """Return where decimal text (plain notation) has a non-zero digit beyond the store's 18 decimal places."""
+    return expr.str.strip_chars().str.contains(rf"\.\d{{{DECIMAL_SCALE}}}\d*[1-9]")

@@ -32,11 +32,12 @@ from urllib.parse import quote, unquote
 import polars as pl
 import pyarrow.parquet as pq
 
-from datasets.errors import ConflictError, StoreError
+from datasets.errors import ConflictError, StoreError, StoreWriteError
 from datasets.schemas import KindSpec, spec_for
 from datasets.validate import ROW, validate_batch
 
 DATA_FILE = "data.parquet"
+TEMP_MARK = ".tmp-"
 LINEAGE_KEY = "carrylab.lineage"
 SUMMARY_KEY = "carrylab.summary"
 DEFAULT_ROOT = Path("data/store")
@@ -168,6 +169,7 @@ class Store:
             [*spec.partition_by, "_year"], as_dict=True, include_key=True, maintain_order=True
         )
         with self._lock():
+            self._remove_stale_temp_files()
             staged: list[tuple[Path, _Staged]] = []
             for keys, group in groups.items():
                 values = dict(zip([*spec.partition_by, "year"], (str(k) for k in keys), strict=True))
@@ -177,11 +179,41 @@ class Store:
                     summary.partitions_unchanged.append(path)
                 else:
                     staged.append((path, table))
-            # Independent files: encoding and fsync release the GIL, so two writers use both cores.
-            with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-                list(pool.map(lambda item: _write_atomic(*item), staged))
+            self._commit(staged)
             summary.partitions_written.extend(path for path, _ in staged)
         return summary
+
+    def _commit(self, staged: list[tuple[Path, _Staged]]) -> None:
+        # Every temp file is written and synced before the first rename, so a full disk or an I/O
+        # error leaves every partition as it was. Independent files: encoding and fsync release the
+        # GIL, so several writers use several cores.
+        temps: list[tuple[Path, Path]] = []
+        renamed = 0
+        try:
+            with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+                futures = [(path, pool.submit(_write_temp, path, table)) for path, table in staged]
+            temps = [(path, future.result()) for path, future in futures if future.exception() is None]
+            failed = next((future.exception() for _, future in futures if future.exception() is not None), None)
+            if failed is not None:
+                raise failed
+            for path, tmp in temps:
+                os.replace(tmp, path)
+                renamed += 1
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            kept = "nothing was changed" if renamed == 0 else f"{renamed} of {len(staged)} partitions were replaced"
+            raise StoreWriteError(
+                f"{self.root}: expected a writable store, was an error writing it ({exc}); {kept}: free disk "
+                "space or fix the permissions and run the command again"
+            ) from exc
+        finally:
+            for _, tmp in temps:
+                tmp.unlink(missing_ok=True)
+
+    def _remove_stale_temp_files(self) -> None:
+        # Called under the store lock: every writer holds it while its temp files exist, so any temp
+        # file found now was left by a writer that was killed.
+        for tmp in self.root.glob(f"*/**/.{DATA_FILE}{TEMP_MARK}*"):
+            tmp.unlink(missing_ok=True)
 
     def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> _Staged | None:
         old_lineage = list(_lineage_from(_file_metadata(path))) if path.exists() else None
@@ -204,10 +236,58 @@ class Store:
         }
         return _Staged(merged, metadata)
 
+    def annotate(self, kind: str, values: dict[str, str], entries: Sequence[LineageEntry]) -> bool:
+        """Add lineage entries that carry no rows to one partition, atomically; return whether it changed.
+
+        Such an entry records something about the partition's range that is not a row, such as a
+        range a venue was asked for and never returned (``datasets.gaps``). Entries already present
+        (same sort key) are kept as they are, so annotating twice leaves the file byte-identical.
+
+        Parameters
+        ----------
+        kind : str
+            ``ohlcv``, ``funding`` or ``liquidations``.
+        values : dict of str to str
+            The partition's column values, ``year`` included.
+        entries : sequence of LineageEntry
+            The entries to add.
+
+        Raises
+        ------
+        StoreError
+            If the partition does not exist.
+        """
+        spec = spec_for(kind)
+        path = self.partition_path(spec, values)
+        with self._lock():
+            if not path.exists():
+                raise StoreError(f"cannot annotate {path}: the partition does not exist; write its rows first")
+            metadata = _file_metadata(path)
+            lineage = {entry.sort_key(): entry for entry in _lineage_from(metadata)}
+            known = len(lineage)
+            for entry in entries:
+                lineage.setdefault(entry.sort_key(), entry)
+            if len(lineage) == known:
+                return False
+            ordered = sorted(lineage.values(), key=LineageEntry.sort_key)
+            kept = {
+                LINEAGE_KEY: json.dumps([asdict(e) for e in ordered], sort_keys=True),
+                SUMMARY_KEY: metadata[SUMMARY_KEY],
+            }
+            _write_atomic(path, _Staged(pl.read_parquet(path, hive_partitioning=False), kept))
+        return True
+
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as handle:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "w")  # closed by the with block below, after the unlock
+        except OSError as exc:
+            raise StoreWriteError(
+                f"{self.root}: expected a writable store directory, was not writable ({exc.strerror}); "
+                "fix its permissions, free disk space or pass another --store (nothing was written)"
+            ) from exc
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -323,8 +403,16 @@ def _combine(spec: KindSpec, old: pl.DataFrame, new: pl.DataFrame, *, source: st
 
 
 def _write_atomic(path: Path, staged: _Staged) -> None:
+    tmp = _write_temp(path, staged)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_temp(path: Path, staged: _Staged) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}")
     try:
         # lz4 writes decimal128 columns about twice as fast as zstd here for ~20% more bytes.
         staged.frame.rechunk().write_parquet(
@@ -333,9 +421,10 @@ def _write_atomic(path: Path, staged: _Staged) -> None:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         pq.read_metadata(tmp)
-        os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _merge_lineage(old: list[LineageEntry], new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:

@@ -3,11 +3,17 @@
 A batch is a polars DataFrame with the kind's canonical columns plus ``_row``: the row of the source
 file each record came from, so an error can point a user at the line to fix. The first violation
 raises ``ValidationError`` naming the source, the row and the field; nothing is written.
+
+Beyond types and keys, every batch passes the sanity checks of ``datasets.venues``: the venue is in
+the registry, timestamps lie between the venue's launch (per market) and now + 1 day, bars sit on
+their interval's grid and are spaced by it, and funding rates stay within the venue's cap (unless
+``limits=False``: data imported deliberately with ``--allow-extreme``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
@@ -20,12 +26,21 @@ from datasets.schemas import (
     SYMBOL_PATTERN,
     VENUE_PATTERN,
     KindSpec,
+    interval_secs,
 )
+from datasets.venues import DATA_VENUES, EARLIEST_DATA, unknown_venue_message
 
 ROW = "_row"
+# How far past the validating clock a timestamp may lie (a bar opened a few hours ahead in another zone).
+FUTURE_SLACK = timedelta(days=1)
+# A series this long with no two bars one interval apart holds another interval than it declares.
+SPACING_MIN_BARS = 24
+_WEEK_ANCHOR_SECS = 4 * 86_400  # 1970-01-01 was a Thursday; weekly bars open on Mondays
 
 
-def validate_batch(batch: pl.DataFrame, spec: KindSpec, *, source: str) -> None:
+def validate_batch(
+    batch: pl.DataFrame, spec: KindSpec, *, source: str, limits: bool = True, now: datetime | None = None
+) -> None:
     """Check ``batch`` against every hard invariant of ``spec``.
 
     Parameters
@@ -36,19 +51,134 @@ def validate_batch(batch: pl.DataFrame, spec: KindSpec, *, source: str) -> None:
         The kind the batch claims to be.
     source : str
         Name of the input, used in error messages.
+    limits : bool
+        Refuse funding rates beyond the venue's cap (``datasets.venues.FundingClock``); turn off only
+        to store deliberately extreme data, whose rates ``over_cap_rows`` then counts.
+    now : datetime, optional
+        The validating clock for the "not in the future" bound (default: the current UTC time).
 
     Raises
     ------
     ValidationError
         At the first broken invariant: wrong or missing columns, wrong types, nulls in required
         fields, non-UTC or unparsed timestamps, bad labels, non-positive prices, negative volumes,
-        high/low outside open/close, or duplicate keys with different values.
+        high/low outside open/close, duplicate keys with different values, a venue not in the
+        registry, a timestamp before the venue's launch or in the future, a bar off its interval's
+        grid or spaced unlike its interval, or (with ``limits``) a funding rate above the venue's cap.
     """
     _check_columns(batch, spec, source)
     if batch.height == 0:
         return
     _first_violation(batch, [*_required(spec), *_labels(batch), *_numbers(spec)], source)
+    _check_venues(batch, source)
+    _check_time_range(batch, source, now or datetime.now(UTC))
+    if spec.kind == "ohlcv":
+        _check_bar_grid(batch, source)
+        _check_bar_spacing(batch, source)
+    if spec.kind == "funding" and limits:
+        hit = batch.select(_over_cap(batch).arg_true().first()).item()
+        if hit is not None:
+            venue, interval = batch["venue"][hit], batch["interval"][hit]
+            cap = DATA_VENUES[venue].funding.cap_for(interval)
+            raise ValidationError(
+                source,
+                batch[ROW][hit],
+                "rate",
+                f"expected |rate| <= {cap} per {interval} settlement ({venue}'s published cap, "
+                f"datasets/venues.py), was {batch['rate'][hit]}; if the data really is that extreme, import it "
+                "with --allow-extreme (stored with a lineage note, and `check` reports it)",
+            )
     _check_unique_key(batch, spec, source)
+
+
+def over_cap_rows(batch: pl.DataFrame) -> int:
+    """Return how many settlements of a validated funding batch exceed their venue's rate cap."""
+    if batch.height == 0:
+        return 0
+    return int(batch.select(_over_cap(batch).sum()).item())
+
+
+def _over_cap(batch: pl.DataFrame) -> pl.Expr:
+    caps: pl.Expr = pl.lit(None, dtype=pl.Float64)
+    for venue, interval in batch.select("venue", "interval").unique().rows():
+        cap = float(DATA_VENUES[venue].funding.cap_for(interval))
+        caps = pl.when((pl.col("venue") == venue) & (pl.col("interval") == interval)).then(cap).otherwise(caps)
+    return (pl.col("rate").cast(pl.Float64).abs() > caps).fill_null(False)
+
+
+def _check_venues(batch: pl.DataFrame, source: str) -> None:
+    for venue in batch["venue"].unique(maintain_order=True).to_list():
+        if venue not in DATA_VENUES:
+            hit = batch.select((pl.col("venue") == venue).arg_true().first()).item()
+            raise ValidationError(source, batch[ROW][hit], "venue", unknown_venue_message(venue))
+
+
+def _check_time_range(batch: pl.DataFrame, source: str, now: datetime) -> None:
+    market = pl.col("market").fill_null("perp") if "market" in batch.columns else pl.lit("perp")
+    framed = batch.with_columns(market.alias("_market"))
+    latest = now.astimezone(UTC) + FUTURE_SLACK
+    for venue, market_name in framed.select("venue", "_market").unique(maintain_order=True).rows():
+        launch = DATA_VENUES[venue].launch(market_name) if venue in DATA_VENUES else EARLIEST_DATA
+        earliest = datetime.combine(max(launch, EARLIEST_DATA), time(), tzinfo=UTC)
+        mine = (pl.col("venue") == venue) & (pl.col("_market") == market_name)
+        hit = framed.select((mine & ((pl.col("ts") < earliest) | (pl.col("ts") > latest))).arg_true().first()).item()
+        if hit is not None:
+            raise ValidationError(
+                source,
+                framed[ROW][hit],
+                "ts",
+                f"expected a time from {earliest:%Y-%m-%d} ({venue} {market_name} launch, datasets/venues.py) to "
+                f"now + 1 day ({latest:%Y-%m-%d %H:%M} UTC), was {framed['ts'][hit]}; such a time comes from "
+                "the wrong epoch unit (seconds read as milliseconds), a shifted column or a typo: fix the source",
+            )
+
+
+def _grid_secs(interval: str) -> tuple[int, int]:
+    secs = interval_secs(interval)
+    if interval == "1w":
+        return secs, _WEEK_ANCHOR_SECS
+    if secs <= 86_400 and 86_400 % secs == 0:
+        return secs, 0
+    return (86_400, 0) if secs % 86_400 == 0 else (60, 0)
+
+
+def _check_bar_grid(batch: pl.DataFrame, source: str) -> None:
+    epoch_secs = pl.col("ts").dt.epoch("ns")
+    for interval in batch["interval"].unique(maintain_order=True).to_list():
+        grid, anchor = _grid_secs(interval)
+        off = (pl.col("interval") == interval) & ((epoch_secs - anchor * 1_000_000_000) % (grid * 1_000_000_000) != 0)
+        hit = batch.select(off.arg_true().first()).item()
+        if hit is not None:
+            raise ValidationError(
+                source,
+                batch[ROW][hit],
+                "ts",
+                f"expected a {interval} bar to open on the {interval} grid (a multiple of {grid} s from "
+                f"{'a Monday' if anchor else '00:00 UTC'}), was {batch['ts'][hit]}; the interval in the file name "
+                "is wrong or the times are shifted: fix the source",
+            )
+
+
+def _check_bar_spacing(batch: pl.DataFrame, source: str) -> None:
+    # Gaps are allowed (``check`` reports them), so only a long series without a single pair of bars
+    # one interval apart is refused: a file of 4h bars named 1h. Bars off the grid are refused above.
+    series = ["venue", "symbol", "price_type", "interval"]
+    spacing = batch.group_by(series).agg(
+        pl.col("ts").unique().sort().diff().dt.total_seconds().min().alias("_closest"),
+        pl.col("ts").n_unique().alias("_n"),
+    )
+    for row in spacing.filter(pl.col("_n") >= SPACING_MIN_BARS).iter_rows(named=True):
+        secs = interval_secs(row["interval"])
+        if row["_closest"] != secs:
+            mine = pl.all_horizontal(pl.col(c) == row[c] for c in series)
+            hit = batch.select(mine.arg_true().first()).item()
+            raise ValidationError(
+                source,
+                batch[ROW][hit],
+                "ts",
+                f"expected {row['interval']} bars, some {secs} s apart, was {row['_n']} bars at least "
+                f"{row['_closest']} s apart; the file holds another interval than it says: fix its name",
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """Static facts about the venues we trade: Nautilus names, fees, funding clocks and instrument specs.
 
-One table, read by the catalog exporter (instruments, ``venues.json``) and by the engine (fee models).
+One table, read by the catalog exporter (instruments and the fees it writes to ``venues.json``, which is
+where the engine takes its fee models from) and by the engine for instrument ids.
 Every number here was typed from the venues' public pages **as of the author's knowledge (mid 2025)**;
 none was fetched. Fees and filters change: re-check them against the venue (or against the instruments
 Nautilus' live adapter loads) before trusting a backtest's costs or going live.
@@ -31,8 +32,10 @@ currency they are margined in (see the comment on ``HYPERLIQUID``).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -403,3 +406,148 @@ def raw_symbol_for(venue: str, symbol: str) -> str:
 
 def _kraken_futures_code(base: str) -> str:
     return {"BTC": "XBT"}.get(base, base)
+
+
+# ------------------------------------------------------------------------------------ data registry
+@dataclass(frozen=True, slots=True)
+class FundingClock:
+    """When a venue settles funding, how far a published stamp may stray from it, and its rate cap.
+
+    Attributes
+    ----------
+    grid_secs : int
+        Every settlement lies on a multiple of this many seconds from 00:00 UTC (3600: on the hour;
+        8-hourly symbols settle on the same grid at 00/08/16).
+    early_secs, late_secs : int
+        Jitter: a stamp up to ``early_secs`` before or ``late_secs`` after a grid point is that
+        settlement (snapped to it); anything further off is refused as off-clock.
+    rate_cap : Decimal
+        Largest ``|rate|`` the venue publishes, per settlement or per hour (``cap_basis``).
+    cap_basis : str
+        ``"settlement"`` (the cap holds per settlement whatever its interval) or ``"hour"`` (the cap
+        scales with the interval's hours).
+    """
+
+    grid_secs: int
+    early_secs: int
+    late_secs: int
+    rate_cap: Decimal
+    cap_basis: str
+
+    def cap_for(self, interval: str) -> Decimal:
+        """Return the largest ``|rate|`` accepted for one settlement of ``interval`` (``"8h"``)."""
+        if self.cap_basis == "hour":
+            return self.rate_cap * Decimal(interval_secs(interval)) / Decimal(3_600)
+        return self.rate_cap
+
+
+@dataclass(frozen=True, slots=True)
+class DataVenue:
+    """A venue the store accepts data for: when it opened (per market) and its funding clock.
+
+    A store venue exists only through an entry here; ``--venue`` and every write are checked against
+    this table, so a typo never creates a partition.
+    """
+
+    name: str
+    spot_launch: date | None
+    perp_launch: date | None
+    funding: FundingClock
+    source: str
+
+    def launch(self, market: str | None) -> date:
+        """Return the first day data of ``market`` (``spot``/``perp``; None: either) can exist."""
+        dates = {"spot": self.spot_launch, "perp": self.perp_launch}
+        if market in dates and dates[market] is not None:
+            return dates[market]  # type: ignore[return-value]
+        return min(d for d in dates.values() if d is not None)
+
+
+# The genesis block of Bitcoin: no crypto market data is older. Used where a venue has no date for a market.
+EARLIEST_DATA = date(2009, 1, 3)
+# Funding stamps: CEXs publish settlement times with millisecond jitter (freqtrade's Binance files:
+# at most 16 ms); one minute either side is generous and still refuses a stamp like 16:17:33.
+_CEX_JITTER_SECS = 60
+# Conservative bound on |rate| per settlement for Binance, Bybit and OKX: their caps are per symbol,
+# a few percent at most (Binance's clamp at 20x max leverage is 3.75%; Nautilus' Binance sample payload
+# in ../shared/data holds a -0.0375 settlement; the freqtrade data peaks at 0.375%). 4% holds all of them.
+# Data beyond it is refused unless imported with --allow-extreme.
+_CEX_CAP = Decimal("0.04")
+_SOURCE = "launch dates from the venue's public announcements, as of the author's knowledge (mid 2025); not fetched"
+
+DATA_VENUES: Mapping[str, DataVenue] = MappingProxyType(
+    {
+        v.name: v
+        for v in (
+            # Binance spot opened 2017-07-14; the first USD-M perpetual (BTCUSDT) listed 2019-09-08.
+            DataVenue(
+                "binance",
+                date(2017, 7, 14),
+                date(2019, 9, 8),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
+                _SOURCE,
+            ),
+            # Bybit opened with inverse perpetuals in 2018 (USDT perps 2020-03); spot from 2021-07.
+            DataVenue(
+                "bybit",
+                date(2021, 7, 1),
+                date(2018, 1, 1),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
+                _SOURCE,
+            ),
+            # OKX (then OKEx) spot from 2017; perpetual swaps from 2018-12-11.
+            DataVenue(
+                "okx",
+                date(2017, 1, 1),
+                date(2018, 12, 11),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
+                _SOURCE,
+            ),
+            # Hyperliquid perps: first markets mid 2022 (the shared 8h mark candles start 2022-06-16),
+            # its own L1 mainnet 2023; spot from 2024-03. Funding is
+            # capped at 4% an hour (its docs). Its own fundingHistory has settlements published late
+            # (23m53s after 2023-05-23 08:00, 14m48s after 2025-07-19 10:00): 25 minutes late still
+            # snaps to the settlement, as the rate is that hour's.
+            DataVenue(
+                "hyperliquid",
+                date(2024, 3, 1),
+                date(2022, 6, 1),
+                FundingClock(3_600, _CEX_JITTER_SECS, 25 * 60, Decimal("0.04"), "hour"),
+                _SOURCE,
+            ),
+            # Kraken spot from 2013-09-10; Kraken Futures (Crypto Facilities) perpetuals from 2018.
+            # No published funding cap known to the author: the CEX bound applies.
+            DataVenue(
+                "kraken",
+                date(2013, 9, 10),
+                date(2018, 1, 1),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
+                _SOURCE,
+            ),
+        )
+    }
+)
+
+
+def data_venue(name: str) -> DataVenue:
+    """Return the registry entry of a store venue.
+
+    Raises
+    ------
+    UnknownVenueError
+        If there is none; the message suggests the closest known name (a typo) and says how to add one.
+    """
+    try:
+        return DATA_VENUES[name]
+    except KeyError:
+        raise UnknownVenueError(unknown_venue_message(name)) from None
+
+
+def unknown_venue_message(name: str) -> str:
+    """Return what to tell a user about a venue name the registry does not hold."""
+    close = difflib.get_close_matches(name.lower(), list(DATA_VENUES), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"expected a known venue ({', '.join(DATA_VENUES)}), was {name!r}: {hint}"
+        "a new venue is added deliberately, with an entry in DATA_VENUES in datasets/venues.py"
+    )

@@ -198,18 +198,24 @@ class StrategySpec(_Config, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 HTTP_URL = re.compile(r"^(https?|wss?)://[^\s]+$")
 
 
+VenueEnvironment = Literal["paper", "testnet", "production"]
+
+
 class ConnectionConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How a paper or live node reaches one venue (never its credentials: those come from the environment).
 
     Attributes
     ----------
-    testnet : bool
-        Connect to the venue's testnet/demo environment where the adapter has one.
+    environment : {"paper", "testnet", "production"}
+        What the config may trade on this venue. ``paper`` (the default): simulated execution only,
+        ``--mode live`` is refused; market data comes from the venue's production feeds. ``testnet``:
+        the venue's testnet/demo for data and, with ``--mode live --live``, execution. ``production``:
+        real funds, with ``--mode live --live`` and the operator's confirmation.
     base_url_http, base_url_ws, base_url_ws_private, base_url_ws_trading : str, optional
         Overrides of the adapter's endpoints (the loopback tests point them at 127.0.0.1).
     """
 
-    testnet: bool = False
+    environment: VenueEnvironment = "paper"
     base_url_http: str | None = None
     base_url_ws: str | None = None
     base_url_ws_private: str | None = None
@@ -228,7 +234,8 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     Attributes
     ----------
     connections : dict[str, ConnectionConfig]
-        Per configured venue name; a venue without an entry uses the adapter's production defaults.
+        Per configured venue name; a venue without an entry is ``environment = "paper"`` with the
+        adapter's default endpoints.
     state_dir : str
         Where a node writes its state (paper: the state it restarts from) and artefacts.
     flatten_on_stop : bool
@@ -243,6 +250,9 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
         Replay clock acceleration: 1000 replays an hour of data in 3.6 s; 0 replays as fast as the node keeps up.
     position_check_interval_secs : float
         Live: how often Nautilus reconciles open positions against the venue's position reports.
+    journal_backups : int
+        Backups of the node's journal kept in ``<state_dir>/<config-hash>/backups/`` (one at each start
+        and one a day), newest first.
     """
 
     connections: dict[str, ConnectionConfig] = msgspec.field(default_factory=dict)
@@ -253,6 +263,7 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     metrics_host: str = "127.0.0.1"
     replay_speed: float = 1000.0
     position_check_interval_secs: float = 60.0
+    journal_backups: int = 7
 
     def __post_init__(self) -> None:
         for name in self.connections:
@@ -262,6 +273,8 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
             raise ValueError(f"status_interval_secs: expected > 0, was {self.status_interval_secs}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65_535:
             raise ValueError(f"metrics_port: expected 0..65535, was {self.metrics_port}")
+        if self.journal_backups < 1:
+            raise ValueError(f"journal_backups: expected >= 1, was {self.journal_backups}")
         if self.replay_speed < 0:
             raise ValueError(f"replay_speed: expected >= 0 (0 = as fast as possible), was {self.replay_speed}")
 

@@ -3,7 +3,7 @@
 Nautilus logs an exception raised in a handler and carries on; a run whose strategy failed halfway
 must not look like a result. ``guarded(cls)`` returns a subclass whose ``on_*`` handlers record the
 first failure and stop the system. It also records what the strategy subscribed to (bars, funding
-rates, mark prices) and counts the events each subscription delivered, so a run in which a strategy
+rates, mark prices) and whether each subscription delivered an event, so a run in which a strategy
 never heard one of its streams (a bar spec the catalog does not hold) fails instead of trading nothing.
 The strategy's own code is untouched.
 """
@@ -44,6 +44,16 @@ def guarded(strategy_class: type) -> type:
     return type(strategy_class.__name__, (strategy_class,), namespace)
 
 
+def raise_failure(strategy: Any, error: type[Exception]) -> None:
+    """Raise ``error`` naming the handler and exception of the strategy's first failure, if it had one."""
+    failure = getattr(strategy, "engine_failure", None)
+    if failure is not None:
+        raise error(
+            f"expected the strategy to run without errors, {failure[0]} raised {type(failure[1]).__name__}: "
+            f"{failure[1]}; the run was stopped there (traceback above)"
+        ) from failure[1]
+
+
 def silent_streams(strategy: Any) -> list[Stream]:
     """Return the streams ``(kind, id)`` ``strategy`` subscribed to that delivered no event, in subscription order."""
     heard: dict[Stream, int] = strategy.__dict__.get("_heard", {})
@@ -75,9 +85,13 @@ def _guard(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
 
 def _counting(name: str, handler: Callable[..., Any], stream_of: Callable[[Any], Stream]) -> Callable[..., Any]:
     def counting_handler(self: Any, event: Any) -> Any:
-        heard = self.__dict__.setdefault("_heard", {})
-        stream = stream_of(event)
-        heard[stream] = heard.get(stream, 0) + 1
+        # Count only until every subscription has delivered once: after that the wrapper is a try block.
+        waiting: set[Stream] | None = self.__dict__.get("_waiting")
+        if waiting:
+            stream = stream_of(event)
+            heard = self.__dict__.setdefault("_heard", {})
+            heard[stream] = heard.get(stream, 0) + 1
+            waiting.discard(stream)
         try:
             return handler(self, event)
         except Exception as exc:
@@ -94,6 +108,8 @@ def _recording(subscribe: Callable[..., Any], kind: str) -> Callable[..., Any]:
         stream = (kind, target)
         if stream not in subscribed:
             subscribed.append(stream)
+            if not self.__dict__.get("_heard", {}).get(stream):
+                self.__dict__.setdefault("_waiting", set()).add(stream)
         return subscribe(self, target, *args, **kwargs)
 
     recording_subscribe.__name__ = subscribe.__name__

@@ -116,11 +116,16 @@ def with_overrides(
 def config_json(config: RunConfig) -> str:
     """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text).
 
-    An absent ``[live]`` section is left out, so adding it to the format did not change any backtest's hash.
+    An absent ``[live]`` section is left out, so adding it to the format did not change any backtest's hash;
+    so is a connection's default ``environment = "paper"``, so saying it explicitly changes no hash either.
     """
     document = msgspec.to_builtins(config)
     if document.get("live") is None:
         document.pop("live", None)
+    else:
+        for connection in document["live"]["connections"].values():
+            if connection.get("environment") == "paper":
+                del connection["environment"]
     return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
 

@@ -30,6 +30,7 @@ from datasets.symbols import market_of
 from engine.config import RunConfig
 from engine.errors import MissingDataError
 from engine.loading import instrument_id_for
+from strategies.carry import bar_interval_ns
 
 DECIMAL = pl.Decimal(38, 18)
 NS = pl.Datetime("ns", "UTC")
@@ -45,7 +46,6 @@ FUNDING_UPDATES_SCHEMA: dict[str, Any] = {
 }
 # Funding updates are announced one interval before they settle; look this far back for the first one.
 LOOKBACK = timedelta(days=2)
-_UNITS = {"MINUTE": 60, "HOUR": 3_600, "DAY": 86_400}
 
 
 @dataclass(slots=True)
@@ -77,12 +77,6 @@ class RunData:
     @property
     def bar_count(self) -> int:
         return self.bars.height
-
-
-def bar_interval(bar_spec: str) -> timedelta:
-    """Return the length of a bar spec's bars (``1-HOUR-LAST-EXTERNAL`` -> 1 h)."""
-    step, unit, *_ = bar_spec.split("-")
-    return timedelta(seconds=int(step) * _UNITS[unit])
 
 
 def open_catalog(path: str | Path) -> ParquetDataCatalog:
@@ -170,7 +164,7 @@ def _bars(
     catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
 ) -> tuple[list[Any], pl.DataFrame]:
     bar_type = f"{instrument_id}-{config.data.bar_spec}"
-    interval = bar_interval(config.data.bar_spec)
+    interval = timedelta(microseconds=bar_interval_ns(config.data.bar_spec) // 1_000)
     wanted = f"{config.start.isoformat()} to {config.end.isoformat()}"
     raw = catalog.query_data_arrow_bytes(
         NautilusDataType.Bar, [bar_type], start=ns_of(config.start), end=ns_of(config.end) - 1, display=False

@@ -2,9 +2,12 @@
 
 The decisions are the engine strategy's own: ``strategies.signals.carry_step`` run over float vectors
 (``carry_positions``), on the same grid (bar closes where spot and perp both have a bar), with the
-same expected-funding estimate and the same sizing (notional / spot close, rounded down to both lots).
-vectorbt then books the two legs (``Portfolio.from_orders``, target amounts, taker fees) and funding is
-added as ``-perp position x mark x rate`` at every settlement, as the engine settles it.
+same expected funding (``strategies.funding.FundingBook.expected_apr``, evaluated in decimals wherever
+what the book knows changes) and the same sizing (``strategies.carry.pair_base_quantity``: notional /
+spot close in base units, rounded down to both lots, the perp's being its contract lot x multiplier).
+vectorbt then books the two legs in base units (``Portfolio.from_orders``, target amounts, taker fees)
+and funding is added at every settlement as ``strategies.funding.funding_payment`` of the perp's
+contracts (base / multiplier), as the engine settles it.
 
 Fill model, and how it differs from the engine's (``engine.fill``):
 
@@ -28,7 +31,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -39,7 +42,9 @@ import vectorbt as vbt
 from datasets.catalog.bars import round_to_increment, round_to_precision
 from datasets.store import Store
 from datasets.venues import venue_spec
-from strategies.signals import SECONDS_PER_YEAR, carry_positions, cost_apr
+from strategies.carry import pair_base_quantity
+from strategies.funding import FundingBook, funding_payment
+from strategies.signals import NS_PER_SECOND, carry_positions, cost_apr
 from strategies.spot_perp_carry import SpotPerpCarryConfig
 
 NS = pl.Datetime("ns", "UTC")
@@ -55,6 +60,7 @@ class CarryInputs:
     settle_ns: np.ndarray  # funding settlement instants, sorted
     settle_rate: np.ndarray
     settle_interval_secs: np.ndarray
+    settle_rate_decimal: tuple[Decimal, ...]  # the same rates exactly, for the strategy's FundingBook
     mark_ns: np.ndarray
     mark_price: np.ndarray
     perp_bar_ns: np.ndarray  # every perp bar close (for the no-mark fallback)
@@ -62,7 +68,8 @@ class CarryInputs:
     spot_tick: Decimal
     perp_tick: Decimal
     spot_lot: Decimal
-    perp_lot: Decimal
+    perp_lot: Decimal  # in contracts
+    perp_multiplier: Decimal  # base units per contract (OKX BTC swap: 0.01)
     spot_taker: float
     perp_taker: float
     meta: dict[str, str] = field(default_factory=dict)
@@ -122,7 +129,7 @@ def load_carry_inputs(
         raise ValueError(f"expected common {spot_symbol} and {perp_symbol} bars on {venue} in the range, found none")
     funding = (
         # As the engine: only settlements strictly inside the run, so warm-up starts at ``start`` in both.
-        store.scan("funding", floats=True, venue=venue, symbol=perp_symbol, start=start, end=end)
+        store.scan("funding", venue=venue, symbol=perp_symbol, start=start, end=end)
         .filter(pl.col("ts") > start)
         .select("ts", "rate", "interval")
         .collect()
@@ -134,8 +141,9 @@ def load_carry_inputs(
         spot_close=grid["close"].to_numpy(),
         perp_close=grid["close_perp"].to_numpy(),
         settle_ns=_ns(funding["ts"]),
-        settle_rate=funding["rate"].to_numpy(),
+        settle_rate=funding["rate"].cast(pl.Float64).to_numpy(),
         settle_interval_secs=np.asarray(interval_secs, dtype=np.int64),
+        settle_rate_decimal=tuple(funding["rate"].to_list()),
         mark_ns=_ns(marks["ts"]),
         mark_price=marks["close"].to_numpy(),
         perp_bar_ns=_ns(perp["ts"]),
@@ -144,6 +152,7 @@ def load_carry_inputs(
         perp_tick=perp_spec.price_increment,
         spot_lot=spot_spec.size_increment,
         perp_lot=perp_spec.size_increment,
+        perp_multiplier=perp_spec.multiplier,
         spot_taker=float(spec.fees("spot").taker),
         perp_taker=float(spec.fees("perp").taker),
         meta={"venue": venue, "spot": spot_symbol, "perp": perp_symbol},
@@ -157,37 +166,41 @@ def _ns(series: pl.Series) -> np.ndarray:
 def expected_apr(inputs: CarryInputs, *, lookback: int, predicted_weight: float) -> np.ndarray:
     """Return the strategy's expected funding APR at every decision (NaN while warming up).
 
-    At a close ``t``: settled = settlements at or before ``t``; predicted = the next settlement if it
-    was announced (``T - interval <= t``); annualised on the interval of the last settlement.
+    The strategy's own ``FundingBook.expected_apr``, in decimals, evaluated at every instant what the
+    book knows changes (a rate announced at ``T - interval``, settled at ``T``) and carried forward to
+    the decisions: at a close ``t`` the book holds the rates announced at or before ``t`` and has
+    settled those with ``T <= t``, as the strategy's book does on the engine's clock.
     """
-    t = inputs.ts_ns
-    rates, when, intervals = inputs.settle_rate, inputs.settle_ns, inputs.settle_interval_secs
-    settled = np.searchsorted(when, t, side="right")
-    cumulative = np.concatenate([[0.0], np.cumsum(rates)])
-    enough = settled >= lookback
-    low = np.clip(settled - lookback, 0, None)
-    mean = (cumulative[settled] - cumulative[low]) / lookback
-    has_next = settled < when.size
-    next_index = np.clip(settled, 0, max(when.size - 1, 0))
-    announced = has_next & (when[next_index] - intervals[next_index] * 1_000_000_000 <= t)
-    predicted = rates[next_index]
-    blended = predicted_weight * predicted + (1 - predicted_weight) * mean
-    rate = np.where(announced & (predicted_weight > 0), blended, mean)
-    last = np.clip(settled - 1, 0, None)
-    interval = np.where(settled > 0, intervals[last], intervals[next_index])
-    apr = rate * SECONDS_PER_YEAR / interval
-    return np.where(enough, apr, np.nan)
-
-
-def _floor(value: float, lot: Decimal) -> Decimal:
-    return (Decimal(repr(value)) / lot).to_integral_value(rounding=ROUND_DOWN) * lot
+    when, intervals = inputs.settle_ns, inputs.settle_interval_secs
+    announced_at = when - intervals * NS_PER_SECOND
+    instants = np.unique(np.concatenate([announced_at, when]))
+    order = np.argsort(announced_at, kind="stable")
+    weight = Decimal(repr(predicted_weight))
+    book = FundingBook()
+    values = np.full(instants.shape, np.nan)
+    told = 0
+    for k, instant in enumerate(instants.tolist()):
+        while told < order.size and announced_at[order[told]] <= instant:
+            i = int(order[told])
+            book.announce(int(when[i]), inputs.settle_rate_decimal[i], int(intervals[i]))
+            told += 1
+        book.advance(instant)
+        apr = book.expected_apr(lookback=lookback, predicted_weight=weight)
+        if apr is not None:
+            values[k] = float(apr)
+    latest = np.searchsorted(instants, inputs.ts_ns, side="right") - 1
+    return np.where(latest >= 0, values[np.clip(latest, 0, None)], np.nan)
 
 
 def targets(inputs: CarryInputs, directions: np.ndarray, *, notional: float) -> tuple[np.ndarray, np.ndarray]:
     """Return the spot target quantity at every decision and whether the target changed there.
 
-    The base quantity is fixed at entry: notional / spot close rounded down to the perp lot, then the spot lot.
+    The base quantity is fixed at entry, as the strategy sizes it: notional / spot close in base units,
+    rounded down to a whole number of the spot lot and of the perp's lot in base units (contract lot x
+    multiplier); the perp holds the opposite base quantity.
     """
+    lots = (inputs.perp_lot * inputs.perp_multiplier, inputs.spot_lot)
+    amount = Decimal(repr(notional))
     target = np.zeros(directions.shape, dtype=np.float64)
     changed = np.zeros(directions.shape, dtype=bool)
     held, current = 0, 0.0
@@ -196,13 +209,19 @@ def targets(inputs: CarryInputs, directions: np.ndarray, *, notional: float) -> 
             if direction == 0:
                 current = 0.0
             else:
-                quantity = _floor(float(notional / inputs.spot_close[i]), inputs.perp_lot)
-                quantity = _floor(float(quantity), inputs.spot_lot)
+                # The closes are the catalog's decimal prices as floats: their repr is the decimal itself.
+                quantity = pair_base_quantity(amount, Decimal(repr(float(inputs.spot_close[i]))), lots=lots)
                 current = float(quantity) * int(direction)
             held = int(direction)
             changed[i] = True
         target[i] = current
     return target, changed
+
+
+def contracts(inputs: CarryInputs, base: np.ndarray) -> np.ndarray:
+    """Return perp contracts from base quantities (``base / multiplier``, to the contract lot's decimals)."""
+    places = max(-int(inputs.perp_lot.as_tuple().exponent), 0)
+    return np.round(base / float(inputs.perp_multiplier), places)
 
 
 def fill_prices(close: np.ndarray, buy: np.ndarray, *, tick: Decimal, slippage_bps: float) -> np.ndarray:
@@ -307,13 +326,14 @@ def run_carry(
 
 
 def funding_flows(inputs: CarryInputs, perp_target: np.ndarray) -> pd.DataFrame:
-    """Return every settlement the perp position receives: ``-position x mark x rate``.
+    """Return every settlement the perp position receives: ``funding_payment(contracts, multiplier, mark, rate)``.
 
-    The position at a settlement ``T`` is the target of the last decision strictly before ``T``.
+    ``perp_target`` is in base units; the position at a settlement ``T`` is the target of the last
+    decision strictly before ``T``, in contracts (the ``position`` column, as the engine's ledger).
     """
     t, when, rate = inputs.ts_ns, inputs.settle_ns, inputs.settle_rate
     before = np.searchsorted(t, when, side="left") - 1
-    position = np.where(before >= 0, perp_target[np.clip(before, 0, None)], 0.0)
+    position = contracts(inputs, np.where(before >= 0, perp_target[np.clip(before, 0, None)], 0.0))
     mark_index = np.searchsorted(inputs.mark_ns, when, side="right") - 1
     bar_index = np.searchsorted(inputs.perp_bar_ns, when, side="left") - 1
     mark = np.where(
@@ -321,7 +341,7 @@ def funding_flows(inputs: CarryInputs, perp_target: np.ndarray) -> pd.DataFrame:
         inputs.mark_price[np.clip(mark_index, 0, None)],
         inputs.perp_bar_close[np.clip(bar_index, 0, None)],
     )
-    amount = -position * mark * rate
+    amount = funding_payment(position, float(inputs.perp_multiplier), mark, rate)
     frame = pd.DataFrame(
         {"ts": pd.to_datetime(when, utc=True), "position": position, "mark": mark, "rate": rate, "amount": amount}
     )

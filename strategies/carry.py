@@ -23,6 +23,7 @@ multiple of both legs' lots in base units, so both legs hold exactly the same ba
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -32,12 +33,19 @@ from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId,
 from nautilus_trader.trading import StrategyConfig
 
 from strategies.funding import FundingBook
-from strategies.risk import RiskLimits, RiskManagedStrategy
+from strategies.risk import (
+    RiskLimits,
+    RiskManagedStrategy,
+    load_state_document,
+    state_decimal,
+    state_field,
+)
 from strategies.signals import NS_PER_SECOND, carry_step, cost_apr, hedge_orders
 
 DEFAULT_BAR_SPEC = "1-HOUR-LAST-EXTERNAL"
 # The slowest funding clock in our data (Binance, Bybit, OKX: 8 h): warm-up covers that many settlements.
 LONGEST_FUNDING_INTERVAL_SECS = 8 * 3600
+CARRY_STATE_KEY = "carry"
 
 
 def decimal_param(name: str, value: str | int | float) -> Decimal:
@@ -259,6 +267,7 @@ class TwoLegCarry(RiskManagedStrategy):
         self.bar_ts: dict[InstrumentId, int] = {}
         self.direction = 0
         self.entered_ns = 0
+        self.decided_ns = 0  # close of the last decision taken (a restart completes it, never re-takes it)
         self.target = Decimal(0)  # signed base quantity of the first leg; the second holds -target
         self.decisions = 0
         self.max_drift = Decimal(0)
@@ -298,6 +307,12 @@ class TwoLegCarry(RiskManagedStrategy):
     def decide(self, ts_ns: int) -> None:
         """Take one decision at the close ``ts_ns`` both legs share."""
         params = self.params
+        if ts_ns <= self.decided_ns:
+            # A restarted node replays the bar it was deciding on when it stopped: the decision (saved
+            # with its first fill) stands; trade what it had not filled yet.
+            self.rebalance()
+            return
+        self.decided_ns = ts_ns
         self.check_equity()
         if self.gate.halted:
             return
@@ -373,6 +388,64 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def on_risk_flatten(self) -> None:
         self.direction, self.target = 0, Decimal(0)
+
+    def on_save(self) -> dict[str, bytes]:
+        """Return the carry's state (direction, target, entry time, funding books) and the breakers'."""
+        document = {
+            "direction": self.direction,
+            "target": str(self.target),
+            "entered_ns": self.entered_ns,
+            "decided_ns": self.decided_ns,
+            "decisions": self.decisions,
+            "max_drift": str(self.max_drift),
+            "last_signal": None if self.last_signal is None else str(self.last_signal),
+            "bar_ts": {str(i): ts for i, ts in self.bar_ts.items()},
+            "books": {
+                str(i): {
+                    "announced": [[t, str(rate), interval] for t, (rate, interval) in sorted(book.announced.items())],
+                    "settled": [str(rate) for rate in book.settled],
+                    "interval_secs": book.interval_secs,
+                }
+                for i, book in self.books.items()
+            },
+        }
+        return {**super().on_save(), CARRY_STATE_KEY: json.dumps(document, sort_keys=True).encode()}
+
+    def on_load(self, state: dict[str, bytes]) -> None:
+        """Restore what ``on_save`` returned (nothing when ``state`` has no carry entry).
+
+        Raises
+        ------
+        ValueError
+            If an entry is not the document ``on_save`` writes; the message names the field.
+        """
+        super().on_load(state)
+        if CARRY_STATE_KEY not in state:
+            return
+        key = CARRY_STATE_KEY
+        document = load_state_document(state, key)
+        direction = state_field(document, key, "direction", int)
+        if direction not in (-1, 0, 1):
+            raise ValueError(f"{key}.direction: expected -1, 0 or 1, was {direction}")
+        self.direction = direction
+        self.target = state_decimal(document, key, "target")
+        self.entered_ns = state_field(document, key, "entered_ns", int)
+        self.decided_ns = state_field(document, key, "decided_ns", int)
+        self.decisions = state_field(document, key, "decisions", int)
+        self.max_drift = state_decimal(document, key, "max_drift")
+        self.last_signal = state_decimal(document, key, "last_signal", optional=True)
+        bar_ts = state_field(document, key, "bar_ts", dict)
+        self.bar_ts = {InstrumentId.from_str(i): int(ts) for i, ts in bar_ts.items()}
+        books = state_field(document, key, "books", dict)
+        for instrument_id, book in self.books.items():
+            saved = books.get(str(instrument_id))
+            if saved is None:
+                continue
+            announced = state_field(saved, f"{key}.books.{instrument_id}", "announced", list)
+            book.announced = {int(t): (Decimal(str(rate)), int(interval)) for t, rate, interval in announced}
+            settled = state_field(saved, f"{key}.books.{instrument_id}", "settled", list)
+            book.settled = [Decimal(str(rate)) for rate in settled]
+            book.interval_secs = state_field(saved, f"{key}.books.{instrument_id}", "interval_secs", (int, type(None)))
 
     def on_order_lost(self, instrument_id: InstrumentId) -> None:
         # A leg was denied or rejected: unwind rather than stay half-hedged; the next decision may re-enter.

@@ -34,3 +34,20 @@ def position_fills(position: Any) -> list[tuple[Decimal, Decimal]]:
         quantity = fill.last_qty.as_decimal()
         fills.append((quantity if fill.order_side.name == "BUY" else -quantity, fill.last_px.as_decimal()))
     return fills
+
+
+class OpenPrices:
+    """Exact average opening prices of Nautilus positions, recomputed only when a position has a new fill."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[int, Decimal]] = {}
+
+    def of(self, position: Any) -> Decimal:
+        """Return the exact average opening price of ``position``."""
+        key, count = str(position.id), position.event_count
+        known = self._cache.get(key)
+        if known is not None and known[0] == count:
+            return known[1]
+        price = average_open_price(position_fills(position))
+        self._cache[key] = (count, price)
+        return price

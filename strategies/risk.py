@@ -26,6 +26,7 @@ message bus), submits orders only through it, and publishes every decision as a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -35,8 +36,14 @@ from nautilus_trader.common import DataActor, DataActorConfig
 from nautilus_trader.model import InstrumentId, OrderSide, Quantity, Venue
 from nautilus_trader.trading import Strategy
 
+from strategies.positions import OpenPrices
+
 RISK_EVENTS_TOPIC = "carrylab.risk.events"
 KILL_SWITCH_TOPIC = "carrylab.risk.kill_switch"
+# Published by a paper node once funding it settled is booked into the sandbox account: the balances
+# then changed outside a fill, so a strategy re-reads them. A backtest settles funding into the account
+# itself and publishes nothing here; the message carries no amounts, so nothing is ever counted twice.
+FUNDING_BOOKED_TOPIC = "carrylab.funding.booked"
 NS_PER_SECOND = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 USD_LIKE = ("USD", "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI")
@@ -389,19 +396,22 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self.risk_events: list[RiskEvent] = []
         self.last_price: dict[InstrumentId, Decimal] = {}
         self.pending: dict[str, tuple[InstrumentId, Decimal]] = {}
+        self.open_prices = OpenPrices()
         self.risk_instruments: list[InstrumentId] = []
         self.funding_instruments: set[str] = set()
         # Reading an account clones its event history (slower as a run goes on): balances are cached
-        # and re-read only after a fill or a funding settlement instant, the only things that move them.
+        # and re-read only after a fill, a funding settlement instant or a paper funding booking
+        # (``FUNDING_BOOKED_TOPIC``), the only things that move them.
         self._balances: dict[str, Decimal] | None = None
         self._settlements: set[int] = set()
         self._multipliers: dict[InstrumentId, Decimal] = {}
 
     def start_risk(self, instruments: Sequence[InstrumentId], *, funding: Sequence[InstrumentId] = ()) -> None:
-        """Declare the instruments under control and listen to the kill switch."""
+        """Declare the instruments under control; listen to the kill switch and to paper funding bookings."""
         self.risk_instruments = list(instruments)
         self.funding_instruments = {str(i) for i in funding}
         self.subscribe_topic(KILL_SWITCH_TOPIC, self._on_kill_switch)
+        self.subscribe_topic(FUNDING_BOOKED_TOPIC, self._on_funding_booked)
 
     def observe_bar(self, instrument_id: InstrumentId, close: Decimal, ts_ns: int) -> None:
         """Record a bar close (the price orders fill at, and the exposure price)."""
@@ -439,7 +449,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         return multiplier
 
     def equity_by_venue(self) -> dict[str, Decimal]:
-        """Return each venue's USD-stablecoin balance plus the unrealised PnL of the strategy's positions there."""
+        """Return each venue's USD-stablecoin balance plus the unrealised PnL of the strategy's positions there.
+
+        The balance is the venue account's, funding included: a backtest's engine settles funding into
+        it, a paper node books its own settlements into the sandbox account (``engine.live.funding_account``).
+        """
         result = dict(self._venue_balances())
         for position in self.cache.positions_open(strategy_id=self.strategy_id):
             price = self.last_price.get(position.instrument_id)
@@ -447,10 +461,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
                 continue
             quantity = position.quantity.as_decimal()
             signed = -quantity if position.is_short else quantity
-            # Nautilus keeps the average open price as an f64 and exposes no decimal of it. Its shortest
-            # repr is the fill price itself for a position opened at one price (fills are at tick
-            # prices); an average of several fills is off only beyond the 15th significant digit.
-            opened = Decimal(repr(position.avg_px_open))
+            # Nautilus keeps the average open price as an f64: rebuild it exactly from the fills.
+            opened = self.open_prices.of(position)
             multiplier = position.multiplier.as_decimal()
             venue = position.instrument_id.venue.value
             result[venue] = result.get(venue, Decimal(0)) + signed * (price - opened) * multiplier
@@ -529,6 +541,51 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             self.submit_order(order)
         return True
 
+    def on_save(self) -> dict[str, bytes]:
+        """Return the breakers' state (halt, peak and day-start equity, data ages, last prices) for a restart."""
+        gate = self.gate
+        document = {
+            "halted_reason": gate.halted_reason,
+            "halted_until_ns": gate.halted_until_ns,
+            "peak_equity": _text_or_none(gate.peak_equity),
+            "day": gate.day,
+            "day_start_equity": _text_or_none(gate.day_start_equity),
+            "price_ts": gate.price_ts,
+            "funding_ts": gate.funding_ts,
+            "last_price": {str(i): str(p) for i, p in self.last_price.items()},
+            "settlements": sorted(self._settlements),
+        }
+        return {RISK_STATE_KEY: json.dumps(document, sort_keys=True).encode()}
+
+    def on_load(self, state: dict[str, bytes]) -> None:
+        """Restore what ``on_save`` returned (nothing when ``state`` has no risk entry).
+
+        Raises
+        ------
+        ValueError
+            If the entry is not the document ``on_save`` writes; the message names the field.
+        """
+        if RISK_STATE_KEY not in state:
+            return
+        document = load_state_document(state, RISK_STATE_KEY)
+        gate = self.gate
+        gate.halted_reason = state_field(document, RISK_STATE_KEY, "halted_reason", (str, type(None)))
+        gate.halted_until_ns = state_field(document, RISK_STATE_KEY, "halted_until_ns", (int, type(None)))
+        gate.peak_equity = state_decimal(document, RISK_STATE_KEY, "peak_equity", optional=True)
+        gate.day = state_field(document, RISK_STATE_KEY, "day", (int, type(None)))
+        gate.day_start_equity = state_decimal(document, RISK_STATE_KEY, "day_start_equity", optional=True)
+        gate.price_ts = _int_map(document, "price_ts")
+        gate.funding_ts = _int_map(document, "funding_ts")
+        prices = state_field(document, RISK_STATE_KEY, "last_price", dict)
+        self.last_price = {
+            InstrumentId.from_str(i): state_decimal(prices, f"{RISK_STATE_KEY}.last_price", i) for i in prices
+        }
+        settlements = state_field(document, RISK_STATE_KEY, "settlements", list)
+        if not all(isinstance(t, int) for t in settlements):
+            raise ValueError(f"{RISK_STATE_KEY}.settlements: expected integer nanoseconds, was {settlements!r}")
+        self._settlements = set(settlements)
+        self._balances = None
+
     def on_order_filled(self, event: Any) -> None:
         self._balances = None
         key = str(event.client_order_id)
@@ -563,6 +620,9 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
     def on_risk_flatten(self) -> None:
         """Called after a breaker or the kill switch flattened every position."""
 
+    def _on_funding_booked(self, _message: object) -> None:
+        self._balances = None
+
     def _on_kill_switch(self, message: object) -> None:
         target = message.get("strategy_id") if isinstance(message, Mapping) else None
         if target is not None and str(target) != str(self.strategy_id):
@@ -596,6 +656,83 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         if action in ("deny", "halt", "flatten"):
             self.log.warning(f"risk {action} [{decision.control}]: {reason}")
         self.publish_message(RISK_EVENTS_TOPIC, event.to_dict())
+
+
+RISK_STATE_KEY = "risk"
+
+
+def load_state_document(state: Mapping[str, bytes], key: str) -> dict[str, Any]:
+    """Return the JSON object saved under ``key`` of a strategy's ``on_save`` state.
+
+    Raises
+    ------
+    ValueError
+        If it is not a JSON object.
+    """
+    try:
+        document = json.loads(bytes(state[key]).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{key}: expected a JSON document, could not read it ({exc})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{key}: expected a JSON object, was {type(document).__name__}")
+    return document
+
+
+def state_field(document: Mapping[str, Any], key: str, name: str, kinds: type | tuple[type, ...]) -> Any:
+    """Return ``document[name]`` if it is of ``kinds``.
+
+    Raises
+    ------
+    ValueError
+        If it is missing or of another type; the message names ``key.name``.
+    """
+    if name not in document:
+        raise ValueError(f"{key}.{name}: expected a value, was missing")
+    value = document[name]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _tuple(kinds)):
+        raise ValueError(f"{key}.{name}: expected {_names(kinds)}, was {value!r}")
+    return value
+
+
+def state_decimal(document: Mapping[str, Any], key: str, name: str, *, optional: bool = False) -> Any:
+    """Return ``document[name]`` (decimal text) as a finite ``Decimal`` (None when ``optional`` and null).
+
+    Raises
+    ------
+    ValueError
+        If it is missing or not decimal text; the message names ``key.name``.
+    """
+    if name not in document:
+        raise ValueError(f"{key}.{name}: expected decimal text, was missing")
+    value = document[name]
+    if value is None and optional:
+        return None
+    try:
+        number = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise ValueError(f"{key}.{name}: expected decimal text, was {value!r}")
+    return number
+
+
+def _tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _names(kinds: type | tuple[type, ...]) -> str:
+    return " or ".join("null" if k is type(None) else k.__name__ for k in _tuple(kinds))
+
+
+def _text_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int_map(document: Mapping[str, Any], name: str) -> dict[str, int]:
+    values = state_field(document, RISK_STATE_KEY, name, dict)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        raise ValueError(f"{RISK_STATE_KEY}.{name}: expected integer nanoseconds per instrument, was {values!r}")
+    return {str(k): int(v) for k, v in values.items()}
 
 
 class KillSwitchTimerConfig(DataActorConfig):  # type: ignore[misc]

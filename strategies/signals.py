@@ -1,6 +1,6 @@
 """Pure signal kernels of the funding carry strategies: no Nautilus, no I/O, testable by hand.
 
-The strategies (``strategies.spot_perp_carry``, ``strategies.cross_venue_carry``) call the scalar
+The carry strategies (``strategies.carry.TwoLegCarry`` and its subclasses) call the scalar
 functions on every decision with ``Decimal`` inputs; ``research.carry_vbt`` calls the same functions
 through ``carry_positions`` on float vectors, so both implementations take the same decisions.
 

@@ -2,7 +2,8 @@
 
 A fetch is planned first, from the store alone (no network): for each series the missing ranges
 are what lies before the first and after the last stored row inside ``[since, until)``, so a second
-call continues where the first stopped and downloads nothing twice. Each range is cut into request
+call continues where the first stopped and downloads nothing twice; with ``fill_gaps`` the holes
+between stored rows are planned too, except the known gaps (``datasets.gaps``). Each range is cut into request
 windows the venue answers in one page (``limit`` candles, or ``limit`` hours of funding, since no
 venue settles more often than hourly), so the plan knows its request count before it starts.
 
@@ -10,9 +11,11 @@ The run walks the windows through ccxt with the venue's own rate limit, retries 
 with capped backoff (``datasets.acquire.retry``), and writes every ``flush_rows`` rows through the
 store's validated atomic writer with lineage (venue, endpoint, request range, fetch time). An
 interruption loses at most the rows not yet flushed; the pages already buffered are flushed before
-an error propagates. Candles are stored only once closed (the bar still forming is left for the next
-call). Numbers are exact: candle floats through their shortest text (``datasets.numeric``), funding
-rates from the raw text the venue sent (ccxt's ``info``).
+an error propagates. Every page is checked for completeness against the rows before it (see
+``Fetcher``): a hole is asked for again with backoff and, if the venue keeps answering short,
+recorded as a known gap in the lineage and reported. Candles are stored only once closed (the bar
+still forming is left for the next call). Numbers are exact: candle floats through their shortest
+text (``datasets.numeric``), funding rates from the raw text the venue sent (ccxt's ``info``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from tqdm import tqdm
 from datasets.acquire.ccxt_venues import CcxtVenue, FetchKind, ccxt_symbol, ccxt_venue, make_exchange
 from datasets.acquire.errors import FetchError, MalformedPageError, PlanError
 from datasets.acquire.retry import RetryPolicy, call_with_retry
+from datasets.gaps import LATE_FRACTION, Hole, KnownGap, find_holes, known_gaps
 from datasets.importers.common import funding_frame
+from datasets.intervals import infer_funding_interval
 from datasets.numeric import decimal_from_float, decimal_from_text
 from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL, interval_secs
 from datasets.store import SourceInfo, Store
@@ -51,6 +56,9 @@ SNAP_TOLERANCE_MS = 30_000
 DEFAULT_FLUSH_ROWS = 5_000
 # Settlements read back from the store so a short page still shows its funding spacing.
 FUNDING_CONTEXT_ROWS = 3
+# Rows kept before the cursor to judge the next page against (enough to infer a funding interval).
+KNOWN_TAIL = 4
+DEFAULT_SHORT_ANSWER_ATTEMPTS = 3
 ExchangeFactory = Callable[[str, Market], ccxt.Exchange]
 Clock = Callable[[], datetime]
 
@@ -132,15 +140,29 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class SeriesPlan:
-    """What a fetch will download for one series: half-open ``[start_ms, end_ms)`` ranges and requests."""
+    """What a fetch will download for one series: half-open ``[start_ms, end_ms)`` ranges and requests.
+
+    ``neighbours`` holds, for each range, the stored rows right before and after it (epoch ms, None
+    where there is none): the fetch judges what arrives against them, so a hole between a stored row
+    and the first row of a page is seen. ``holes`` counts the ranges that fill holes between stored
+    rows, ``known_gaps`` the holes left out because the venue was asked for them before and never
+    answered (``--retry-known-gaps`` asks again).
+    """
 
     series: Series
     ranges: tuple[tuple[int, int], ...]
     requests: int
     stored: tuple[datetime, datetime] | None
+    neighbours: tuple[tuple[int | None, int | None], ...] = ()
+    holes: int = 0
+    known_gaps: int = 0
 
     def describe(self) -> str:
         stored = "nothing stored" if self.stored is None else f"stored {_iso(self.stored[0])} .. {_iso(self.stored[1])}"
+        if self.holes or self.known_gaps:
+            stored += f"; {self.holes} holes to fill"
+            if self.known_gaps:
+                stored += f", {self.known_gaps} known gaps left out"
         if not self.ranges:
             return f"{self.series.describe()}: up to date ({stored})"
         spans = ", ".join(f"[{_iso_ms(s)}, {_iso_ms(e)})" for s, e in self.ranges)
@@ -149,19 +171,26 @@ class SeriesPlan:
 
 @dataclass(slots=True)
 class FetchReport:
-    """What a fetch did."""
+    """What a fetch did: requests, rows, writes, holes filled by asking again, and known gaps recorded."""
 
     series: int = 0
     requests: int = 0
     rows: int = 0
     writes: int = 0
     partitions_written: int = 0
+    holes_filled: int = 0
+    known_gaps: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.series} series, {self.requests} requests, {self.rows:,} rows in {self.writes} writes, "
             f"{self.partitions_written} partition files written"
         )
+        if self.holes_filled:
+            text += f", {self.holes_filled} short answers completed by asking again"
+        if self.known_gaps:
+            text += f", {len(self.known_gaps)} known gaps recorded"
+        return text
 
 
 def plan_series(
@@ -171,10 +200,15 @@ def plan_series(
     since: datetime | None,
     until: datetime | None = None,
     now: datetime,
+    fill_gaps: bool = False,
+    retry_known_gaps: bool = False,
 ) -> SeriesPlan:
     """Return what is missing from the store for ``series`` in ``[since, until)``; no network.
 
     Without ``since`` the series continues from its last stored row. Candles end at the last closed bar.
+    With ``fill_gaps`` the holes between stored rows (by the rule of ``datasets.gaps``) are planned
+    too, within ``[since, until)`` (the whole series without ``since``), except the known gaps recorded
+    in the lineage, unless ``retry_known_gaps``.
 
     Raises
     ------
@@ -194,17 +228,79 @@ def plan_series(
         start = _ms(since)
         if until is not None and start >= _ms(until):
             raise PlanError(f"--since must be before --until, was {_iso(since)} and {_iso(until)}")
-    ranges: list[tuple[int, int]] = []
+    ranges: list[_Range] = []
+    holes = skipped = 0
     if stored is None:
-        ranges.append((start, end))
+        ranges.append((start, end, None, None))
     else:
         low, high = _ms(stored[0]), _ms(stored[1])
-        ranges.append((start, min(low - (0 if series.interval else series.margin_ms), end)))
-        ranges.append((max(high + series.margin_ms, start), end))
-    kept = tuple((s, e) for s, e in ranges if s < e)
+        # A stored row bounds a range only where the range reaches it (not when --since/--until stop short).
+        head_end = low - (0 if series.interval else series.margin_ms)
+        ranges.append((start, min(head_end, end), None, low if head_end <= end else None))
+        if fill_gaps:
+            inner, skipped = _hole_ranges(
+                store, series, low=_ms(since) if since is not None else low, high=end, retry_known_gaps=retry_known_gaps
+            )
+            holes = len(inner)
+            ranges.extend(inner)
+        tail_start = high + series.margin_ms
+        ranges.append((max(tail_start, start), end, high if start <= tail_start else None, None))
+    kept = [r for r in ranges if r[0] < r[1]]
     window = series.window_ms()
-    requests = sum(1 if window is None else math.ceil((e - s) / window) for s, e in kept)
-    return SeriesPlan(series=series, ranges=kept, requests=requests, stored=stored)
+    requests = sum(1 if window is None else math.ceil((e - s) / window) for s, e, _, _ in kept)
+    return SeriesPlan(
+        series=series,
+        ranges=tuple((s, e) for s, e, _, _ in kept),
+        requests=requests,
+        stored=stored,
+        neighbours=tuple((before, after) for _, _, before, after in kept),
+        holes=holes,
+        known_gaps=skipped,
+    )
+
+
+_Range = tuple[int, int, int | None, int | None]
+
+
+def stored_holes(store: Store, series: Series) -> list[Hole]:
+    """Return the holes between the stored rows of a series (``datasets.gaps`` rule), oldest first."""
+    columns = ["ts", "interval"] if series.kind == "funding" else ["ts"]
+    paths = store.files(series.store_kind, **series.filters) if (store.root / series.store_kind).is_dir() else []
+    if not paths:
+        return []
+    frame = pl.scan_parquet(paths, hive_partitioning=False).select(columns).sort("ts").collect()
+    if frame.height < 2:
+        return []
+    ts = frame["ts"].dt.epoch("ms").to_list()
+    if series.kind != "funding":
+        return find_holes(ts, [series.step_ms] * len(ts))
+    intervals = [None if label is None else interval_secs(label) * 1000 for label in frame["interval"].to_list()]
+    return find_holes(ts, intervals, late_fraction=LATE_FRACTION)
+
+
+def _hole_ranges(
+    store: Store, series: Series, *, low: int, high: int, retry_known_gaps: bool
+) -> tuple[list[_Range], int]:
+    known = [] if retry_known_gaps else known_gaps(store, series.store_kind, series.filters)
+    ranges: list[_Range] = []
+    skipped = 0
+    for hole in stored_holes(store, series):
+        first, last = _utc(hole.first_ms), _utc(hole.last_ms)
+        if any(gap.overlaps(first, last) for gap in known):
+            skipped += 1
+            continue
+        start, end = _fill_range(series, hole.previous_ms, hole.next_ms)
+        start, end = max(start, low), min(end, high)
+        if start < end:
+            ranges.append((start, end, hole.previous_ms, hole.next_ms))
+    return ranges, skipped
+
+
+def _fill_range(series: Series, previous_ms: int, next_ms: int) -> tuple[int, int]:
+    # Between two rows, both left out: a bar after the previous one; a settlement half a minute off either.
+    if series.interval is not None:
+        return previous_ms + series.step_ms, next_ms
+    return previous_ms + series.margin_ms, next_ms - series.margin_ms
 
 
 def stored_extent(store: Store, series: Series) -> tuple[datetime, datetime] | None:
@@ -233,10 +329,36 @@ class _Buffer:
     start_ms: int | None = None
     end_ms: int = 0
     endpoint: str = ""
+    gaps: list[tuple[KnownGap, Hole]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Run:
+    series: Series
+    row: CcxtVenue
+    exchange: ccxt.Exchange
+    report: FetchReport
+    progress: Any
+    buffer: _Buffer = field(default_factory=_Buffer)
+    context: pl.DataFrame | None = None
+
+
+class _BadPage(Exception):
+    """A page worth asking for again (not JSON, or contradicting itself); MalformedPageError if it stays so."""
 
 
 class Fetcher:
     """Run fetch plans against venues through ccxt and write what they return into a store.
+
+    After every page the fetcher compares what arrived with what the interval implies (every bar;
+    every settlement on the funding clock in force) against the rows before it, stored or just
+    downloaded. A hole (a short page, a page repeating an earlier one, rows missing inside a page)
+    is asked for again with backoff; if the venue keeps answering short, the hole is recorded as a
+    known gap in the lineage (``datasets.gaps``) and reported, instead of being taken as done. What
+    lies before the first row a venue returns for a series with nothing stored before it is the
+    start of the venue's history (a listing, or a history limit), and what lies after the last row
+    it returns, up to the end of the plan, is what it has not published yet (or a delisting): neither
+    is a hole, and the next fetch asks for the part after the last stored row again anyway.
 
     Parameters
     ----------
@@ -245,13 +367,17 @@ class Fetcher:
     exchange_factory : callable, optional
         ``(venue, market) -> ccxt.Exchange``; default ``make_exchange`` (real venues, rate-limited).
     retry : RetryPolicy, optional
-        Backoff for transient errors.
+        Backoff for transient errors, and for asking again after a short or malformed answer.
     flush_rows : int
         Rows buffered before a write; an interruption loses at most this many downloaded rows.
     progress : bool
         Show a tqdm bar per series.
     clock : callable
         Returns the current UTC time (lineage ``fetched_at``).
+    short_answer_attempts : int
+        Requests in total for a range the venue answers short (or with a page that is not JSON, or
+        that holds one timestamp twice with different values) before it is recorded as a known gap
+        (or the page refused).
     """
 
     def __init__(
@@ -263,15 +389,19 @@ class Fetcher:
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         progress: bool = False,
         clock: Clock = utc_now,
+        short_answer_attempts: int = DEFAULT_SHORT_ANSWER_ATTEMPTS,
     ) -> None:
         if flush_rows < 1:
             raise ValueError(f"flush_rows must be >= 1, was {flush_rows}")
+        if short_answer_attempts < 1:
+            raise ValueError(f"short_answer_attempts must be >= 1, was {short_answer_attempts}")
         self.store = store
         self.exchange_factory: ExchangeFactory = exchange_factory or make_exchange
         self.retry = retry or RetryPolicy()
         self.flush_rows = flush_rows
         self.progress = progress
         self.clock = clock
+        self.short_answer_attempts = short_answer_attempts
         self._exchanges: dict[tuple[str, Market], ccxt.Exchange] = {}
 
     def run(self, plans: Sequence[SeriesPlan]) -> FetchReport:
@@ -284,7 +414,8 @@ class Fetcher:
         FetchError
             If a venue refused a request with a non-transient error.
         MalformedPageError
-            If a page is not in the venue's format; nothing of it is written.
+            If a page is not in the venue's format, or stays not JSON or self-contradicting when asked
+            again; nothing of it is written.
         ValidationError, ConflictError
             If downloaded rows break the schema or disagree with stored rows.
         """
@@ -308,34 +439,130 @@ class Fetcher:
 
     def _run_series(self, plan: SeriesPlan, report: FetchReport) -> None:
         series = plan.series
-        row = ccxt_venue(series.venue)
         exchange = self.exchange(series.venue, series.market)
-        context = self._funding_context(series, plan.ranges[0][0]) if series.kind == "funding" else None
-        buffer = _Buffer()
-        window = series.window_ms()
         with tqdm(total=plan.requests, desc=series.describe(), unit="req", disable=not self.progress) as bar:
+            run = _Run(series=series, row=ccxt_venue(series.venue), exchange=exchange, report=report, progress=bar)
             try:
-                for start, end in plan.ranges:
-                    cursor = start
-                    while cursor < end:
-                        window_end = end if window is None else min(cursor + window, end)
-                        frame, page, full = self._page(exchange, row, series, cursor, window_end, buffer.rows)
-                        report.requests += 1
-                        bar.update(1)
-                        buffer.frames.append(frame)
-                        buffer.pages.append(page)
-                        buffer.rows += frame.height
-                        buffer.requests += 1
-                        buffer.start_ms = cursor if buffer.start_ms is None else buffer.start_ms
-                        buffer.end_ms = window_end
-                        buffer.endpoint = urlsplit(str(exchange.last_request_url or "")).path
-                        cursor = self._advance(series, frame, full, window_end)
-                        if buffer.rows >= self.flush_rows:
-                            context = self._flush(exchange, series, buffer, context, report)
-                            buffer = _Buffer()
+                for index, (start, end) in enumerate(plan.ranges):
+                    before, after = plan.neighbours[index] if index < len(plan.neighbours) else (None, None)
+                    if series.kind == "funding":
+                        run.context = self._funding_context(series, start)
+                        known = _arrived_ms(series, run.context)
+                    else:
+                        known = [] if before is None else [before]
+                    self._walk(run, start, end, known, after)
+                    if series.kind == "funding":
+                        self._flush(run)  # the next range reads its own context
             finally:
-                if buffer.requests:
-                    self._flush(exchange, series, buffer, context, report)
+                if run.buffer.requests or run.buffer.gaps:
+                    self._flush(run)
+
+    def _walk(self, run: _Run, start: int, end: int, known: list[int], after: int | None) -> None:
+        # `known` ends with the last row known before the cursor (stored or downloaded), if any.
+        window = run.series.window_ms()
+        cursor = start
+        while cursor < end:
+            window_end = end if window is None else min(cursor + window, end)
+            frame, full = self._window(run, cursor, window_end)
+            cursor = self._advance(run.series, frame, full, window_end)
+            fresh = [ts for ts in _arrived_ms(run.series, frame) if not known or ts > known[-1]]
+            if known and fresh:
+                self._settle(run, known, fresh, None)
+            known.extend(fresh)
+            del known[:-KNOWN_TAIL]
+        if after is not None and known:
+            self._settle(run, known, [], after)
+
+    def _settle(self, run: _Run, known: list[int], fresh: list[int], after: int | None) -> None:
+        sequence = [*known, *fresh, *([] if after is None else [after])]
+        for hole in _holes(run.series, sequence):
+            if hole.previous_ms >= known[-1]:
+                self._fill(run, hole, [ts for ts in sequence if ts < hole.previous_ms])
+
+    def _fill(self, run: _Run, hole: Hole, history: list[int]) -> None:
+        series = run.series
+        window = series.window_ms()
+        remaining, asked = [hole], 1
+        while remaining and asked < self.short_answer_attempts:
+            wait = self.retry.backoff_secs(asked)
+            for part in remaining:
+                log.warning(
+                    "%s: the venue answered short: expected a %s every %s, %s; asking again (%d/%d) in %.1f s",
+                    series.describe(),
+                    "bar" if series.interval else "settlement",
+                    _duration(part.interval_ms),
+                    _hole_words(part),
+                    asked + 1,
+                    self.short_answer_attempts,
+                    wait,
+                )
+            self.retry.sleep(wait)
+            asked += 1
+            still: list[Hole] = []
+            for part in remaining:
+                low, high = _fill_range(series, part.previous_ms, part.next_ms)
+                arrived: list[int] = []
+                cursor = low
+                while cursor < high:
+                    window_end = high if window is None else min(cursor + window, high)
+                    frame, full = self._window(run, cursor, window_end)
+                    cursor = self._advance(series, frame, full, window_end)
+                    arrived.extend(_arrived_ms(series, frame))
+                inner = sorted({ts for ts in arrived if part.previous_ms < ts < part.next_ms})
+                history = sorted({*history, *inner})
+                sequence = [*[ts for ts in history if ts < part.previous_ms][-KNOWN_TAIL:], part.previous_ms]
+                sequence += [*inner, part.next_ms]
+                still.extend(h for h in _holes(series, sequence) if h.previous_ms >= part.previous_ms)
+            remaining = still
+        if not remaining:
+            run.report.holes_filled += 1
+            log.info("%s: %s: complete after asking %d times", series.describe(), _hole_words(hole), asked)
+            return
+        for part in remaining:
+            gap = KnownGap(
+                first=_utc(part.first_ms),
+                last=_utc(part.last_ms),
+                missing=part.missing,
+                attempts=asked,
+                venue=series.venue,
+                endpoint=run.buffer.endpoint or urlsplit(str(run.exchange.last_request_url or "")).path,
+                recorded_at=_iso(self.clock()),
+            )
+            run.buffer.gaps.append((gap, part))
+            run.report.known_gaps.append(f"{series.describe()}: {gap.describe()}")
+            log.warning("%s: %s: recorded as a known gap", series.describe(), gap.describe())
+
+    def _window(self, run: _Run, start: int, end: int) -> tuple[pl.DataFrame, bool]:
+        frame, page, full = self._checked_page(run, start, end)
+        buffer = run.buffer
+        buffer.frames.append(frame)
+        buffer.pages.append(page)
+        buffer.rows += frame.height
+        buffer.requests += 1
+        buffer.start_ms = start if buffer.start_ms is None else min(buffer.start_ms, start)
+        buffer.end_ms = max(buffer.end_ms, end)
+        buffer.endpoint = urlsplit(str(run.exchange.last_request_url or "")).path
+        if buffer.rows >= self.flush_rows:
+            self._flush(run)
+        return frame, full
+
+    def _checked_page(self, run: _Run, start: int, end: int) -> tuple[pl.DataFrame, Any, bool]:
+        for attempt in range(1, self.short_answer_attempts + 1):
+            try:
+                return self._page(run.exchange, run.row, run.series, start, end, run.buffer.rows)
+            except _BadPage as exc:
+                if attempt == self.short_answer_attempts:
+                    raise MalformedPageError(
+                        f"{exc}; asked {attempt} times, nothing of it was written: the venue or a proxy in "
+                        "between is failing, run the same command again later (it resumes where it stopped)"
+                    ) from None
+                wait = self.retry.backoff_secs(attempt)
+                log.warning("%s; asking again (%d/%d) in %.1f s", exc, attempt + 1, self.short_answer_attempts, wait)
+                self.retry.sleep(wait)
+            finally:
+                run.report.requests += 1
+                run.progress.update(1)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _advance(self, series: Series, frame: pl.DataFrame, full: bool, window_end: int) -> int:
         # A full page may have been cut at the limit (ccxt caps some limits below the venue's):
@@ -367,7 +594,7 @@ class Fetcher:
             self._require_json(exchange, what)
             frame = funding_page(entries, row=row, series=series, start_ms=start, end_ms=end, where=what, offset=offset)
             full = limit is not None and isinstance(entries, list) and len(entries) >= limit
-            return frame, [e.get("info") if isinstance(e, dict) else e for e in entries], full
+            return _without_repeats(frame, what), [e.get("info") if isinstance(e, dict) else e for e in entries], full
         params = {"price": "mark"} if series.kind == "mark" else {}
         if row.ohlcv_until is not None:
             params["until"] = end + row.ohlcv_until
@@ -379,7 +606,7 @@ class Fetcher:
         )
         self._require_json(exchange, what)
         frame = ohlcv_page(rows, series=series, start_ms=start, end_ms=end, where=what, offset=offset)
-        return frame, rows, isinstance(rows, list) and len(rows) >= limit
+        return _without_repeats(frame, what), rows, isinstance(rows, list) and len(rows) >= limit
 
     def _call(self, exchange: ccxt.Exchange, call: Callable[[], Any], *, what: str) -> Any:
         def guarded() -> Any:
@@ -402,9 +629,7 @@ class Fetcher:
 
     def _require_json(self, exchange: ccxt.Exchange, what: str) -> None:
         if exchange.last_json_response is None and exchange.last_http_response:
-            raise MalformedPageError(
-                f"{what}: expected a JSON page from {exchange.id}, was {_body(exchange)}; nothing of it was written"
-            )
+            raise _BadPage(f"{what}: expected a JSON page from {exchange.id}, was {_body(exchange)}")
 
     def _funding_context(self, series: Series, before_ms: int) -> pl.DataFrame:
         before = datetime.fromtimestamp(before_ms / 1000, UTC)
@@ -416,45 +641,66 @@ class Fetcher:
             .collect()
         )
 
-    def _flush(
-        self,
-        exchange: ccxt.Exchange,
-        series: Series,
-        buffer: _Buffer,
-        context: pl.DataFrame | None,
-        report: FetchReport,
-    ) -> pl.DataFrame | None:
-        frame = pl.concat(buffer.frames, how="vertical")
-        if frame.height == 0:
-            return context
-        if series.kind == "funding" and context is not None:
-            frame = _with_funding_intervals(frame, context, venue=series.venue)
-            context = frame.drop(ROW, "venue", "interval").tail(FUNDING_CONTEXT_ROWS)
-        payload = json.dumps(buffer.pages, sort_keys=True, default=str).encode()
-        start_ms = buffer.start_ms if buffer.start_ms is not None else buffer.end_ms
-        info = SourceInfo(
-            source=f"{exchange.id} {buffer.endpoint} {ccxt_symbol(series.symbol)} {series.interval or ''}".rstrip(),
-            sha256=hashlib.sha256(payload).hexdigest(),
+    def _flush(self, run: _Run) -> None:
+        series, exchange, buffer, report = run.series, run.exchange, run.buffer, run.report
+        run.buffer = _Buffer()
+        frame = pl.concat(buffer.frames, how="vertical") if buffer.frames else pl.DataFrame()
+        if frame.height:
+            if series.kind == "funding" and run.context is not None:
+                frame = _with_funding_intervals(frame, run.context, venue=series.venue)
+                run.context = frame.drop(ROW, "venue", "interval").tail(FUNDING_CONTEXT_ROWS)
+            payload = json.dumps(buffer.pages, sort_keys=True, default=str).encode()
+            start_ms = buffer.start_ms if buffer.start_ms is not None else buffer.end_ms
+            info = SourceInfo(
+                source=self._source(run, buffer.endpoint),
+                sha256=hashlib.sha256(payload).hexdigest(),
+                importer=IMPORTER,
+                importer_version=IMPORTER_VERSION,
+                extra=(
+                    ("venue", series.venue),
+                    ("exchange", str(exchange.id)),
+                    ("endpoint", buffer.endpoint),
+                    ("kind", series.kind),
+                    ("request_start", _iso_ms(start_ms)),
+                    ("request_end", _iso_ms(buffer.end_ms)),
+                    ("requests", str(buffer.requests)),
+                    ("fetched_at", _iso(self.clock())),
+                    ("ccxt_version", str(ccxt.__version__)),
+                ),
+            )
+            summary = self.store.write(series.store_kind, frame, info)
+            report.rows += frame.height
+            report.writes += 1
+            report.partitions_written += len(summary.partitions_written)
+            log.info("%s: wrote %d rows up to %s", series.describe(), frame.height, _iso_ms(buffer.end_ms))
+        for gap, hole in buffer.gaps:
+            self._record_gap(run, gap, hole)
+
+    def _source(self, run: _Run, endpoint: str) -> str:
+        series = run.series
+        return f"{run.exchange.id} {endpoint} {ccxt_symbol(series.symbol)} {series.interval or ''}".rstrip()
+
+    def _record_gap(self, run: _Run, gap: KnownGap, hole: Hole) -> None:
+        series = run.series
+        entry = gap.lineage_entry(
+            series=series.describe(),
+            source=self._source(run, gap.endpoint),
             importer=IMPORTER,
             importer_version=IMPORTER_VERSION,
-            extra=(
-                ("venue", series.venue),
-                ("exchange", str(exchange.id)),
-                ("endpoint", buffer.endpoint),
-                ("kind", series.kind),
-                ("request_start", _iso_ms(start_ms)),
-                ("request_end", _iso_ms(buffer.end_ms)),
-                ("requests", str(buffer.requests)),
-                ("fetched_at", _iso(self.clock())),
-                ("ccxt_version", str(ccxt.__version__)),
-            ),
         )
-        summary = self.store.write(series.store_kind, frame, info)
-        report.rows += frame.height
-        report.writes += 1
-        report.partitions_written += len(summary.partitions_written)
-        log.info("%s: wrote %d rows up to %s", series.describe(), frame.height, _iso_ms(buffer.end_ms))
-        return context
+        years = {
+            int(path.parent.name.removeprefix("year="))
+            for path in self.store.files(series.store_kind, **series.filters)
+        }
+        # The partition of the row before the gap holds it; a gap between years falls back on the one after.
+        for ms in (hole.previous_ms, hole.next_ms):
+            year = _utc(ms).year
+            if year in years:
+                self.store.annotate(series.store_kind, {**series.filters, "year": str(year)}, [entry])
+                return
+        log.warning(
+            "%s: %s: no partition to record it in (nothing stored around it)", series.describe(), gap.describe()
+        )
 
 
 def ohlcv_page(rows: Any, *, series: Series, start_ms: int, end_ms: int, where: str, offset: int = 0) -> pl.DataFrame:
@@ -606,3 +852,65 @@ def _iso(value: datetime) -> str:
 
 def _iso_ms(value: int) -> str:
     return _iso(datetime.fromtimestamp(value / 1000, UTC))
+
+
+def _utc(value_ms: int) -> datetime:
+    return datetime.fromtimestamp(value_ms / 1000, UTC)
+
+
+def _arrived_ms(series: Series, frame: pl.DataFrame) -> list[int]:
+    if frame.height == 0:
+        return []
+    ts = frame["ts"].dt.epoch("ms")
+    if series.kind == "funding":
+        ts = (ts + 30_000) // 60_000 * 60_000  # settlements are judged on the minute, as they are stored
+    return sorted(set(ts.to_list()))
+
+
+def _holes(series: Series, sequence: list[int]) -> list[Hole]:
+    if series.interval is not None:
+        return find_holes(sequence, [series.step_ms] * len(sequence))
+    default = interval_secs(VENUES[series.venue].funding_interval if series.venue in VENUES else "8h") * 1000
+    labels = (
+        pl.DataFrame({"ts": pl.Series(sequence, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC"))})
+        .select(infer_funding_interval(pl.col("ts")))
+        .to_series()
+        .to_list()
+    )
+    intervals = [default if label is None else interval_secs(label) * 1000 for label in labels]
+    return find_holes(sequence, intervals, late_fraction=LATE_FRACTION)
+
+
+def _without_repeats(frame: pl.DataFrame, where: str) -> pl.DataFrame:
+    # A row sent twice alike is dropped; one timestamp with two different rows makes the page worth asking again.
+    if frame.height < 2 or frame["ts"].is_unique().all():
+        return frame
+    values = [c for c in frame.columns if c != ROW]
+    rows = frame.unique(subset=values, keep="first", maintain_order=True)
+    clashing = rows.filter(pl.col("ts").is_duplicated()).sort("ts", ROW)
+    if clashing.height == 0:
+        return rows
+    first, second = clashing.row(0, named=True), clashing.row(1, named=True)
+    shown = [c for c in values if first[c] != second[c]]
+    return_values = ", ".join(f"{c} {first[c]} and {second[c]}" for c in shown)
+    raise _BadPage(
+        f"{where}: the page holds {clashing['ts'].n_unique()} timestamps twice with different values, "
+        f"first {_iso(first['ts'])}: {return_values}"
+    )
+
+
+def _duration(value_ms: int) -> str:
+    secs = value_ms // 1000
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def _hole_words(hole: Hole) -> str:
+    when = (
+        f"at {_iso_ms(hole.first_ms)}"
+        if hole.missing == 1
+        else f"from {_iso_ms(hole.first_ms)} to {_iso_ms(hole.last_ms)}"
+    )
+    return f"{hole.missing} missing {when} (between rows at {_iso_ms(hole.previous_ms)} and {_iso_ms(hole.next_ms)})"

@@ -3,7 +3,9 @@
 The series come from the store itself: each partition's values (venue, symbol, and for candles the
 price type and interval) name a series, its footer says where it ends, and its lineage says which
 inputs built it. Each series continues from its last stored row (``plan_series`` without ``since``),
-whatever first put it there (a file import or an earlier fetch). Series the fetcher cannot extend
+whatever first put it there (a file import or an earlier fetch), and by default the holes between its
+stored rows are fetched too, except the known gaps the venue was asked for before and did not return
+(``datasets.gaps``; ``retry_known_gaps`` asks for them again). Series the fetcher cannot extend
 (index candles, a venue without a ccxt row, liquidations) are listed as skipped with the reason.
 """
 
@@ -39,8 +41,19 @@ class UpdatePlan:
         return lines + [f"skipped {reason}" for reason in self.skipped]
 
 
-def plan_update(store: Store, *, now: datetime, venues: Sequence[str] | None = None) -> UpdatePlan:
-    """Return what an update would download to bring every stored series up to ``now``; no network."""
+def plan_update(
+    store: Store,
+    *,
+    now: datetime,
+    venues: Sequence[str] | None = None,
+    fill_gaps: bool = True,
+    retry_known_gaps: bool = False,
+) -> UpdatePlan:
+    """Return what an update would download to bring every stored series up to ``now``; no network.
+
+    With ``fill_gaps`` (the default) each series' holes between stored rows are planned too, except
+    its known gaps unless ``retry_known_gaps``.
+    """
     found: dict[Series, set[str]] = {}
     skipped: list[str] = []
     for kind in ("ohlcv", "funding"):
@@ -58,7 +71,10 @@ def plan_update(store: Store, *, now: datetime, venues: Sequence[str] | None = N
                     skipped.append(reason)
                 continue
             found.setdefault(series, set()).update(entry.importer for entry in info.lineage)
-    plans = tuple(plan_series(store, series, since=None, now=now) for series in sorted(found, key=_order))
+    plans = tuple(
+        plan_series(store, series, since=None, now=now, fill_gaps=fill_gaps, retry_known_gaps=retry_known_gaps)
+        for series in sorted(found, key=_order)
+    )
     return UpdatePlan(plans=plans, skipped=tuple(skipped), importers={s: tuple(sorted(i)) for s, i in found.items()})
 
 

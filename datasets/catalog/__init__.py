@@ -21,7 +21,9 @@ touched stream without rows in the range is removed; streams the export does not
 Streams are staged and swapped in at the end (``datasets.catalog.files``).
 
 ``venues.json`` in the catalog root tells the engine how to build each venue's fee model and funding
-clock (merged with the file already there, exported venues and instruments replaced)::
+clock (merged with the file already there, exported venues and instruments replaced). It is staged
+with the streams and swapped in after them in the same commit, so a failed export leaves the old file
+beside the old streams::
 
     {
       "format": "carrylab.catalog.venues",
@@ -74,6 +76,7 @@ from datasets.catalog.funding import funding_table
 from datasets.catalog.instruments import build_instrument, instrument_type_directory
 from datasets.catalog.liquidations import TYPE_NAME as LIQUIDATION_TYPE
 from datasets.catalog.liquidations import liquidations_table
+from datasets.errors import NotInStoreError
 from datasets.schemas import FUNDING, LIQUIDATIONS, OHLCV, interval_secs
 from datasets.store import Store
 from datasets.venues import VENUES, InstrumentSpec, UnknownInstrumentError, venue_spec
@@ -200,7 +203,7 @@ def export_catalog(
     store : Store
         The canonical store to read.
     catalog_dir : str | os.PathLike
-        The catalog root (created if missing); ``venues.json`` is written there.
+        The catalog root (created if missing); ``venues.json`` is written there, in the same commit as the streams.
     venues, symbols : sequence of str, optional
         Store venues (``binance``) and canonical symbols (``BTC-USDT-PERP``) to export (default: all).
     start, end : datetime, optional
@@ -219,11 +222,16 @@ def export_catalog(
         If a requested venue has no spec in ``datasets.venues``.
     UnknownInstrumentError
         If a requested symbol has no spec on any requested venue.
+    NotInStoreError
+        If the store holds no data of a requested venue or symbol, or none in ``[start, end)``; the
+        message lists what it holds (nothing is changed then).
     CatalogError
-        If the range is empty or not timezone-aware, or two streams map to one catalog directory.
+        If the range is empty or not timezone-aware, two streams map to one catalog directory, or the
+        catalog's ``venues.json`` is not in the documented format (nothing is changed then).
     """
     _check_range(start, end)
     _check_selection(venues, symbols)
+    _require_in_store(store, venues, symbols, start, end)
     root = Path(catalog_dir)
     plan = _plan(store, venues, symbols)
     summary = ExportSummary(catalog_dir=root, skipped=list(plan.skipped))
@@ -240,8 +248,8 @@ def export_catalog(
             if (spec.venue, spec.symbol) in plan.funding:
                 _export_funding(store, writer, summary, spec, start, end)
         _export_liquidations(store, writer, summary, plan.liquidations, start, end)
+        _stage_venues_file(writer, specs)
         writer.commit()
-        _write_venues_file(root, specs)
     return summary
 
 
@@ -251,27 +259,47 @@ def read_venues_file(catalog_dir: str | os.PathLike[str]) -> dict[str, CatalogVe
     Raises
     ------
     CatalogError
-        If the file is missing or not in the documented format.
+        If the file is missing or not in the documented format (the message names the bad entry).
     """
-    from nautilus_trader.model import InstrumentId
-
     path = Path(catalog_dir) / VENUES_FILE
     document = _load_venues_document(path, missing_ok=False)
     venues = {}
     for name, entry in document["venues"].items():
-        overrides = {
-            InstrumentId.from_str(iid): (Decimal(i["maker_fee"]), Decimal(i["taker_fee"]))
-            for iid, i in entry["instruments"].items()
-        }
-        venues[name] = CatalogVenue(
-            nautilus_venue=name,
-            store_venue=entry["store_venue"],
-            funding_interval=entry["funding_interval"],
-            maker_fee=Decimal(entry["maker_fee"]),
-            taker_fee=Decimal(entry["taker_fee"]),
-            fee_overrides=overrides,
-        )
+        try:
+            venues[name] = _catalog_venue(name, entry)
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            detail = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+            raise CatalogError(
+                f"{path}: venue {name!r}: expected store_venue, funding_interval, maker_fee, taker_fee and "
+                f"instruments with decimal maker_fee/taker_fee, was {detail}; re-export the catalog"
+            ) from None
     return venues
+
+
+def _catalog_venue(name: str, entry: dict[str, Any]) -> CatalogVenue:
+    from nautilus_trader.model import InstrumentId
+
+    overrides = {
+        InstrumentId.from_str(iid): (_fee(i["maker_fee"]), _fee(i["taker_fee"]))
+        for iid, i in entry["instruments"].items()
+    }
+    return CatalogVenue(
+        nautilus_venue=name,
+        store_venue=str(entry["store_venue"]),
+        funding_interval=str(entry["funding_interval"]),
+        maker_fee=_fee(entry["maker_fee"]),
+        taker_fee=_fee(entry["taker_fee"]),
+        fee_overrides=overrides,
+    )
+
+
+def _fee(text: object) -> Decimal:
+    if not isinstance(text, str):
+        raise TypeError(f"a fee must be decimal text, was {text!r}")
+    rate = Decimal(text)
+    if not rate.is_finite():
+        raise ValueError(f"a fee must be a finite decimal, was {text!r}")
+    return rate
 
 
 # ------------------------------------------------------------------------------------------ planning
@@ -281,6 +309,47 @@ def _check_range(start: datetime | None, end: datetime | None) -> None:
             raise CatalogError(f"{name} must be a timezone-aware UTC datetime, was naive {value.isoformat()}")
     if start is not None and end is not None and start >= end:
         raise CatalogError(f"start must be before end, was [{start.isoformat()}, {end.isoformat()})")
+
+
+def _require_in_store(
+    store: Store,
+    venues: Sequence[str] | None,
+    symbols: Sequence[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> None:
+    # An export of something the store lacks would write an empty catalog that fails only at backtest time.
+    parts = [p for kind in (OHLCV.kind, FUNDING.kind, LIQUIDATIONS.kind) for p in store.partitions(kind)]
+    held = sorted({(p.values["venue"], p.values["symbol"]) for p in parts})
+    by_venue: dict[str, list[str]] = defaultdict(list)
+    for venue, symbol in held:
+        by_venue[venue].append(symbol)
+    holding = "; ".join(
+        f"{venue}: {', '.join(names[:8])}" + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        for venue, names in by_venue.items()
+    )
+    holding = holding or "nothing"
+    fix = f"the store {store.root} holds {holding}: import or fetch the data first, or ask for what it holds"
+    missing_venue = next((v for v in venues or () if v not in {v for v, _ in held}), None)
+    if missing_venue is not None:
+        raise NotInStoreError(f"expected data of venue {missing_venue!r} in the store, was none; {fix}")
+    chosen = [(v, s) for v, s in held if venues is None or v in venues]
+    missing_symbol = next((s for s in symbols or () if s not in {s for _, s in chosen}), None)
+    if missing_symbol is not None:
+        raise NotInStoreError(f"expected data of symbol {missing_symbol!r} in the store, was none; {fix}")
+    if not held:
+        raise NotInStoreError(f"expected data to export, was none; {fix}")
+    if start is None and end is None:
+        return
+    selected = [p for p in parts if _selected(p.values, venues, symbols)]
+    inside = [p for p in selected if (start is None or p.ts_max >= start) and (end is None or p.ts_min < end)]
+    if not inside:
+        first = min(p.ts_min for p in selected)
+        last = max(p.ts_max for p in selected)
+        raise NotInStoreError(
+            f"expected data in [{_iso(start)}, {_iso(end)}), was none: the store holds the selection from "
+            f"{first.isoformat()} to {last.isoformat()}; ask for a range inside it"
+        )
 
 
 def _check_selection(venues: Sequence[str] | None, symbols: Sequence[str] | None) -> None:
@@ -444,7 +513,7 @@ def _export_liquidations(
 
 
 # ------------------------------------------------------------------------------------- venues.json
-def _load_venues_document(path: Path, *, missing_ok: bool) -> dict[str, Any]:
+def _load_venues_document(path: Path, *, missing_ok: bool, fix: str = "re-export the catalog") -> dict[str, Any]:
     if not path.exists():
         if missing_ok:
             return {"format": VENUES_FORMAT, "version": VENUES_VERSION, "venues": {}}
@@ -452,11 +521,11 @@ def _load_venues_document(path: Path, *, missing_ok: bool) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path} is not valid JSON ({exc}); re-export the catalog") from exc
+        raise CatalogError(f"{path} is not valid JSON ({exc}); {fix}") from exc
     if not isinstance(document, dict) or document.get("format") != VENUES_FORMAT or "venues" not in document:
-        raise CatalogError(f"{path}: expected format {VENUES_FORMAT!r} with a 'venues' table; re-export the catalog")
+        raise CatalogError(f"{path}: expected format {VENUES_FORMAT!r} with a 'venues' table; {fix}")
     if document.get("version") != VENUES_VERSION:
-        raise CatalogError(f"{path}: expected version {VENUES_VERSION}, was {document.get('version')!r}; re-export")
+        raise CatalogError(f"{path}: expected version {VENUES_VERSION}, was {document.get('version')!r}; {fix}")
     return document
 
 
@@ -499,12 +568,11 @@ def venues_document(specs: Sequence[InstrumentSpec], existing: dict[str, Any] | 
     return document
 
 
-def _write_venues_file(root: Path, specs: Sequence[InstrumentSpec]) -> None:
-    path = root / VENUES_FILE
-    document = venues_document(specs, _load_venues_document(path, missing_ok=True))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, path)
+def _stage_venues_file(writer: CatalogWriter, specs: Sequence[InstrumentSpec]) -> None:
+    path = writer.catalog_dir / VENUES_FILE
+    fix = "the export merges into it, so it changed nothing: move the file aside and export every venue again"
+    document = venues_document(specs, _load_venues_document(path, missing_ok=True, fix=fix))
+    writer.stage_file(Path(VENUES_FILE), (json.dumps(document, indent=2) + "\n").encode())
 
 
 def _datetime(ts_ns: int) -> datetime:

@@ -2,10 +2,13 @@
 
 Nautilus 2.x finds data by directory (``data/<kind>/<identifier>/``) and by file name
 (``<first ts_init>_<last ts_init>.parquet``, timestamps as ``2024-01-01T00-00-00-000000000Z``); it
-keeps no other index. ``CatalogWriter`` stages every stream of an export under a hidden directory of
-the catalog root, then swaps each staged directory in with two renames (old out, new in). A crash
-before ``commit`` leaves the catalog untouched; a crash inside ``commit`` leaves each stream either
-old or new, with the displaced copy in the staging directory.
+keeps no other index. ``CatalogWriter`` stages every stream of an export, and the files that describe
+them (``venues.json``), under a hidden directory of the catalog root, then swaps each staged directory
+in with two renames (old out, new in) and each staged file with one, files after every directory. An
+exception before or inside ``commit`` leaves the catalog as it was (a failed commit moves every
+swapped path back); a crash inside ``commit`` leaves each stream either old or new, with the
+displaced copy in the staging directory, and a catalog whose staged files are new has all its
+streams new.
 """
 
 from __future__ import annotations
@@ -77,7 +80,8 @@ class CatalogWriter:
     """Stage streams of one export and swap them into the catalog together.
 
     Use as a context manager: ``commit()`` inside the block publishes; leaving the block without
-    committing (an exception) deletes the staging directory and leaves the catalog as it was.
+    committing (an exception, in ``commit`` too) deletes the staging directory and leaves the catalog
+    as it was.
 
     Parameters
     ----------
@@ -88,7 +92,8 @@ class CatalogWriter:
     def __init__(self, catalog_dir: Path) -> None:
         self.catalog_dir = catalog_dir
         self.staging = catalog_dir / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._staged: dict[Path, bool] = {}
+        self._staged: dict[Path, bool] = {}  # relative path -> is a file (else a stream directory)
+        self._keep_staging = False
 
     def __enter__(self) -> CatalogWriter:
         self.catalog_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +103,8 @@ class CatalogWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        if not self._keep_staging:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
     def staged_directory(self, relative: Path) -> Path:
         """Return the staging directory of a stream (``data/bars/<bar type>``), registering it for the swap.
@@ -110,10 +116,28 @@ class CatalogWriter:
         CatalogError
             If the stream was already staged by this export.
         """
-        if relative in self._staged:
-            raise CatalogError(f"{relative} was staged twice in one export: two store streams map to one bar type")
-        self._staged[relative] = True
+        self._register(relative, is_file=False)
         return self.staging / "new" / relative
+
+    def stage_file(self, relative: Path, content: bytes) -> Path:
+        """Stage ``content`` as a file of the catalog (``venues.json``), swapped in after every stream.
+
+        Raises
+        ------
+        CatalogError
+            If the file was already staged by this export.
+        """
+        self._register(relative, is_file=True)
+        path = self.staging / "new" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        return path
+
+    def _register(self, relative: Path, *, is_file: bool) -> None:
+        if relative in self._staged:
+            why = "one export writes each file once" if is_file else "two store streams map to one bar type"
+            raise CatalogError(f"{relative} was staged twice in one export: {why}")
+        self._staged[relative] = is_file
 
     def stage_table(self, relative: Path, table: pa.Table) -> Path:
         """Stage ``table`` as the whole content of a stream; an empty table stages the stream's removal."""
@@ -133,18 +157,59 @@ class CatalogWriter:
         ParquetDataCatalog(str(root)).write_instruments(instruments)
 
     def commit(self) -> list[Path]:
-        """Swap every staged stream into the catalog; return the catalog directories now holding data."""
-        published = []
-        for relative in sorted(self._staged):
-            new = self.staging / "new" / relative
-            final = self.catalog_dir / relative
-            if final.exists():
-                displaced = self.staging / "old" / relative
-                displaced.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(final, displaced)
-            if new.exists() and any(new.iterdir()):
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(new, final)
-                published.append(final)
+        """Swap every staged stream, then every staged file, into the catalog; return the paths now holding data.
+
+        Raises
+        ------
+        OSError
+            If a swap fails; every path already swapped has been moved back, so the catalog is as it was.
+        CatalogError
+            If moving them back failed too; the previous copies are left in the staging directory.
+        """
+        displaced: list[Path] = []
+        published: list[Path] = []
+        try:
+            for relative in sorted(self._staged, key=lambda r: (self._staged[r], r)):
+                self._swap(relative, displaced, published)
+        except BaseException:
+            self._roll_back(displaced, published)
+            raise
         self._staged.clear()
-        return published
+        return [self.catalog_dir / relative for relative in published]
+
+    def _swap(self, relative: Path, displaced: list[Path], published: list[Path]) -> None:
+        new = self.staging / "new" / relative
+        final = self.catalog_dir / relative
+        old = self.staging / "old" / relative
+        if self._staged[relative]:
+            # A file replaces its old version in one rename; the copy is for rolling back.
+            existed = final.exists()
+            if existed:
+                old.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(final, old)
+            os.replace(new, final)
+            published.append(relative)
+            if existed:
+                displaced.append(relative)
+            return
+        if final.exists():
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(final, old)
+            displaced.append(relative)
+        if new.is_dir() and any(new.iterdir()):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(new, final)
+            published.append(relative)
+
+    def _roll_back(self, displaced: list[Path], published: list[Path]) -> None:
+        try:
+            for relative in reversed(published):
+                os.replace(self.catalog_dir / relative, self.staging / "new" / relative)
+            for relative in reversed(displaced):
+                os.replace(self.staging / "old" / relative, self.catalog_dir / relative)
+        except OSError as exc:
+            self._keep_staging = True
+            raise CatalogError(
+                f"expected to restore the catalog after a failed commit, could not ({exc}); the previous "
+                f"versions are in {self.staging / 'old'}: move them back to {self.catalog_dir} by hand"
+            ) from exc

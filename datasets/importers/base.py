@@ -28,10 +28,16 @@ class ImportOptions:
         Venue to assume when the file does not say (``--venue``).
     tz : ZoneInfo | None
         Time zone of local-time timestamps (``--tz``); formats that need it refuse to guess.
+    allow_extreme : bool
+        Store funding rates beyond the venue's cap (``--allow-extreme``), with a lineage note.
+    skip_unrecognised : bool
+        Skip empty and unrecognised inputs instead of refusing them (``--skip-unrecognised``).
     """
 
     venue: str | None = None
     tz: ZoneInfo | None = None
+    allow_extreme: bool = False
+    skip_unrecognised: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,11 @@ from datasets.importers.common import (
     parse_decimals,
     parse_epoch,
     read_text_csv,
+    require_period,
     require_values,
+    snap_settlements,
     venue_symbol,
 )
-from datasets.intervals import snap_to_minute
 from datasets.schemas import FUNDING, PL_DECIMAL
 
 NAME = re.compile(r"^(?P<ticker>[A-Z0-9]+(?:_PERP)?)-fundingRate-(?P<period>\d{4}-\d{2})\.csv$")
@@ -64,6 +65,10 @@ class BinanceDumpFundingImporter:
         frame = with_row_numbers(raw.select(COLUMNS), offset=1)
         require_values(frame, COLUMNS, path=path, unit="line")
         frame = parse_epoch(frame, "calc_time", path=path, unit="line")
+        venue = options.venue or "binance"
+        # A settlement a few ms before midnight belongs to the next month's file: snap first.
+        frame = snap_settlements(frame, "calc_time", venue=venue, path=path, unit="line")
+        require_period(frame, "calc_time", match["period"], path=path, unit="line")
         frame = parse_decimals(frame, ["last_funding_rate"], path=path, unit="line")
         hours = pl.col("funding_interval_hours").str.strip_chars().cast(pl.Int64, strict=False)
         bad = first_true(frame, hours.is_null() | (hours <= 0))
@@ -73,9 +78,9 @@ class BinanceDumpFundingImporter:
             )
         nothing = pl.lit(None, dtype=PL_DECIMAL)
         rows = frame.select(
-            pl.lit(options.venue or "binance").alias("venue"),
+            pl.lit(venue).alias("venue"),
             pl.lit(symbol).alias("symbol"),
-            snap_to_minute(pl.col("calc_time")).alias("ts"),
+            pl.col("calc_time").alias("ts"),
             pl.col("last_funding_rate").alias("rate"),
             (hours.cast(pl.String) + "h").alias("interval"),
             nothing.alias("mark_price"),

@@ -88,7 +88,7 @@ class BinanceFundingExportImporter:
             "_row",
         )
         venue = options.venue or "binance"
-        funding = funding_frame(parsed, venue=venue, default_interval="8h")
+        funding = funding_frame(parsed, venue=venue, default_interval="8h", path=path, unit="line")
         # The export states each settlement's interval: it wins over the spacing inferred above.
         stated = frame.select("_row", pl.col("Funding Interval").alias("_stated"))
         funding = (

@@ -3,8 +3,9 @@
 File names are ``<SYMBOL>-<interval>-<YYYY-MM[-DD]>.csv``; the 12 columns are ``open_time, open,
 high, low, close, volume, close_time, quote_volume, count, taker_buy_volume,
 taker_buy_quote_volume, ignore``. ``open_time`` is epoch milliseconds, or microseconds in newer
-dumps: each value's unit is told by its magnitude. Every field is read as text so prices convert to
-decimals exactly.
+dumps: the unit is told by the magnitude of the whole column, and a file mixing units is refused.
+Every row must lie inside the month or day the file name states. Every field is read as text so
+prices convert to decimals exactly.
 
 The dump's folder says what the file holds: ``.../spot/...`` is spot (anything else is a USDT-M or
 coin-margined perp, ``BTCUSD_PERP``), and ``markPriceKlines`` / ``indexPriceKlines`` hold mark or
@@ -26,6 +27,7 @@ from datasets.importers.common import (
     parse_decimals,
     parse_epoch,
     read_text_csv,
+    require_period,
     require_values,
     venue_symbol,
 )
@@ -101,6 +103,7 @@ class BinanceVisionImporter:
         frame = with_row_numbers(raw.select(USED), offset=1 if has_header else 0)
         require_values(frame, USED, path=path, unit="line")
         frame = parse_epoch(frame, "open_time", path=path, unit="line")
+        require_period(frame, "open_time", match["period"], path=path, unit="line")
         frame = parse_decimals(frame, [*PRICES, "volume"], path=path, unit="line")
         volume = pl.col("volume") if price_type == "trade" else pl.lit(None, dtype=PL_DECIMAL)
         bars = frame.select(

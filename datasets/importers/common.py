@@ -12,26 +12,32 @@ import csv
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
-from datasets.errors import SourceFormatError
-from datasets.intervals import FUNDING_INTERVALS_SECS, infer_funding_interval, snap_to_minute
-from datasets.numeric import decimal_from_text, unparseable_text
-from datasets.schemas import FUNDING, PL_DECIMAL, SYMBOL_PATTERN, interval_label
+from datasets.errors import EmptyInputError, SourceFormatError
+from datasets.intervals import FUNDING_INTERVALS_SECS, infer_funding_interval
+from datasets.numeric import MAX_ABS_DECIMAL, decimal_from_text, too_precise_text, unparseable_text
+from datasets.schemas import DECIMAL_SCALE, FUNDING, PL_DECIMAL, SYMBOL_PATTERN, interval_label
 from datasets.symbols import canonical, from_venue
 from datasets.validate import ROW
+from datasets.venues import DATA_VENUES, unknown_venue_message
 
 Unit = Literal["line", "record"]
 TIMESTAMP = pl.Datetime("ns", "UTC")
 
-# Epoch values below this are not milliseconds since 1973: a seconds column or a shifted field.
-_MIN_EPOCH_MS = 100_000_000_000
-_MIN_EPOCH_US = 100_000_000_000_000
-_MIN_EPOCH_NS = 100_000_000_000_000_000
+# Epoch units told apart by magnitude: each band covers 2001-09 to 2286 in its unit, and the bands
+# are three decades apart, so a value between two bands (or a column mixing bands) is refused, never guessed.
+EPOCH_UNITS: tuple[tuple[str, int, int, int], ...] = (
+    ("s", 10**9, 10**10, 1_000_000_000),
+    ("ms", 10**12, 10**13, 1_000_000),
+    ("us", 10**15, 10**16, 1_000),
+    ("ns", 10**18, 2**63 - 1, 1),
+)
 
 
 def place(row: int, unit: Unit) -> str:
@@ -57,41 +63,73 @@ def read_text_csv(
 ) -> pl.DataFrame:
     """Read a CSV with every field as text (so numbers convert to decimals exactly).
 
+    Parsing is strict: every line must have as many fields as the first (a line cut short, such as
+    the last line of an interrupted download, is refused, never padded with empty fields).
+
     Raises
     ------
     SourceFormatError
-        If the file is empty, not UTF-8, or has rows with more fields than the header.
+        If the file is not UTF-8, has an unterminated quote, or a line with more or fewer fields
+        than the first; ``EmptyInputError`` if it holds no data line.
     """
+    _require_rectangular(path, what, None if has_header else new_columns)
     try:
-        return pl.read_csv(
+        frame = pl.read_csv(
             path,
             infer_schema=False,
             has_header=has_header,
             new_columns=new_columns,
             raise_if_empty=True,
         )
+    except pl.exceptions.NoDataError as exc:
+        raise EmptyInputError(f"{path}: expected a {what} CSV with data lines, was an empty file") from exc
     except (OSError, pl.exceptions.PolarsError) as exc:
-        ragged = _first_ragged_line(path)
-        if ragged is not None:
-            line, found, expected = ragged
-            raise SourceFormatError(
-                f"{path}: line {line} has {found} fields, the first line has {expected}; "
-                f"a {what} CSV has the same fields on every line: fix or remove that line"
-            ) from exc
         raise SourceFormatError(f"{path}: not a readable {what} CSV ({exc}); re-export or re-download it") from exc
+    if frame.height == 0:
+        raise EmptyInputError(
+            f"{path}: expected a {what} CSV with data lines, was a header only; "
+            "re-export it (or pass --skip-unrecognised to skip empty files)"
+        )
+    return frame
 
 
-def _first_ragged_line(path: Path) -> tuple[int, int, int] | None:
+def _require_rectangular(path: Path, what: str, names: Sequence[str] | None) -> None:
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            rows = csv.reader(handle)
-            expected = len(next(rows, []))
+            rows = csv.reader(handle, strict=True)
+            first = next((row for row in rows if row), [])
+            if not first:
+                raise EmptyInputError(f"{path}: expected a {what} CSV with data lines, was an empty file")
+            fields = list(names) if names is not None else first
             for row in rows:
-                if len(row) > expected:
-                    return rows.line_num, len(row), expected
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return None
+                if row and len(row) != len(first):
+                    raise SourceFormatError(_ragged_message(path, what, rows.line_num, row, fields, len(first)))
+    except UnicodeDecodeError as exc:
+        raise SourceFormatError(
+            f"{path}: expected UTF-8 text, was a byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start} that is not UTF-8; re-save the file as UTF-8"
+        ) from exc
+    except csv.Error as exc:
+        raise SourceFormatError(
+            f"{path}: line {rows.line_num}: not valid CSV ({exc}); an unterminated quote usually means "
+            "the file was cut off: download it again"
+        ) from exc
+
+
+def _ragged_message(path: Path, what: str, line: int, row: list[str], fields: Sequence[str], expected: int) -> str:
+    def name(index: int) -> str:
+        return fields[index] if index < len(fields) else f"#{index + 1}"
+
+    if len(row) < expected:
+        return (
+            f"{path}: line {line}, field '{name(len(row))}': is missing (expected {expected} fields like the "
+            f"first line, was {len(row)}, so field '{name(len(row) - 1)}' may be cut off too); a {what} CSV has "
+            "every field on every line: the file is probably truncated: download it again"
+        )
+    return (
+        f"{path}: line {line}, field '{name(expected)}': expected {expected} fields like the first line, was "
+        f"{len(row)}; a field holds an unquoted separator: fix that line"
+    )
 
 
 def first_line(head: bytes) -> str:
@@ -130,12 +168,36 @@ def parse_decimals(
     Raises
     ------
     SourceFormatError
-        At the first value that is not a number (or, with ``percent``, lacks its ``%``).
+        At the first value that is not a number (or, with ``percent``, lacks its ``%``), or that does
+        not fit the store's decimal128(38, 18): 20 integer digits and 18 decimal places.
     """
     for column in columns:
+        number = pl.col(column).str.strip_chars().str.strip_suffix("%").cast(pl.Float64, strict=False)
+        bad = first_true(frame, number.abs() >= MAX_ABS_DECIMAL)
+        if bad is not None:
+            raise error_at(
+                path,
+                frame,
+                bad,
+                column,
+                "expected a number below 1e20 in magnitude (the store's decimal128(38, 18) holds 20 integer "
+                "digits), was {value!r}; a value that large is a corrupt field: fix that row",
+                unit,
+            )
         bad = unparseable_text(frame, column)
         if bad is not None:
             raise error_at(path, frame, bad, column, "expected a decimal number, was {value!r}; fix that row", unit)
+        bad = first_true(frame, too_precise_text(pl.col(column)))
+        if bad is not None:
+            raise error_at(
+                path,
+                frame,
+                bad,
+                column,
+                f"expected at most {DECIMAL_SCALE} decimal places (the store's decimal128(38, 18)), "
+                "was {value!r}: it cannot be stored exactly; fix that row",
+                unit,
+            )
         if percent:
             text = pl.col(column).str.strip_chars()
             bad = first_true(frame, (text != "") & ~text.str.ends_with("%"))
@@ -145,27 +207,121 @@ def parse_decimals(
 
 
 def parse_epoch(frame: pl.DataFrame, column: str, *, path: Path, unit: Unit) -> pl.DataFrame:
-    """Return ``frame`` with ``column`` (epoch text in ms, us or ns, told apart by magnitude) as UTC ns.
+    """Return ``frame`` with ``column`` (integer epoch text) as UTC ns.
+
+    The unit (s, ms, us or ns) is detected from the magnitude of the whole column (``EPOCH_UNITS``):
+    every value must fall in one unit's band (2001-09 to 2286 in that unit). A value between bands,
+    or a column whose values fall in two bands, is ambiguous and refused rather than guessed.
 
     Raises
     ------
     SourceFormatError
-        At the first value that is not an integer, or too small to be epoch milliseconds.
+        At the first value that is not an integer, in no unit's band, or in another band than the first row's.
     """
     number = pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
-    bad = first_true(frame, number.is_null() | (number < _MIN_EPOCH_MS))
+    bad = first_true(frame, number.is_null())
+    if bad is not None:
+        raise error_at(path, frame, bad, column, "expected an integer epoch timestamp, was {value!r}", unit)
+    band = pl.lit(None, dtype=pl.String)
+    for name, low, high, _ in reversed(EPOCH_UNITS):
+        band = pl.when((number >= low) & (number < high)).then(pl.lit(name)).otherwise(band)
+    banded = frame.with_columns(band.alias("_unit"))
+    bad = first_true(banded, pl.col("_unit").is_null())
     if bad is not None:
         raise error_at(
-            path, frame, bad, column, "expected an epoch timestamp in milliseconds (or us/ns), was {value!r}", unit
+            path,
+            frame,
+            bad,
+            column,
+            "expected an epoch timestamp in seconds (10 digits), milliseconds (13), microseconds (16) or "
+            "nanoseconds (19) since 1970, was {value!r}, which is none of them: fix that field",
+            unit,
         )
-    ns = (
-        pl.when(number >= _MIN_EPOCH_NS)
-        .then(number)
-        .when(number >= _MIN_EPOCH_US)
-        .then(number * 1_000)
-        .otherwise(number * 1_000_000)
+    first = banded["_unit"][0]
+    bad = first_true(banded, pl.col("_unit") != first)
+    if bad is not None:
+        raise error_at(
+            path,
+            frame,
+            bad,
+            column,
+            f"expected every timestamp in one unit like the first row ({first}), was {{value!r}} "
+            f"({banded['_unit'][bad]}): a file mixing units is ambiguous; split it or fix that row",
+            unit,
+        )
+    factor = next(f for name, _, _, f in EPOCH_UNITS if name == first)
+    return frame.with_columns((number * factor).cast(TIMESTAMP).alias(column))
+
+
+def require_period(frame: pl.DataFrame, column: str, period: str, *, path: Path, unit: Unit) -> None:
+    """Raise at the first ``column`` time outside the month (``2024-01``) or day (``2024-01-15``) a dump file names.
+
+    Raises
+    ------
+    SourceFormatError
+        Naming the row, its time and the period.
+    """
+    start = datetime.strptime(period, "%Y-%m-%d" if len(period) == 10 else "%Y-%m").replace(tzinfo=UTC)
+    if len(period) == 10:
+        end = start + timedelta(days=1)
+    else:
+        end = (start + timedelta(days=32)).replace(day=1)
+    bad = first_true(frame, (pl.col(column) < start) | (pl.col(column) >= end))
+    if bad is not None:
+        what = "day" if len(period) == 10 else "month"
+        raise error_at(
+            path,
+            frame,
+            bad,
+            column,
+            f"expected a time inside {period} (the {what} the file name states), was {{value}}; "
+            "the file was renamed or mixes periods: fix the name or split the file",
+            unit,
+        )
+
+
+def snap_settlements(frame: pl.DataFrame, column: str, *, venue: str, path: Path, unit: Unit) -> pl.DataFrame:
+    """Return ``frame`` with settlement times in ``column`` moved onto the venue's funding clock.
+
+    A stamp within the venue's stated jitter of a settlement (``datasets.venues.FundingClock``:
+    on the hour, one minute either side, Hyperliquid up to 25 minutes late) is that settlement and
+    is snapped to it, so a near-miss de-duplicates with the same settlement recorded on time. A
+    stamp further off is not a settlement of that venue and is refused.
+
+    Raises
+    ------
+    SourceFormatError
+        If the venue is not in the registry, or at the first off-clock stamp.
+    """
+    if venue not in DATA_VENUES:
+        raise SourceFormatError(f"{path}: {unknown_venue_message(venue)}")
+    clock = DATA_VENUES[venue].funding
+    grid = clock.grid_secs * 1_000_000_000
+    offset = pl.col(column).dt.epoch("ns") % grid
+    late = offset <= clock.late_secs * 1_000_000_000
+    early = (grid - offset) <= clock.early_secs * 1_000_000_000
+    checked = frame.with_columns(
+        pl.when(late)
+        .then(pl.col(column).dt.epoch("ns") - offset)
+        .when(early)
+        .then(pl.col(column).dt.epoch("ns") - offset + grid)
+        .otherwise(None)
+        .cast(TIMESTAMP)
+        .alias("_snapped")
     )
-    return frame.with_columns(ns.cast(TIMESTAMP).alias(column))
+    bad = first_true(checked, pl.col("_snapped").is_null())
+    if bad is not None:
+        raise error_at(
+            path,
+            frame,
+            bad,
+            column,
+            f"expected a settlement on {venue}'s funding clock (every {clock.grid_secs // 60} minutes from "
+            f"00:00 UTC, at most {clock.early_secs} s early or {clock.late_secs} s late), was {{value}}, "
+            "which is no settlement: a shifted or hand-edited time; fix that row",
+            unit,
+        )
+    return checked.with_columns(pl.col("_snapped").alias(column)).drop("_snapped")
 
 
 def parse_datetime(
@@ -243,18 +399,21 @@ def venue_symbol(venue: str, raw: str, market: Literal["spot", "perp"] = "perp")
     return from_venue(venue, raw, market)
 
 
-def funding_frame(frame: pl.DataFrame, *, venue: str, default_interval: str) -> pl.DataFrame:
+def funding_frame(
+    frame: pl.DataFrame, *, venue: str, default_interval: str, path: Path | None = None, unit: Unit = "record"
+) -> pl.DataFrame:
     """Return canonical funding rows from parsed ``symbol, ts, rate`` (and optional price columns) plus ``_row``.
 
-    Timestamps are snapped to the minute (settlements carry ms jitter), exact duplicate records
-    (overlapping pages) are dropped, and each symbol's interval is inferred from its settlement spacing.
+    Timestamps are snapped to the venue's funding clock (``snap_settlements``: settlements carry
+    ms jitter, a near-miss joins its settlement), exact duplicate records (overlapping pages) are
+    dropped, and each symbol's interval is inferred from its settlement spacing.
     A symbol with two settlements takes their spacing when it is a standard funding clock; one with
     a single settlement, or no confirmed spacing, cannot be inferred and takes ``default_interval``,
     the venue's documented clock.
     """
     nothing = pl.lit(None, dtype=PL_DECIMAL)
-    rows = frame.with_columns(
-        snap_to_minute(pl.col("ts")).alias("ts"),
+    source = path if path is not None else Path(f"<{venue} funding>")
+    rows = snap_settlements(frame, "ts", venue=venue, path=source, unit=unit).with_columns(
         *(nothing.alias(c) for c in ("mark_price", "index_price", "premium") if c not in frame.columns),
     )
     fields = ["symbol", "ts", "rate", "mark_price", "index_price", "premium"]

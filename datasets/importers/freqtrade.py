@@ -16,18 +16,21 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from datasets.errors import SourceFormatError
+from datasets.errors import EmptyInputError, SourceFormatError
 from datasets.importers.base import Batch, ImportOptions, require_columns, with_row_numbers
-from datasets.intervals import infer_funding_interval, snap_to_minute
-from datasets.numeric import decimal_from_float
+from datasets.importers.common import error_at, first_true, snap_settlements
+from datasets.intervals import infer_funding_interval
+from datasets.numeric import MAX_ABS_DECIMAL, decimal_from_float
 from datasets.schemas import FUNDING, OHLCV
 from datasets.symbols import from_freqtrade_pair, market_of
+from datasets.venues import DATA_VENUES
 
 NAME = re.compile(
     r"^(?P<pair>[A-Z0-9]+(?:_[A-Z0-9]+){1,2})-(?P<timeframe>[1-9][0-9]*[mhdw])"
     r"(?:-(?P<candle>futures|mark|index|funding_rate))?\.feather$"
 )
-VENUES = ("binance", "bybit", "okx", "hyperliquid", "kraken", "gateio", "kucoin", "bitget")
+# A folder names its venue only when the registry knows it: a new venue is a DATA_VENUES entry first.
+VENUES = tuple(DATA_VENUES)
 COLUMNS = ["date", "open", "high", "low", "close", "volume"]
 PRICE_TYPE = {None: "trade", "futures": "trade", "mark": "mark", "index": "index"}
 
@@ -55,6 +58,12 @@ class FreqtradeImporter:
         require_columns(raw, COLUMNS, path=path, what="freqtrade feather")
         if not isinstance(raw.schema["date"], pl.Datetime):
             raise SourceFormatError(f"{path}: column 'date' should be a timestamp, was {raw.schema['date']}")
+        _require_numbers(raw, path)
+        if raw.height == 0:
+            raise EmptyInputError(
+                f"{path}: expected candles, was a feather file with no rows; download it again with freqtrade "
+                "(or pass --skip-unrecognised to skip empty files)"
+            )
         frame = with_row_numbers(raw).with_columns(
             pl.col("date").dt.replace_time_zone(None).dt.replace_time_zone("UTC").cast(pl.Datetime("ns", "UTC"))
             if raw.schema["date"].time_zone is None  # type: ignore[union-attr]
@@ -62,8 +71,35 @@ class FreqtradeImporter:
         )
         candle = match["candle"]
         if candle == "funding_rate":
+            frame = snap_settlements(frame, "date", venue=venue, path=path, unit="record")
             return [Batch("funding", _funding(frame, venue=venue, symbol=symbol))]
         return [Batch("ohlcv", _ohlcv(frame, venue, symbol, PRICE_TYPE[candle], match["timeframe"]))]
+
+
+def _require_numbers(raw: pl.DataFrame, path: Path) -> None:
+    for column in COLUMNS[1:]:
+        if not raw.schema[column].is_numeric():
+            raise SourceFormatError(
+                f"{path}: column '{column}' should be float64 (freqtrade writes numbers), was {raw.schema[column]}; "
+                "the file was not written by freqtrade: download it again"
+            )
+    frame = with_row_numbers(raw)
+    for column in COLUMNS[1:]:
+        bad = first_true(frame, _too_large(pl.col(column).cast(pl.Float64)))
+        if bad is not None:
+            raise error_at(
+                path,
+                frame,
+                bad,
+                column,
+                "expected a number below 1e20 in magnitude (the store's decimal128(38, 18) holds 20 integer "
+                "digits), was {value!r}; a value that large is corrupt: download the file again",
+                "record",
+            )
+
+
+def _too_large(value: pl.Expr) -> pl.Expr:
+    return value.is_finite() & (value.abs() >= MAX_ABS_DECIMAL)
 
 
 def _venue_from_path(path: Path) -> str:
@@ -95,7 +131,7 @@ def _funding(frame: pl.DataFrame, *, venue: str, symbol: str) -> pl.DataFrame:
         frame.select(
             pl.lit(venue).alias("venue"),
             pl.lit(symbol).alias("symbol"),
-            snap_to_minute(pl.col("date")).alias("ts"),
+            pl.col("date").alias("ts"),
             decimal_from_float(pl.col("open")).alias("rate"),
             "_row",
         )

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from datasets.errors import SourceFormatError
+from datasets.errors import EmptyInputError, SourceFormatError
 from datasets.importers.base import Batch, ImportOptions, head_bytes, with_row_numbers
 from datasets.importers.common import (
     funding_frame,
@@ -75,6 +75,11 @@ class _FundingPayloadImporter:
         for number, page in enumerate(self._pages(load_json(path, what=self.what), path)):
             for item in self._items(page, path, number):
                 records.append(self._record(item, path, len(records)))
+        if not records:
+            raise EmptyInputError(
+                f"{path}: expected {self.what} records, was a payload without any; download it again "
+                "(or pass --skip-unrecognised to skip empty files)"
+            )
         frame = with_row_numbers(pl.DataFrame(records, schema=dict.fromkeys(FIELDS, pl.String)))
         require_values(frame, ["symbol", "time", "rate"], path=path, unit="record")
         frame = parse_epoch(frame, "time", path=path, unit="record")
@@ -82,7 +87,12 @@ class _FundingPayloadImporter:
         frame = translate_symbols(frame, "symbol", venue=self.venue, path=path, unit="record")
         parsed = frame.rename({"time": "ts"})
         venue = options.venue or self.venue
-        return [Batch("funding", funding_frame(parsed, venue=venue, default_interval=self.default_interval))]
+        return [
+            Batch(
+                "funding",
+                funding_frame(parsed, venue=venue, default_interval=self.default_interval, path=path, unit="record"),
+            )
+        ]
 
     def _recognise(self, head: bytes, name: str) -> bool:
         raise NotImplementedError

@@ -63,4 +63,8 @@ class HyperliquidFundingCsvImporter:
             "premium",
             "_row",
         )
-        return [Batch("funding", funding_frame(parsed, venue=venue, default_interval=DEFAULT_INTERVAL))]
+        return [
+            Batch(
+                "funding", funding_frame(parsed, venue=venue, default_interval=DEFAULT_INTERVAL, path=path, unit="line")
+            )
+        ]

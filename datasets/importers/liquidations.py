@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from datasets.errors import SourceFormatError
+from datasets.errors import EmptyInputError, SourceFormatError
 from datasets.importers.base import Batch, ImportOptions, head_bytes, require_columns, with_row_numbers
 from datasets.importers.common import (
     Unit,
@@ -196,6 +196,8 @@ def _events_frame(path: Path) -> tuple[pl.DataFrame, Unit]:
                 f"{', '.join(ORDER_KEYS.values())}, found {', '.join(order)}"
             )
         records.append({name: text_or_none(order[key]) for name, key in ORDER_KEYS.items()} | {"_row": str(row)})
+    if not records:
+        raise EmptyInputError(f"{path}: expected forceOrder events, was a file without any; record it again")
     frame = pl.DataFrame(records, schema=dict.fromkeys([*ORDER_KEYS, "_row"], pl.String))
     return frame.with_columns(pl.col("_row").cast(pl.Int64)), unit
 

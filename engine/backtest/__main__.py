@@ -1,6 +1,7 @@
 """``python -m engine.backtest CONFIG... [--catalog DIR] [--out DIR] [--start ISO --end ISO]``.
 
-Exit codes (``datasets.exit_codes``): 0 success, 2 bad config, 3 missing data, 8 engine or strategy
+Exit codes (``datasets.exit_codes``): 0 success (limits that cannot bind are warnings: printed and
+recorded in ``stats.json`` under ``"warnings"``), 2 bad config, 3 missing data, 8 engine or strategy
 failure, 9 accounting mismatch.
 """
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             if result.run_dir is not None:
                 render_reports(result.run_dir)
             print(summarize(result), flush=True)
+            for warning in result.stats.get("warnings", []):  # limits that cannot bind (engine.limits)
+                print(f"  warning: {warning}", file=sys.stderr, flush=True)
     except EngineError as exc:
         print(f"error ({type(exc).__name__}): {exc}", file=sys.stderr)
         return exit_code(exc)

@@ -6,6 +6,7 @@ tables the CLI writes to ``runs/<config-hash>/``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,14 +20,15 @@ from nautilus_trader.risk import RiskEngineConfig
 from engine.config import RunConfig
 from engine.errors import EngineError, EngineRunError, MissingDataError
 from engine.fill import SlippageFillModel
-from engine.harness import guarded, silent_streams
+from engine.harness import guarded, raise_failure, silent_streams
+from engine.limits import limit_findings
 from engine.loading import load_strategy, max_notional_per_order
 from engine.results import ledger, records
 from engine.results.artefacts import write_artefacts
 from engine.results.events import RiskEventRecorder
 from engine.results.result import RunResult, assemble_result, read_ledgers
 from engine.run_data import RunData, catalog_streams, load_run_data, open_catalog
-from engine.venue_models import VenueModel, build_venue_model
+from engine.venue_models import VenueModel, build_venue_models
 
 Progress = Callable[[str], None]
 
@@ -61,7 +63,7 @@ def run_backtest(
     """
     timings: dict[str, float] = {}
     plan = load_strategy(config)
-    models = [build_venue_model(v) for v in config.venues]
+    models = build_venue_models(config)
 
     started = time.perf_counter()
     progress(f"catalog {config.data.catalog}: loading {config.start:%Y-%m-%d} to {config.end:%Y-%m-%d}")
@@ -72,6 +74,7 @@ def run_backtest(
     progress(f"engine: replaying {data.bar_count:,} bars and {len(data.engine_data) - data.bar_count:,} other events")
     engine = _build_engine(config, models, data)
     recorder = RiskEventRecorder()
+    strategy = None
     try:
         strategy = plan.create(guarded)
         try:
@@ -94,9 +97,15 @@ def run_backtest(
         result = _collect(config, engine, models, data)
         result.risk_events = recorder.frame()
         result.stats["risk_events"] = result.risk_events.height
+        if warnings := limit_findings(config):  # engine.limits: live refuses these, a backtest records them
+            result.stats["warnings"] = warnings
         timings["ledgers"] = time.perf_counter() - started
     finally:
         engine.dispose()
+        # The engine is a Rust object bound to this thread: collect it here, never from another
+        # thread's garbage collection (which Nautilus reports as "unsendable ... dropped on another thread").
+        del engine, strategy, recorder
+        gc.collect()
     result.timings_secs.update(timings)
     if out_dir is not None:
         started = time.perf_counter()
@@ -107,12 +116,7 @@ def run_backtest(
 
 
 def _check_strategy(strategy: Any, config: RunConfig) -> None:
-    failure = getattr(strategy, "engine_failure", None)
-    if failure is not None:
-        raise EngineRunError(
-            f"expected the strategy to run without errors, {failure[0]} raised {type(failure[1]).__name__}: "
-            f"{failure[1]}; the run was stopped there (traceback above)"
-        ) from failure[1]
+    raise_failure(strategy, EngineRunError)
     silent = silent_streams(strategy)
     if silent:
         kind, target = silent[0]

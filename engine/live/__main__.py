@@ -1,35 +1,45 @@
-"""``python -m engine.live [--mode paper|live] CONFIG [--replay] [--live] ...``: run a paper or live node.
+"""``python -m engine.live [--mode paper|live] CONFIG [--replay] [--live] [--dry-run] [--confirm-live HASH] ...``.
 
-Paper is the default. Live needs ``--live``, the operator typing YES on a terminal, risk limits in
-the config and credentials for every venue (README, "Paper and live trading"). SIGINT/SIGTERM stop the node
-gracefully: open orders are cancelled, positions flattened if configured, state and report written.
+Paper is the default. Live needs ``--live``, a config whose venues all say ``environment = "production"``
+(or all ``"testnet"``), risk limits that can bind and credentials for every venue; production also
+needs the operator's confirmation: typing YES on a terminal, or ``--confirm-live <config hash>`` (the
+hash ``--dry-run`` prints) without one (README, "Paper and live trading"). ``--dry-run`` runs every
+check, prints the config hash and builds nothing.
 
-Exit codes (``datasets.exit_codes``): 0 ok, 2 bad config, 3 missing data, 6 refused by a safety rule
-(or unsafe/missing credentials), 7 unusable saved state, 8 node or strategy failure, 9 accounting mismatch.
+SIGINT/SIGTERM are handled from the first instant (``engine.live.signals``): during start-up they abort
+it (nothing connected, traded or written; exit 0); once the node runs they stop it gracefully: open
+orders are cancelled, positions flattened if configured, state and report written.
+
+Exit codes (``datasets.exit_codes``): 0 ok (also a stop by signal, during start-up or after), 2 bad
+config or arguments, 3 missing data, 6 refused by a safety rule (or unsafe/missing credentials),
+7 unusable saved state, 8 node or strategy failure, 9 accounting mismatch.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+# Only light imports above the handlers: Nautilus (1-2 s to import) is imported after them, in _run.
 from datasets.exit_codes import ExitCode
 from engine.cli import moment, progress
 from engine.errors import EngineError, exit_code
-from engine.live.logs import configure_logging
-from engine.live.secrets import REDACTOR, install_stdio_redaction
-from engine.live.session import SessionOptions, run_session
-from engine.loading import load_config, with_overrides
-from engine.results.artefacts import render_reports
-from engine.results.summary import summarize
+from engine.live.signals import SignalGate, StartupAborted, interruptible_input
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine.live", description="Run a paper or live trading node.")
     parser.add_argument("config", metavar="CONFIG", help="run config TOML (the same file a backtest uses)")
     parser.add_argument("--mode", choices=("paper", "live"), default="paper", help="default: paper")
-    parser.add_argument("--live", action="store_true", help="confirm live trading with real funds (live mode only)")
+    parser.add_argument("--live", action="store_true", help="confirm live trading (live mode only)")
+    parser.add_argument(
+        "--confirm-live",
+        metavar="HASH",
+        help="confirm a production start without a terminal: the config hash --dry-run prints",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="run every check, print the config hash, build nothing")
     parser.add_argument("--replay", action="store_true", help="paper only: replay the catalog instead of venue data")
     parser.add_argument("--speed", type=float, help="replay clock acceleration (default live.replay_speed; 0 = max)")
     parser.add_argument("--catalog", help="catalog directory (overrides data.catalog)")
@@ -47,28 +57,61 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one node from the command line; return the process exit code."""
-    args = _parser().parse_args(argv)
-    redaction = install_stdio_redaction(REDACTOR)
+def main(
+    argv: list[str] | None = None,
+    *,
+    ask: Callable[[str], str] = interruptible_input,
+    interactive: bool | None = None,
+) -> int:
+    """Run one node from the command line; return the process exit code.
+
+    ``ask`` and ``interactive`` (default: whether stdin is a terminal) are how the operator is asked to
+    confirm a production start; tests inject them.
+    """
+    gate = SignalGate().install()
+    redaction = None
     try:
+        args = _parser().parse_args(argv)
+        from engine.live.logs import configure_logging
+        from engine.live.secrets import REDACTOR, install_stdio_redaction
+
+        with gate.held():
+            redaction = install_stdio_redaction(REDACTOR)
         configure_logging()
-        return _run(args)
+        if interactive is None:
+            interactive = sys.stdin is not None and sys.stdin.isatty()
+        return _run(args, gate, ask=ask, interactive=interactive)
+    except StartupAborted as stopped:
+        gate.arm()  # a second signal now is only remembered
+        print(f"stopped during start-up ({stopped.reason}): nothing was traded or written", file=sys.stderr)
+        return ExitCode.OK
     finally:
-        redaction.close()
+        gate.arm()  # finishing: a signal now changes nothing
+        if redaction is not None:
+            redaction.close()
+        gate.restore()
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.mode == "paper" and args.live:
-        print("error: --live confirms live trading; it has no meaning with --mode paper", file=sys.stderr)
+def _run(args: argparse.Namespace, gate: SignalGate, *, ask: Callable[[str], str], interactive: bool) -> int:
+    if args.mode == "paper" and (args.live or args.confirm_live is not None):
+        flag = "--live" if args.live else "--confirm-live"
+        print(f"error: {flag} confirms live trading; it has no meaning with --mode paper", file=sys.stderr)
         return ExitCode.USAGE
+    from engine.live.secrets import REDACTOR
+    from engine.live.session import SessionOptions, check_session, run_session
+    from engine.loading import load_config, with_overrides
+    from engine.results.artefacts import render_reports
+    from engine.results.summary import summarize
+
     try:
         config = with_overrides(load_config(args.config), catalog=args.catalog, start=args.start, end=args.end)
         options = SessionOptions(
             mode=args.mode,
             replay=args.replay,
             confirmed_live=args.live,
-            interactive=sys.stdin.isatty(),
+            interactive=interactive,
+            ask=ask,
+            confirm_hash=args.confirm_live,
             secrets_file=args.secrets,
             out_dir=args.out,
             state_dir=args.state_dir,
@@ -79,7 +122,18 @@ def _run(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             log_level=args.log_level,
             replay_until=args.replay_until,
+            signals=gate,
         )
+        if args.dry_run:
+            checked = check_session(config, options)
+            environments = ", ".join(f"{venue} {env}" for venue, env in checked.environments.items())
+            print(f"dry run, {args.mode} mode ({environments}): every check passed; nothing was built")
+            for warning in checked.warnings:
+                print(f"  warning: {warning}")
+            print(f"  config hash: {checked.config_hash}")
+            if args.mode == "live" and set(checked.environments.values()) == {"production"}:
+                print(f"  start without a terminal: add --confirm-live {checked.config_hash} (same arguments)")
+            return 0
         session = run_session(config, options, progress=progress)
     except EngineError as exc:
         print(f"error ({type(exc).__name__}): {REDACTOR.redact(str(exc))}", file=sys.stderr)
@@ -89,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
         render_reports(session.run_dir)
     print(summarize(session.result), flush=True)
     print(f"  mode: {session.result.stats['mode']}; stopped: {session.stop_reason}", flush=True)
+    for warning in session.result.stats.get("warnings", []):
+        print(f"  warning: {warning}", flush=True)
     if session.state_path is not None:
         print(f"  state: {session.state_path}", flush=True)
     return 0

@@ -47,23 +47,8 @@ class Settlement:
     currency: str
 
     def to_json(self) -> dict[str, Any]:
-        """Return the settlement with decimals as text (for the state file)."""
+        """Return the settlement with decimals as text (for the logs)."""
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, row: dict[str, Any]) -> Settlement:
-        """Return a settlement written by ``to_json``."""
-        return cls(
-            ts=int(row["ts"]),
-            venue=str(row["venue"]),
-            instrument_id=str(row["instrument_id"]),
-            position_id=str(row["position_id"]),
-            position_size=Decimal(row["position_size"]),
-            mark_price=Decimal(row["mark_price"]),
-            rate=Decimal(row["rate"]),
-            amount=Decimal(row["amount"]),
-            currency=str(row["currency"]),
-        )
 
 
 HISTORY = 16

@@ -1,4 +1,4 @@
-"""Wrappers a paper or live node puts around the strategy class, and its signal handling.
+"""Wrappers a paper or live node puts around the strategy class (signal handling: ``engine.live.signals``).
 
 The strategy's code is untouched: each wrapper is a subclass that changes one thing a live node needs
 (``stoppable``: only reducing orders once a stop was requested; ``deferred_denials``: denials handed to
@@ -8,8 +8,7 @@ historical time). ``engine.harness.guarded`` (failures, silent streams) is appli
 
 from __future__ import annotations
 
-import signal
-import threading
+from collections.abc import Callable
 from typing import Any
 
 from engine.live.logs import get_logger
@@ -78,21 +77,49 @@ def on_replay_clock(strategy_class: type, replay: ReplayClock) -> type:
     return type(strategy_class.__name__, (strategy_class,), {"clock": property(clock)})
 
 
-def install_signals(stop: StopRequest, *, flatten: bool) -> dict[int, Any]:
-    """Make SIGINT and SIGTERM request a graceful stop (main thread only); return the handlers replaced."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.request(f"signal {signal.Signals(signum).name}", flatten=flatten)
-
-    previous: dict[int, Any] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, handler)
-    return previous
+ORDER_HANDLERS = (
+    "on_order_submitted",
+    "on_order_accepted",
+    "on_order_rejected",
+    "on_order_denied",
+    "on_order_canceled",
+    "on_order_expired",
+    "on_order_updated",
+)
 
 
-def restore_signals(previous: dict[int, Any]) -> None:
-    """Put back the handlers ``install_signals`` replaced."""
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
+def journaled(strategy_class: type, recorder: Any) -> type:
+    """Return a subclass that records every order event and fill to ``recorder`` after the strategy handled it.
+
+    ``recorder`` is an ``engine.live.recording.JournalRecorder``: a fill is journaled with the strategy's
+    state saved after it handled the fill, so a restart never re-trades what it already did.
+    """
+
+    def handler(name: str) -> Any:
+        def handle(self: Any, event: Any) -> None:
+            getattr(strategy_class, name)(self, event)
+            recorder.on_order_event(self, event)
+
+        return handle
+
+    def on_order_filled(self: Any, event: Any) -> None:
+        strategy_class.on_order_filled(self, event)  # type: ignore[attr-defined]
+        recorder.on_fill(self, event)
+
+    namespace: dict[str, Any] = {name: handler(name) for name in ORDER_HANDLERS}
+    namespace["on_order_filled"] = on_order_filled
+    return type(strategy_class.__name__, (strategy_class,), namespace)
+
+
+def after_resume(strategy_class: type, priming: Callable[[], bool]) -> type:
+    """Return a subclass that ignores the bars a resumed replay re-emits (while ``priming()``).
+
+    A resumed replay re-emits the last bar of each instrument before the cursor so the sandbox has a
+    price to re-open the restored positions at; the strategy already decided on those bars.
+    """
+
+    def on_bar(self: Any, bar: Any) -> None:
+        if not priming():
+            strategy_class.on_bar(self, bar)  # type: ignore[attr-defined]
+
+    return type(strategy_class.__name__, (strategy_class,), {"on_bar": on_bar})

@@ -6,6 +6,10 @@
   cancel the strategy's open orders, optionally flatten its positions, wait for the venue's answers
   (bounded), then stop the node;
 - settles funding that fell due (paper on venue data; in replay the replay client settles, in stream order);
+  once the settlements are booked into the sandbox account, publishes them on ``FUNDING_BOOKED_TOPIC``
+  so risk-managed strategies re-read their balances;
+- re-opens the positions of a restarted paper node (market orders tagged ``RESTORE``) on its first bar;
+- calls ``on_tick`` (the session backs its journal up daily there);
 - logs a status line every ``status_interval_secs`` and refreshes the metrics snapshot.
 
 ``MetricsServer`` serves that snapshot as Prometheus text exposition on 127.0.0.1 by default.
@@ -36,6 +40,7 @@ from engine.live.funding import PaperFunding, Settlement
 from engine.live.logs import get_logger
 from engine.live.replay import PENDING, signed_quantity
 from strategies.positions import average_open_price, position_fills
+from strategies.risk import FUNDING_BOOKED_TOPIC
 
 TICK_NS = 100_000_000
 STOP_TIMEOUT_SECS = 10.0
@@ -93,6 +98,8 @@ class Supervisor(DataActor):  # type: ignore[misc]
         on_settlement: Callable[[Settlement], None],
         restore: dict[str, Decimal] | None = None,
         on_started: Callable[[], None] = lambda: None,
+        on_tick: Callable[[], None] = lambda: None,
+        funding_booked: Callable[[], list[Settlement]] = lambda: [],
     ) -> None:
         super().__init__()
         self.strategy = strategy
@@ -108,6 +115,8 @@ class Supervisor(DataActor):  # type: ignore[misc]
         self.on_settlement = on_settlement
         self.restore = dict(restore or {})
         self.on_started = on_started
+        self.on_tick = on_tick
+        self.funding_booked = funding_booked
         self.stopping_since: float | None = None
         self.stopped = False
         self.last_status = time.monotonic()
@@ -151,7 +160,8 @@ class Supervisor(DataActor):  # type: ignore[misc]
             )
 
     def _restore(self, instrument_id: InstrumentId, size: Decimal) -> None:
-        # Re-open a position the stopped paper node held, on the strategy's behalf (first bar after restart).
+        # Re-open a position the journal holds, on the strategy's behalf, on the first bar after the restart:
+        # in a replay that is the last bar before the cursor, re-emitted at once (the journal's last price).
         instrument = self.cache.instrument(instrument_id)
         if instrument is None:
             self.log_.error("cannot restore position: instrument unknown", instrument_id=str(instrument_id))
@@ -177,8 +187,12 @@ class Supervisor(DataActor):  # type: ignore[misc]
     def _tick(self, event: Any) -> None:
         if self.stopped:
             return
+        self.on_tick()
         if self.settle_funding:
             self._settle_due()
+        booked = self.funding_booked()
+        if booked:
+            self.publish_message(FUNDING_BOOKED_TOPIC, {"settlements": [s.to_json() for s in booked]})
         if time.monotonic() - self.last_status >= self.status_interval_secs:
             self.last_status = time.monotonic()
             self.log_.info("status", **self.refresh())

@@ -13,11 +13,18 @@ from typing import Literal
 
 from nautilus_trader.adapters.sandbox import SandboxExecutionClientConfig, SandboxExecutionClientFactory
 from nautilus_trader.common import Environment, LoggerConfig, LogLevel
-from nautilus_trader.live import DataClientConfig, LiveExecutionEngineConfig, LiveNode, LiveRiskEngineConfig
+from nautilus_trader.live import (
+    DataClientConfig,
+    ExecutionClientConfig,
+    LiveExecutionEngineConfig,
+    LiveNode,
+    LiveRiskEngineConfig,
+)
 from nautilus_trader.model import TraderId
 
 from engine.config import ConnectionConfig, LiveConfig, RunConfig
 from engine.errors import EngineError, NodeError
+from engine.live.funding_account import FUNDING_CLIENT_SUFFIX, FundingAccounts
 from engine.live.replay import ReplayDataClientFactory, ReplayFeed
 from engine.live.secrets import REDACTOR, Credentials
 from engine.live.venues import data_client, exec_client, nautilus_venue
@@ -36,8 +43,12 @@ def build_node(
     live_config: LiveConfig,
     credentials: Mapping[str, Credentials],
     feed: ReplayFeed | None,
+    funding_accounts: FundingAccounts | None = None,
 ) -> LiveNode:
     """Return the built node: data clients (the venues' adapters, or the replay), execution clients, risk engine.
+
+    In paper mode with ``funding_accounts``, each sandbox gets a ``FundingAccountClient`` on its account
+    (``engine.live.funding_account``), through which the session books paper funding.
 
     Raises
     ------
@@ -76,9 +87,18 @@ def build_node(
                 client = exec_client(venue, connection, credentials[venue.name])
                 builder = builder.add_exec_client(client.name, client.factory, client.config)
             else:
-                builder = builder.add_simulated_exec_client(
-                    model.venue.value, SandboxExecutionClientFactory(), _sandbox(model)
-                )
+                sandbox = _sandbox(model)
+                builder = builder.add_simulated_exec_client(model.venue.value, SandboxExecutionClientFactory(), sandbox)
+                if funding_accounts is not None:
+                    factory = funding_accounts.factory(
+                        venue.name,
+                        venue=model.venue,
+                        account_id=sandbox.account_id,
+                        account_type=sandbox.account_type,
+                        oms_type=sandbox.oms_type,
+                    )
+                    name = f"{model.venue.value}{FUNDING_CLIENT_SUFFIX}"
+                    builder = builder.add_exec_client(name, factory, ExecutionClientConfig())
         return builder.build()
     except EngineError:
         raise

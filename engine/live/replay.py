@@ -13,7 +13,9 @@ it); ``ReplayClock.to_historical`` maps the wall timestamps of fills back to the
 
 Funding settles here, in stream order, because this is the one place that knows when historical time
 crosses a settlement instant: after every event stamped at or before ``T`` and before the first one
-after it (the same instant the backtest engine picks, see ``engine.run_data``).
+after it (the same instant the backtest engine picks, see ``engine.run_data``). The next event waits
+until the session has booked the settlements into the sandbox account, so the strategy's equity
+includes them from the same event on as in the backtest.
 """
 
 from __future__ import annotations
@@ -140,12 +142,23 @@ class ReplayFeed:
         Bars, mark prices and funding updates, sorted by ``ts_init``.
     clock : ReplayClock
     funding : PaperFunding
-    resume_after_ns : int
-        Skip events with ``ts_init`` at or before this (a restarted paper node resumes its replay).
+    resume_after : int
+        Skip the first ``resume_after`` events (a restarted paper node resumes its replay after the last
+        event it processed; events share timestamps, so the cursor counts events). The last bar of each
+        bar type among them is emitted again first ("priming", ``priming`` is True meanwhile), so the
+        sandbox has the price the restored positions are re-opened at (``engine.live.harness.after_resume``
+        hides those bars from the strategy).
     on_event : callable
-        Called with every event after it was emitted (status, metrics, state).
+        Called with every event after it was emitted (status, metrics).
+    on_processed : callable
+        Called with the number of events processed so far and the last one, once the node has handled it
+        and the sandbox has answered every order (the journal's replay cursor); not for priming bars.
     on_settlement : callable
         Called with every funding settlement.
+    booked : callable
+        Whether every settlement handed to ``on_settlement`` is in the node's account (the session books
+        them there, ``engine.live.funding_account``): the replay waits for it before the next event, as
+        a backtest's engine settles into the account before it.
     on_finished : callable
         Called once after the last event was emitted and every order was answered.
     processed : callable
@@ -161,13 +174,16 @@ class ReplayFeed:
     events: Sequence[Any]
     clock: ReplayClock
     funding: PaperFunding
-    resume_after_ns: int = 0
+    resume_after: int = 0
     on_event: Callable[[Any], None] = lambda _: None
+    on_processed: Callable[[int, Any], None] = lambda _, __: None
     on_settlement: Callable[[Settlement], None] = lambda _: None
+    booked: Callable[[], bool] = lambda: True
     on_finished: Callable[[], None] = lambda: None
     processed: Callable[[Bar], bool] = lambda _: True
     settling: Callable[[], bool] = lambda: False
     pause_after_ns: int | None = None
+    priming: bool = False
 
 
 class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
@@ -219,10 +235,16 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
             pass  # a strategy that subscribes to nothing still gets the stream
         await asyncio.sleep(0.05)
         feed = self.feed
-        for event in feed.events:
-            if event.ts_init <= feed.resume_after_ns:
+        priming: dict[str, Bar] = {}
+        for index, event in enumerate(feed.events):
+            if index < feed.resume_after:
                 self._observe(event)
+                if isinstance(event, Bar):
+                    priming[str(event.bar_type)] = event
                 continue
+            if priming:
+                await self._prime(list(priming.values()))
+                priming = {}
             if feed.pause_after_ns is not None and event.ts_init > feed.pause_after_ns:
                 break
             await self._settle_before(event.ts_init)
@@ -236,7 +258,23 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
             if isinstance(event, Bar):
                 await self._acknowledged(event)
             await self._quiesce()
+            feed.on_processed(index + 1, event)
+        if priming:
+            await self._prime(list(priming.values()))
         feed.on_finished()
+
+    async def _prime(self, bars: list[Bar]) -> None:
+        # A resumed replay: the last bars before the cursor again, for the sandbox (restored positions
+        # are re-opened at their close); the strategy ignores them.
+        self.feed.priming = True
+        try:
+            for bar in sorted(bars, key=lambda b: b.ts_init):
+                self.feed.clock.record(self.clock.timestamp_ns(), bar.ts_init)
+                self._handle_data(bar)
+                await self._acknowledged(bar)
+            await self._quiesce()
+        finally:
+            self.feed.priming = False
 
     def _observe(self, event: Any) -> None:
         book = self.feed.funding
@@ -259,6 +297,9 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
             settlement = book.settle(instrument_id, ts, position_size=size, position_id=position_id)
             if settlement is not None:
                 self.feed.on_settlement(settlement)
+        deadline = time.monotonic() + QUIESCENCE_TIMEOUT_SECS
+        while not self.feed.booked() and time.monotonic() < deadline:  # noqa: ASYNC110 - the node offers no event
+            await asyncio.sleep(0.0005)
 
     def _position(self, instrument_id: str) -> tuple[Decimal, str]:
         size = Decimal(0)

@@ -2,8 +2,10 @@
 
 The node's cache holds orders, fills, positions and account states; ``engine.results.result`` reads
 them into the backtest's ledgers and assembles the same ``RunResult``. Funding comes from the paper
-funding book (the sandbox does not settle it). A replay's wall-clock timestamps are mapped back to the
-historical time of the bar they happened on, so the artefacts line up with a backtest's.
+funding book (the sandbox does not settle it; the session books each settlement into the sandbox
+account, ``engine.live.funding_account``, so the accounts include it as a backtest's do). A replay's
+wall-clock timestamps are mapped back to the historical time of the bar they happened on, so the
+artefacts line up with a backtest's.
 """
 
 from __future__ import annotations
@@ -52,9 +54,8 @@ def build_session_result(
 ) -> RunResult:
     """Return a ``RunResult`` of the session: the same ledgers, stats and artefacts as a backtest.
 
-    ``stats.reconciliation`` compares the ledger with the venue accounts; the sandbox does not book
-    funding, so in paper mode the accounts differ from the ledger by exactly the funding total, which
-    is reported as ``funding_outside_account``.
+    ``stats.reconciliation`` compares the ledger with the venue accounts. Paper funding is booked into
+    the sandbox accounts, so, as in a backtest, the accounts include the funding ledger.
     """
     read = read_ledgers(cache, models=models, data=data)
     ledgers = Ledgers(
@@ -69,7 +70,7 @@ def build_session_result(
         funding=funding_frame(settlements),
         models=models,
         data=data,
-        funding_in_accounts=False,
+        funding_in_accounts=True,
         extra={"mode": mode, **(extra or {})},
     )
 

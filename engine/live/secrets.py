@@ -2,9 +2,13 @@
 
 A ``Secret`` holds one value and shows ``Secret('***')`` in every ``repr``/``str``/format; the raw value
 is only reachable through ``reveal()``, which the adapter-config builders call at the last moment.
-A ``Redactor`` knows every secret loaded in the process and replaces it in any text: the node's
-logging and the process's stdout/stderr pass through it (``install_stdio_redaction``), so a line an
-adapter or a third-party library prints cannot carry a key out either.
+A ``Redactor`` knows every secret loaded in the process and replaces it in any text, raw and in every
+form an encoder prints it in (JSON with or without ASCII escapes, ``repr``/``ascii``, ``unicode_escape``,
+URL quoting: ``encoded_forms``), so a quote, a backslash or a non-ASCII character in a key cannot slip
+past it escaped. The node's logging (before JSON encoding, and again after) and the process's
+stdout/stderr pass through it (``install_stdio_redaction``), so a line an adapter or a third-party
+library prints cannot carry a key out either. A credential shorter than ``MIN_SECRET_CHARS`` is refused
+at load (venues issue far longer keys: a short one is a truncated paste, and would mask ordinary words).
 
 Environment: ``CARRYLAB_<VENUE>_API_KEY`` and ``CARRYLAB_<VENUE>_API_SECRET`` (``BINANCE``, ``BYBIT``,
 ``OKX``, ``HYPERLIQUID``, ``KRAKEN``); OKX also needs ``CARRYLAB_OKX_PASSPHRASE``. Hyperliquid's
@@ -18,23 +22,26 @@ Secrets file (TOML, readable by its owner only)::
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
 import threading
 import tomllib
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.errors import CredentialsError
+from engine.live.signals import block_signals
 
 MASK = "***"
 ENV_PREFIX = "CARRYLAB"
 FIELDS = ("api_key", "api_secret", "passphrase")
-# Secrets shorter than this would redact ordinary words; venues issue far longer keys.
-MIN_SECRET_CHARS = 8
+# Venues issue far longer keys; shorter is a truncated paste, and masking it would mangle ordinary words.
+MIN_SECRET_CHARS = 16
 
 
 class Secret:
@@ -83,34 +90,59 @@ class Credentials:
         return [s for s in (self.api_key, self.api_secret, self.passphrase) if s is not None]
 
 
+def encoded_forms(value: str) -> set[str]:
+    """Return ``value`` and every form an encoder may print it in, quotes stripped.
+
+    JSON with and without ASCII escapes (and JSON-escaped twice, a JSON line inside a JSON string),
+    ``repr`` and ``ascii`` of the text and of its UTF-8 bytes, ``unicode_escape``, and URL quoting.
+    """
+    escaped = json.dumps(value)[1:-1]
+    forms = {
+        value,
+        escaped,
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(escaped)[1:-1],
+        repr(value)[1:-1],
+        ascii(value)[1:-1],
+        repr(value.encode())[2:-1],
+        value.encode("unicode_escape").decode("ascii"),
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value, safe=""),
+    }
+    return {form for form in forms if form}
+
+
 class Redactor:
-    """Replace every registered secret in a text with ``***`` (thread-safe)."""
+    """Replace every registered secret, in each of its ``encoded_forms``, with ``***`` (thread-safe)."""
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._forms: set[str] = set()
+        self._ordered: list[str] = []
         self._lock = threading.Lock()
 
     def add(self, secrets: Iterable[Secret]) -> None:
-        """Register secret values to redact from now on."""
+        """Register secret values (any non-empty length) to redact from now on."""
         with self._lock:
             for secret in secrets:
-                value = secret.reveal()
-                if len(value) >= MIN_SECRET_CHARS:
-                    self._values.add(value)
+                if secret.reveal():
+                    self._forms |= encoded_forms(secret.reveal())
+            # Longest first: a form containing another is replaced whole.
+            self._ordered = sorted(self._forms, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with every registered secret replaced by ``***``."""
+        """Return ``text`` with every registered secret, raw or encoded, replaced by ``***``."""
         with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
-            if value in text:
-                text = text.replace(value, MASK)
+            forms = self._ordered
+        for form in forms:
+            if form in text:
+                text = text.replace(form, MASK)
         return text
 
     @property
     def longest(self) -> int:
+        """Return the length in UTF-8 bytes of the longest form registered (0 if none)."""
         with self._lock:
-            return max((len(v) for v in self._values), default=0)
+            return max((len(f.encode()) for f in self._forms), default=0)
 
 
 REDACTOR = Redactor()
@@ -136,7 +168,9 @@ def load_credentials(
     Raises
     ------
     CredentialsError
-        If the secrets file is missing, unreadable, malformed, or readable by group or others.
+        If the secrets file is missing, unreadable, malformed, or readable by group or others, or a
+        value is shorter than ``MIN_SECRET_CHARS`` (the message names the variable or the file's
+        field, never the value).
     """
     environ = os.environ if environ is None else environ
     from_file = _read_secrets_file(Path(secrets_file)) if secrets_file is not None else {}
@@ -149,11 +183,21 @@ def load_credentials(
             if value:
                 values[field] = value
                 sources.add("environment")
-            elif isinstance(from_file.get(venue, {}).get(field), str):
+                where = env_name(venue, field)
+            elif isinstance(from_file.get(venue, {}).get(field), str) and from_file[venue][field]:
                 values[field] = from_file[venue][field]
                 sources.add("secrets file")
+                where = f"[{venue}] {field} in the secrets file {secrets_file}"
+            else:
+                continue
+            if len(values[field]) < MIN_SECRET_CHARS:
+                # Refused, so never used: it is not registered (masking a short text would mangle the message).
+                raise CredentialsError(
+                    f"{where}: expected a credential of at least {MIN_SECRET_CHARS} characters (venues issue "
+                    f"longer keys), was {len(values[field])} characters; set the whole key"
+                )
+            redactor.add([Secret(values[field])])
         secrets = {k: Secret(v) for k, v in values.items()}
-        redactor.add(secrets.values())
         if "api_key" in secrets and "api_secret" in secrets:
             found[venue] = Credentials(
                 venue=venue,
@@ -206,16 +250,20 @@ class _RedactingStream(threading.Thread):
         self.redactor = redactor
 
     def run(self) -> None:
+        block_signals()
         pending = b""
         while True:
             chunk = os.read(self.read_fd, 65_536)
             if not chunk:
                 break
             pending += chunk
-            # Hold back a tail as long as the longest secret so one split across reads is still caught.
+            # Hold back a tail as long as the longest secret so one split across reads is still caught,
+            # cut on a UTF-8 character boundary.
             cut = pending.rfind(b"\n") + 1
             if cut == 0 and len(pending) > 65_536 + self.redactor.longest:
                 cut = len(pending) - self.redactor.longest
+                while cut > 0 and pending[cut] & 0xC0 == 0x80:
+                    cut -= 1
             if cut:
                 self._write(pending[:cut])
                 pending = pending[cut:]

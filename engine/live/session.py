@@ -1,4 +1,4 @@
-"""Run one paper or live session from a run config: check, prepare, run the node, stop, report, save state.
+"""Run one paper or live session from a run config: check, prepare, run the node, stop, report.
 
 The config is the backtest's: venues, instruments, balances, fees, leverage, fill model, risk limits,
 strategy path and params; ``[live]`` adds connections and node settings. Promoting a config from
@@ -17,40 +17,53 @@ The node is assembled by ``engine.live.node``; the strategy wrappers are ``engin
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from nautilus_trader.live import LiveNode
-from nautilus_trader.model import Currency, InstrumentId
+from nautilus_trader.model import Currency, InstrumentId, Money, Venue
 
 from datasets.symbols import market_of
 from engine.config import LiveConfig, RunConfig
-from engine.errors import NodeError
-from engine.harness import guarded
+from engine.errors import NodeError, StateError
+from engine.harness import guarded, raise_failure
+from engine.limits import limit_findings
 from engine.live import safety
 from engine.live.funding import InstrumentTerms, PaperFunding, Settlement
-from engine.live.harness import deferred_denials, install_signals, on_replay_clock, restore_signals, stoppable
+from engine.live.funding_account import FundingAccounts
+from engine.live.harness import after_resume, deferred_denials, journaled, on_replay_clock, stoppable
+from engine.live.journal import Journal, ResumePoint, journal_path, marked_balances
 from engine.live.logs import get_logger
 from engine.live.monitor import MetricsServer, NodeStatus, StopRequest, Supervisor
 from engine.live.node import Mode, build_node
+from engine.live.recording import JournalRecorder
 from engine.live.replay import ReplayClock, ReplayFeed
 from engine.live.report import build_session_result, observed_run_data, replayed_run_data
 from engine.live.secrets import Credentials, load_credentials
-from engine.live.state import PaperState, capture_state, read_state, restored_model, state_path, write_state
+from engine.live.signals import (
+    SignalGate,
+    StartupAborted,
+    current_signals,
+    install_signals,
+    restore_signals,
+    watch_signals,
+)
 from engine.loading import config_hash, instrument_id_for, instrument_ids, load_strategy, venue_of
 from engine.results.artefacts import write_artefacts
 from engine.results.events import RiskEventRecorder
-from engine.results.result import RunResult, settlement_currency
+from engine.results.result import Ledgers, RunResult, assemble_result, settlement_currency
 from engine.results.stats import text
 from engine.run_data import RunData, load_run_data, ns_of, open_catalog
-from engine.venue_models import VenueModel, build_venue_model
+from engine.venue_models import VenueModel, build_venue_models
 
 
 @dataclass(slots=True)
@@ -65,22 +78,24 @@ class SessionOptions:
     confirmed_live : bool
         The ``--live`` flag.
     interactive : bool
-        Ask the operator to type YES before a live start (the CLI sets it when stdin is a terminal).
+        Ask the operator to type YES before a production start (the CLI sets it when stdin is a terminal).
     ask : callable
         How to ask (``input`` by default; tests inject answers).
+    confirm_hash : str, optional
+        ``--confirm-live``: the config hash confirming a production start without a terminal.
     secrets_file : Path, optional
     environ : mapping, optional
         Environment to read credentials from (default ``os.environ``).
     out_dir : Path, optional
         Artefacts go to ``out_dir/<config-hash>/``; None writes none.
     state_dir : Path, optional
-        Overrides ``live.state_dir``.
+        Overrides ``live.state_dir`` (the journal: ``<state_dir>/<config-hash>/journal.sqlite``).
     speed : float, optional
         Overrides ``live.replay_speed``.
     duration_secs : float, optional
         Stop gracefully after this many wall seconds.
     fresh : bool
-        Ignore a saved paper state.
+        Back the journal up and start an empty one (paper otherwise resumes from it).
     flatten_on_stop : bool, optional
         Overrides ``live.flatten_on_stop``.
     metrics_port : int, optional
@@ -88,9 +103,12 @@ class SessionOptions:
     log_level : str
         Nautilus' stdout log level.
     install_signal_handlers : bool
-        SIGINT/SIGTERM stop the node gracefully (main thread only).
+        SIGINT/SIGTERM stop the node gracefully once it runs (main thread only).
+    signals : SignalGate, optional
+        The CLI's start-up handlers (``engine.live.signals``): armed before the node runs, a signal they
+        remembered becomes a stop as soon as the node has started.
     replay_until : datetime, optional
-        Stop a replay after this historical moment, as an operator's stop would (state is written).
+        Stop a replay after this historical moment, as an operator's stop would (the journal resumes after it).
     """
 
     mode: Mode = "paper"
@@ -98,6 +116,7 @@ class SessionOptions:
     confirmed_live: bool = False
     interactive: bool = False
     ask: Callable[[str], str] = input
+    confirm_hash: str | None = None
     secrets_file: Path | None = None
     environ: Mapping[str, str] | None = None
     out_dir: Path | None = Path("runs/paper")
@@ -110,11 +129,33 @@ class SessionOptions:
     log_level: str = "WARNING"
     install_signal_handlers: bool = True
     replay_until: datetime | None = None
+    signals: SignalGate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """What ``check_session`` found: the hash ``--confirm-live`` confirms, the environments, the warnings."""
+
+    config_hash: str
+    environments: dict[str, str]
+    warnings: list[str]
 
 
 @dataclass(slots=True)
 class SessionResult:
-    """What a session produced."""
+    """What a session produced.
+
+    Attributes
+    ----------
+    result : RunResult
+        Cumulative over every session of the journal (restore orders left out), written to ``run_dir``.
+    session_result : RunResult, optional
+        This session alone, as its node's cache has it (restore orders included), written to ``session_dir``.
+    state_path : Path, optional
+        The journal (``<state_dir>/<config-hash>/journal.sqlite``).
+    session : int
+        This session's number in the journal (1 for a fresh start).
+    """
 
     result: RunResult
     stop_reason: str
@@ -122,6 +163,9 @@ class SessionResult:
     state_path: Path | None = None
     metrics_port: int | None = None
     restored_positions: dict[str, Decimal] = field(default_factory=dict)
+    session_result: RunResult | None = None
+    session_dir: Path | None = None
+    session: int = 1
 
 
 def run_session(
@@ -132,20 +176,44 @@ def run_session(
     Raises
     ------
     SafetyError
-        If live mode is refused (no ``--live``, no YES, no risk limits, replay requested).
+        If live mode is refused (``engine.live.safety``: no ``--live``, a paper environment, limits
+        missing or unable to bind, no confirmation, replay requested).
     CredentialsError
-        If live mode lacks credentials for a venue, or the secrets file is unsafe.
+        If live mode lacks credentials for a venue, a credential is too short, or the secrets file is unsafe.
     ConfigError, MissingDataError
         As for a backtest.
     NodeError
         If Nautilus fails to build or run the node.
     StateError
-        If a saved paper state belongs to another config.
+        If the journal is malformed (a table, column or value; a negative balance; a strategy state its
+        ``on_load`` refuses) or belongs to another config.
+    StartupAborted
+        If a signal stopped the node before it started (nothing traded, no state or report written).
     """
     session = _Session(config, options)
     session.check()
     session.prepare(progress)
     return session.run()
+
+
+def check_session(config: RunConfig, options: SessionOptions) -> SessionCheck:
+    """Run every check ``run_session`` runs before it reads data or builds anything; return what passed.
+
+    Live: every safety rule but the operator's confirmation (``--dry-run``), so the returned hash is
+    what ``--confirm-live`` expects.
+
+    Raises
+    ------
+    SafetyError, CredentialsError
+        As ``run_session``.
+    """
+    session = _Session(config, options)
+    session.check(confirm=False)
+    return SessionCheck(
+        config_hash=session.digest,
+        environments=dict(safety.venue_environments(config)),
+        warnings=list(session.warnings),
+    )
 
 
 class _Session:
@@ -155,22 +223,30 @@ class _Session:
         self.live = config.live or LiveConfig()
         self.log = get_logger("node")
         self.digest = config_hash(config)
-        self.state_file = state_path(options.state_dir or Path(self.live.state_dir), self.digest)
+        self.journal_file = journal_path(options.state_dir or Path(self.live.state_dir), self.digest)
         self.clock = ReplayClock(speed=options.speed if options.speed is not None else self.live.replay_speed)
         self.status = NodeStatus()
         self.stop = StopRequest()
         self.flatten = self.live.flatten_on_stop if options.flatten_on_stop is None else options.flatten_on_stop
         self.credentials: Mapping[str, Credentials] = {}
-        self.state: PaperState | None = None
+        self.journal: Journal | None = None
+        self.recorder: JournalRecorder | None = None
+        self.resume = ResumePoint()
+        self.carried: list[Settlement] = []
+        self.base_models: list[VenueModel] = []
+        self.replay: ReplayFeed | None = None
         self.data: RunData | None = None
         self.models: list[VenueModel] = []
         self.funding = PaperFunding({})
-        self.previous_signals: dict[int, Any] = {}
-        self.risk_events = RiskEventRecorder()
+        self.funding_accounts = FundingAccounts()
+        self.supervisor_started = False
+        self.started_lock = threading.Lock()
+        self.warnings: list[str] = []
+        self.risk_events = _JournaledRiskEvents()
         self.started = 0.0
         self.plan = load_strategy(config)
 
-    def check(self) -> None:
+    def check(self, *, confirm: bool = True) -> None:
         venues = [v.name for v in self.config.venues]
         self.credentials = load_credentials(
             venues, environ=self.options.environ, secrets_file=self.options.secrets_file
@@ -183,29 +259,25 @@ class _Session:
                 credentials=self.credentials,
                 interactive=self.options.interactive,
                 ask=self.options.ask,
+                confirm_hash=self.options.confirm_hash,
+                confirm=confirm,
             )
+        else:
+            # Live refuses these (check_live above); paper runs and records them, as a backtest does.
+            self.warnings = limit_findings(self.config)
+            for finding in self.warnings:
+                self.log.warning("limit cannot bind", finding=finding)
 
     def prepare(self, progress: Callable[[str], None]) -> None:
         config, options = self.config, self.options
-        self.models = [build_venue_model(v) for v in config.venues]
+        self.models = build_venue_models(config, fees="venue" if options.mode == "live" else "catalog")
+        self.base_models = list(self.models)
         self.plan = load_strategy(config)
-        if not options.fresh and options.mode == "paper":
-            self.state = read_state(self.state_file, config_hash=self.digest)
-        if self.state is not None:
-            self.log.info(
-                "restoring paper state",
-                path=str(self.state_file),
-                cursor_ns=self.state.cursor_ns,
-                positions=self.state.positions,
-                balances=self.state.balances,
-            )
-            self.models = [restored_model(m, self.state) for m in self.models]
         if options.replay:
             progress(f"catalog {config.data.catalog}: loading {config.start:%Y-%m-%d} to {config.end:%Y-%m-%d}")
             self.data = load_run_data(config, open_catalog(config.data.catalog), progress=progress)
         self.funding = PaperFunding(_funding_terms(config, self.data))
-        if self.state is not None:
-            self.funding.settlements.extend(self.state.funding)
+        self.open_journal()
         if options.mode == "paper" and config.fill.slippage_bps:
             self.log.warning(
                 "paper fills ignore fill.slippage_bps",
@@ -213,25 +285,142 @@ class _Session:
                 why="the 2.0.0rc6 sandbox accepts native fill models only; market orders fill at the last close",
             )
 
+    def open_journal(self) -> None:
+        # Paper resumes from the journal (positions, balances, cursor, strategy state); live only records
+        # (the venue is the record: reconciliation recovers orders and positions).
+        options = self.options
+        journal = Journal.open(
+            self.journal_file, config_hash=self.digest, fresh=options.fresh, keep_backups=self.live.journal_backups
+        )
+        self.journal = journal
+        journal.backup(label="start")
+        resume = journal.resume_point()
+        self.resume = resume if options.mode == "paper" else ResumePoint(session=resume.session)
+        journal.begin_session(mode=options.mode, resumed_after_ns=self.resume.cursor_ns)
+        data = self.data
+        venue_names = {m.venue.value: m.name for m in self.models}
+        instruments = data.instruments if data is not None else {}
+        self.recorder = JournalRecorder(
+            journal,
+            to_historical=self.clock.to_historical if options.replay else (lambda ns: ns),
+            venue_of=data.venue_of if data is not None else venue_of(self.config),
+            currency_of={str(i): settlement_currency(x) for i, x in instruments.items()},
+            venues={name: Venue(venue) for venue, name in venue_names.items()},
+        )
+        self.risk_events.record_event = self.recorder.on_risk_event
+        if options.mode != "paper":
+            return
+        self.carried = [Settlement(**{k: v for k, v in row.items() if k != "session"}) for row in journal.settlements()]
+        self.funding.settlements.extend(self.carried)
+        for instrument_id in self.funding.terms:
+            self.funding.settled_until[instrument_id] = max(
+                self.resume.cursor_ns - 1, self.resume.settled_until.get(instrument_id, 0), 0
+            )
+        if self.resume.session > 1:
+            self.models = self.restored_models()
+            self.log.info(
+                "resuming from the journal",
+                path=str(self.journal_file),
+                session=self.resume.session,
+                cursor_ns=self.resume.cursor_ns,
+                positions={i: str(q) for i, q in self.resume.positions.items()},
+                balances={m.name: [str(b) for b in m.starting_balances] for m in self.models},
+            )
+
+    def restored_models(self) -> list[VenueModel]:
+        # A margin account's balance + unrealised PnL, rebuilt exactly from the journal's fills marked at the
+        # price the positions are re-opened at (the replay's last close before the cursor), its funding, plus
+        # the taker fee the re-opening orders pay: the restarted sandbox's equity is the uninterrupted one's.
+        journal, _ = self.opened()
+        prices = self.restore_prices()
+        multipliers = {
+            str(i): Decimal(str(x.multiplier)) for i, x in (self.data.instruments if self.data else {}).items()
+        }
+        fills = journal.rows("fills")
+        restored = []
+        for model in self.models:
+            own = [f for f in fills if f["venue"] == model.name]
+            change = marked_balances(own, prices, multipliers)
+            # Paper funding is booked into the sandbox accounts (engine.live.funding_account).
+            for settlement in self.carried:
+                if settlement.venue == model.name:
+                    change[settlement.currency] = change.get(settlement.currency, Decimal(0)) + settlement.amount
+            for instrument_id, size in self.resume.positions.items():
+                fees = (model.fees or {}).get(InstrumentId.from_str(instrument_id))
+                price = prices.get(instrument_id)
+                if fees is not None and price is not None and any(f["instrument_id"] == instrument_id for f in own):
+                    currency = next(f["commission_currency"] for f in own if f["instrument_id"] == instrument_id)
+                    fee = abs(size) * price * multipliers.get(instrument_id, Decimal(1)) * fees[1]
+                    change[currency] = change.get(currency, Decimal(0)) + fee
+            balances = []
+            for money in model.starting_balances:
+                code = str(money.currency.code)
+                unit = Decimal(1).scaleb(-money.currency.precision)
+                amount = (money.as_decimal() + change.get(code, Decimal(0))).quantize(unit)
+                if amount < 0:
+                    raise StateError(
+                        f"journal {self.journal_file}: expected the restored {model.name} balance to be >= 0, "
+                        f"was {amount} {code} (fills marked to the last price); pass --fresh to start over"
+                    )
+                balances.append(Money.from_str(f"{amount} {code}"))
+            restored.append(replace(model, starting_balances=tuple(balances)))
+        return restored
+
+    def primed_after_ns(self) -> int:
+        # A resumed replay re-emits the last bar of each instrument before the cursor (the restore price):
+        # the session's report starts just before the earliest of them.
+        if self.data is None or not self.resume.cursor_ns:
+            return 0
+        closed = self.data.bars.filter(pl.col("ts").cast(pl.Int64) + 1 <= self.resume.cursor_ns)
+        last = closed.group_by("instrument_id").agg(pl.col("ts").cast(pl.Int64).max())
+        earliest: int = last["ts"].min() if last.height else self.resume.cursor_ns  # type: ignore[assignment]
+        return earliest
+
+    def opened(self) -> tuple[Journal, JournalRecorder]:
+        if self.journal is None or self.recorder is None:
+            raise NodeError("expected the session's journal to be open (prepare() opens it), it was not")
+        return self.journal, self.recorder
+
+    def restore_prices(self) -> dict[str, Decimal]:
+        # Replay: the close of the last bar delivered at or before the cursor (the priming bar). Venue data:
+        # the last fill price (the position is re-opened on the next venue bar).
+        if self.data is not None:
+            closed = self.data.bars.filter(pl.col("ts").cast(pl.Int64) + 1 <= self.resume.cursor_ns)
+            last = closed.group_by("instrument_id", maintain_order=True).last()
+            return {row["instrument_id"]: row["close"] for row in last.iter_rows(named=True)}
+        journal, _ = self.opened()
+        return {row["instrument_id"]: Decimal(row["price"]) for row in journal.rows("fills")}
+
     def on_settlement(self, settlement: Settlement) -> None:
         self.log.info("funding", **settlement.to_json())
+        # Into the sandbox account too (paper): balances, equity and the risk breakers include it, as in a backtest.
+        self.funding_accounts.book(settlement)
+        if self.recorder is not None:
+            self.recorder.on_settlement(settlement)
 
     def feed(self, strategy: Any) -> ReplayFeed | None:
         if self.data is None:
             return None
         status = self.status
-        return ReplayFeed(
+        self.replay = ReplayFeed(
             instruments=list(self.data.instruments.values()),
             events=sorted(self.data.engine_data, key=lambda e: e.ts_init),
             clock=self.clock,
             funding=self.funding,
-            resume_after_ns=self.state.cursor_ns if self.state is not None else 0,
+            resume_after=self.resume.cursor_events,
+            on_processed=lambda count, event: self.on_processed(count, event, strategy),
             on_settlement=self.on_settlement,
+            booked=self.funding_accounts.landed,
             on_finished=self.replay_finished,
             processed=lambda bar: status.processed_bar_ns.get(str(bar.bar_type), 0) >= bar.ts_init,
             settling=strategy.is_exiting,
             pause_after_ns=ns_of(self.options.replay_until) if self.options.replay_until is not None else None,
         )
+        return self.replay
+
+    def on_processed(self, count: int, event: Any, strategy: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.on_cursor(count, event.ts_init, strategy)
 
     def replay_finished(self) -> None:
         paused = self.options.replay_until is not None
@@ -239,11 +428,16 @@ class _Session:
 
     def wrap(self, strategy_class: type) -> type:
         wrapped = deferred_denials(stoppable(guarded(strategy_class), self.stop))
-        return on_replay_clock(wrapped, self.clock) if self.options.replay else wrapped
+        if self.options.replay:
+            wrapped = on_replay_clock(wrapped, self.clock)
+        if self.resume.cursor_ns:
+            wrapped = after_resume(wrapped, lambda: self.replay is not None and self.replay.priming)
+        return journaled(wrapped, self.recorder) if self.recorder is not None else wrapped
 
     def run(self) -> SessionResult:
         config, options = self.config, self.options
         strategy = self.plan.create(self.wrap)
+        self.load_strategy_state(strategy)
         node = build_node(
             config,
             mode=options.mode,
@@ -252,8 +446,9 @@ class _Session:
             live_config=self.live,
             credentials=self.credentials,
             feed=self.feed(strategy),
+            funding_accounts=self.funding_accounts if options.mode == "paper" else None,
         )
-        restore = self.state.signed_positions() if self.state is not None else {}
+        restore = dict(self.resume.positions)
         self.started = time.perf_counter()
         metrics: MetricsServer | None = None
         timer: threading.Timer | None = None
@@ -287,6 +482,23 @@ class _Session:
             node.dispose()
             del node
             gc.collect()
+            if self.journal is not None:
+                self.journal.close()
+
+    def load_strategy_state(self, strategy: Any) -> None:
+        saved = self.resume.strategy_state
+        if not saved:
+            return
+        # One strategy per node: its saved state, whatever id the previous session gave it.
+        strategy_id, state = next(iter(saved.items()))
+        try:
+            strategy.on_load(state)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            raise StateError(
+                f"journal {self.journal_file}: expected strategy_state of {strategy_id} to be what "
+                f"{type(strategy).__name__}.on_save writes, {exc}; pass --fresh to start over"
+            ) from None
+        self.log.info("strategy state restored", strategy_id=strategy_id, keys=sorted(state))
 
     def supervisor(self, strategy: Any, stop_node: Callable[[], None], restore: dict[str, Decimal]) -> Supervisor:
         clock = self.clock
@@ -304,13 +516,25 @@ class _Session:
             on_settlement=self.on_settlement,
             restore=restore,
             on_started=self.install_signals,
+            on_tick=self.daily_backup,
+            funding_booked=self.funding_accounts.newly_landed,
         )
+
+    def daily_backup(self) -> None:
+        if self.journal is not None:
+            self.journal.backup_if_due(time.time_ns())
 
     def install_signals(self) -> None:
         # Called from the supervisor's on_start, on the main thread inside node.run(): after the node has
-        # installed its own SIGINT handling, so ours (graceful: cancel, flatten, state) replaces it.
+        # installed its own SIGINT/SIGTERM handling, so ours (graceful: cancel, flatten, state) replaces it.
+        # A signal the CLI's gate remembered while the node was starting becomes the stop now.
+        with self.started_lock:
+            self.supervisor_started = True
         if self.options.install_signal_handlers:
-            self.previous_signals = install_signals(self.stop, flatten=self.flatten)
+            install_signals(self.stop, flatten=self.flatten)  # run_node puts back the handlers from before
+        gate = self.options.signals
+        if gate is not None and gate.received is not None:
+            self.stop.request(f"signal {gate.received}", flatten=self.flatten)
 
     def run_node(self, node: LiveNode, strategy: Any) -> None:
         self.log.info(
@@ -320,64 +544,158 @@ class _Session:
             venues=[v.name for v in self.config.venues],
             config_hash=self.digest,
         )
+        gate = self.options.signals
+        before = current_signals()
+        stop_node = node.handle().stop
+        watching = (
+            watch_signals(lambda name: self.on_signal_while_starting(name, stop_node))
+            if self.options.install_signal_handlers
+            else contextlib.nullcontext()
+        )
         try:
-            node.run()
+            with watching:
+                if gate is not None:
+                    gate.arm()  # the watcher sees every signal from here on
+                node.run()
         except Exception as exc:
             raise NodeError(
                 f"expected the node to run until stopped, it failed with {type(exc).__name__}: {exc}"
             ) from exc
         finally:
-            restore_signals(self.previous_signals)
-        failure = getattr(strategy, "engine_failure", None)
-        if failure is not None:
-            raise NodeError(
-                f"expected the strategy to run without errors, {failure[0]} raised "
-                f"{type(failure[1]).__name__}: {failure[1]}"
-            ) from failure[1]
+            # Nautilus leaves its own handlers installed after run(): put back the ones from before it.
+            restore_signals(before)
+        if not self.supervisor_started:
+            # Stopped by a signal before our supervisor started: nothing traded, write nothing.
+            reason = self.stop.reason or (f"signal {gate.received}" if gate is not None and gate.received else "")
+            raise StartupAborted(f"{reason or 'a signal caught by Nautilus'} while the node was starting")
+        raise_failure(strategy, NodeError)
+
+    def on_signal_while_starting(self, name: str, stop_node: Callable[[], None]) -> None:
+        # From watch_signals' thread: the main thread may be inside Nautilus, connecting, for a minute.
+        with self.started_lock:
+            if self.supervisor_started:
+                return  # install_signals' handlers run on the main thread now
+            self.stop.request(f"signal {name}", flatten=self.flatten)
+        stop_node()
 
     def finish(self, node: LiveNode, restore: dict[str, Decimal], metrics: MetricsServer | None) -> SessionResult:
         config, options = self.config, self.options
-        carried = self.state.funding if self.state is not None else []
+        journal, recorder = self.opened()
+        to_historical = self.clock.to_historical if options.replay else (lambda ns: ns)
+        until_ns = max(self.clock.now, self.resume.cursor_ns)
         if self.data is not None:
-            resumed = self.state.cursor_ns if self.state is not None else 0
-            data = replayed_run_data(self.data, after_ns=resumed, until_ns=self.clock.now)
+            data = replayed_run_data(self.data, after_ns=self.primed_after_ns(), until_ns=until_ns)
         else:
             data = observed_run_data(
                 self.status.bars, _cached_instruments(node, config), venue_of(config), end_ns=time.time_ns()
             )
         reason = self.stop.reason or "node stopped"
+        extra = {
+            "stop_reason": reason,
+            "session": journal.session,
+            "restored_positions": {k: str(v) for k, v in restore.items()},
+            "funding_before_restart": _totals(self.carried),
+        }
         result = build_session_result(
             config,
             cache=node.cache,
             models=self.models,
             data=data,
-            settlements=self.funding.settlements[len(carried) :],
-            to_historical=self.clock.to_historical if options.replay else (lambda ns: ns),
+            settlements=self.funding.settlements[len(self.carried) :],
+            to_historical=to_historical,
             mode=options.mode + (" (replay)" if options.replay else ""),
-            extra={
-                "stop_reason": reason,
-                "restored_positions": {k: str(v) for k, v in restore.items()},
-                "funding_before_restart": _totals(carried),
-            },
+            extra=extra,
         )
         result.risk_events = self.risk_events.frame()
         result.stats["risk_events"] = result.risk_events.height
+        if self.warnings:
+            result.stats["warnings"] = list(self.warnings)
         result.timings_secs["session"] = time.perf_counter() - self.started
-        written_state = None
-        if options.mode == "paper":
-            cursor = self.clock.now if options.replay else 0
-            state = capture_state(node.cache, self.digest, self.models, cursor, self.funding, self.status, self.state)
-            written_state = write_state(state, self.state_file)
-        run_dir = write_artefacts(result, options.out_dir) if options.out_dir is not None else None
-        self.log.info("stopped", reason=reason, run_dir=str(run_dir), state=str(written_state))
+        # The stop's final states: every order, the balances, and this session's positions as the report has them.
+        recorder.snapshot(node.cache, ts=until_ns if options.replay else time.time_ns())
+        journal.replace_session_rows("positions", _ns_rows(result.positions, ["ts_opened", "ts_closed"]))
+        journal.end_session(reason)
+        # Live: the venue is the record (reconciliation re-books what earlier sessions left open), so the
+        # report is the session's; paper: the journal's, over every session.
+        total = self.cumulative_result(result, data) if options.mode == "paper" else result
+        session_dir = run_dir = None
+        if options.out_dir is not None:
+            session_dir = write_artefacts(result, options.out_dir / self.digest, folder=f"session-{journal.session}")
+            run_dir = write_artefacts(total, options.out_dir)
+        self.log.info(
+            "stopped", reason=reason, run_dir=str(run_dir), session_dir=str(session_dir), journal=str(self.journal_file)
+        )
         return SessionResult(
-            result=result,
+            result=total,
             stop_reason=reason,
             run_dir=run_dir,
-            state_path=written_state,
+            state_path=self.journal_file,
             metrics_port=metrics.port if metrics is not None else None,
             restored_positions=restore,
+            session_result=result,
+            session_dir=session_dir,
+            session=journal.session,
         )
+
+    def cumulative_result(self, session: RunResult, session_data: RunData) -> RunResult:
+        # Every session of the journal: the strategy's orders and fills (restore orders left out: they
+        # re-open what a fill of an earlier session opened), positions, balances, funding, risk events,
+        # attributed over every bar replayed since the start. Reconciled with this session's positions.
+        journal, _ = self.opened()
+        if self.data is not None:
+            data = replayed_run_data(self.data, after_ns=0, until_ns=max(self.clock.now, self.resume.cursor_ns))
+        else:
+            data = session_data
+        positions = _sorted_positions(journal.frame("positions"))
+        ledgers = Ledgers(
+            orders=journal.frame("orders").sort("ts_init", "client_order_id"),
+            fills=journal.frame("fills").sort("ts", "client_order_id", "quantity", maintain_order=True),
+            positions=_sorted_positions(journal.frame("positions", where=f"session = {journal.session}")),
+            account=journal.frame("account").sort("ts", maintain_order=True),
+        )
+        total = assemble_result(
+            self.config,
+            ledgers,
+            funding=journal.frame("funding").sort("ts", "instrument_id"),
+            models=self.base_models,
+            data=data,
+            funding_in_accounts=True,
+            extra={
+                "mode": session.stats["mode"],
+                "stop_reason": session.stats["stop_reason"],
+                "sessions": journal.session,
+                "restored_positions": session.stats["restored_positions"],
+            },
+        )
+        total.positions = positions
+        total.stats["positions"] = positions.height
+        total.risk_events = journal.frame("risk_events")
+        total.stats["risk_events"] = total.risk_events.height
+        if "warnings" in session.stats:
+            total.stats["warnings"] = session.stats["warnings"]
+        total.timings_secs = dict(session.timings_secs)
+        return total
+
+
+class _JournaledRiskEvents(RiskEventRecorder):
+    """The risk events recorder, also journaling each event as it is published."""
+
+    record_event: Callable[[dict[str, Any]], None] | None = None
+
+    def _record(self, message: object) -> None:
+        super()._record(message)
+        if self.record_event is not None and isinstance(message, dict):
+            self.record_event(message)
+
+
+def _ns_rows(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    return frame.with_columns(pl.col(c).cast(pl.Int64) for c in columns).to_dicts()
+
+
+def _sorted_positions(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort("ts_opened", "ts_closed", "position_id", nulls_last=True, maintain_order=True).sort(
+        "ts_opened", "position_id", "is_snapshot"
+    )
 
 
 def _funding_terms(config: RunConfig, data: RunData | None) -> dict[str, InstrumentTerms]:

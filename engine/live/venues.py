@@ -4,6 +4,10 @@ One table maps a configured venue (``binance``, ``bybit``, ``okx``, ``hyperliqui
 ``[live.connections.<venue>]`` section to the adapter's factory and config. Perps select the venue's
 derivatives product (Binance USD-M, Bybit linear, OKX swaps, Hyperliquid perps, Kraken futures); spot
 instruments its spot product. Credentials are revealed only here, into the adapter config.
+
+The connection's ``environment`` picks the adapter's: ``testnet`` its testnet/demo, ``paper`` and
+``production`` its production endpoints (a paper node reads production market data). An execution
+client is built for ``testnet`` and ``production`` only: a paper config never reaches one.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from nautilus_trader.model import AccountId
 from datasets.symbols import market_of
 from datasets.venues import venue_spec
 from engine.config import ConnectionConfig, VenueConfig
-from engine.errors import CredentialsError, NodeError
+from engine.errors import CredentialsError, NodeError, SafetyError
 from engine.live.secrets import Credentials
 
 
@@ -65,11 +69,22 @@ def exec_client(venue: VenueConfig, connection: ConnectionConfig, credentials: C
         If the venue mixes spot and perps.
     CredentialsError
         If the venue needs a credential field that is absent (OKX passphrase).
+    SafetyError
+        If the connection's environment is ``paper``: a paper config never connects an execution client.
     """
+    if connection.environment not in ("testnet", "production"):
+        raise SafetyError(
+            f"venues[{venue.name}]: expected environment 'testnet' or 'production' for an execution client, "
+            f"was {connection.environment!r}; a paper config never trades on a venue"
+        )
     builder = _EXEC[venue.name]
     name = nautilus_venue(venue.name)
     account_id = AccountId(f"{name}-001")
     return AdapterClient(name, *builder(_is_perp(venue), connection, credentials, account_id))
+
+
+def _testnet(connection: ConnectionConfig) -> bool:
+    return connection.environment == "testnet"
 
 
 def _key(credentials: Credentials | None) -> str | None:
@@ -89,7 +104,7 @@ def _binance_data(perp: bool, connection: ConnectionConfig, credentials: Credent
 
     return binance.BinanceDataClientFactory(), binance.BinanceDataClientConfig(
         product_type=binance.BinanceProductType.USD_M if perp else binance.BinanceProductType.SPOT,
-        environment=binance.BinanceEnvironment.TESTNET if connection.testnet else binance.BinanceEnvironment.LIVE,
+        environment=binance.BinanceEnvironment.TESTNET if _testnet(connection) else binance.BinanceEnvironment.LIVE,
         base_url_http=connection.base_url_http,
         base_url_ws=connection.base_url_ws,
         api_key=_key(credentials),
@@ -105,7 +120,7 @@ def _binance_exec(
     return binance.BinanceExecutionClientFactory(), binance.BinanceExecutionClientConfig(
         account_id=account_id,
         product_type=binance.BinanceProductType.USD_M if perp else binance.BinanceProductType.SPOT,
-        environment=binance.BinanceEnvironment.TESTNET if connection.testnet else binance.BinanceEnvironment.LIVE,
+        environment=binance.BinanceEnvironment.TESTNET if _testnet(connection) else binance.BinanceEnvironment.LIVE,
         base_url_http=connection.base_url_http,
         base_url_ws=connection.base_url_ws_private or connection.base_url_ws,
         base_url_ws_trading=connection.base_url_ws_trading,
@@ -120,7 +135,7 @@ def _bybit_data(perp: bool, connection: ConnectionConfig, credentials: Credentia
 
     return bybit.BybitDataClientFactory(), bybit.BybitDataClientConfig(
         product_types=[bybit.BybitProductType.LINEAR if perp else bybit.BybitProductType.SPOT],
-        environment=bybit.BybitEnvironment.TESTNET if connection.testnet else bybit.BybitEnvironment.MAINNET,
+        environment=bybit.BybitEnvironment.TESTNET if _testnet(connection) else bybit.BybitEnvironment.MAINNET,
         base_url_http=connection.base_url_http,
         base_url_ws_public=connection.base_url_ws,
         base_url_ws_private=connection.base_url_ws_private,
@@ -136,7 +151,7 @@ def _bybit_exec(
 
     return bybit.BybitExecutionClientFactory(), bybit.BybitExecutionClientConfig(
         product_types=[bybit.BybitProductType.LINEAR if perp else bybit.BybitProductType.SPOT],
-        environment=bybit.BybitEnvironment.TESTNET if connection.testnet else bybit.BybitEnvironment.MAINNET,
+        environment=bybit.BybitEnvironment.TESTNET if _testnet(connection) else bybit.BybitEnvironment.MAINNET,
         base_url_http=connection.base_url_http,
         base_url_ws_private=connection.base_url_ws_private,
         base_url_ws_trade=connection.base_url_ws_trading,
@@ -151,7 +166,7 @@ def _okx_data(perp: bool, connection: ConnectionConfig, credentials: Credentials
 
     return okx.OKXDataClientFactory(), okx.OKXDataClientConfig(
         instrument_types=[okx.OKXInstrumentType.SWAP if perp else okx.OKXInstrumentType.SPOT],
-        environment=okx.OKXEnvironment.DEMO if connection.testnet else okx.OKXEnvironment.LIVE,
+        environment=okx.OKXEnvironment.DEMO if _testnet(connection) else okx.OKXEnvironment.LIVE,
         base_url_http=connection.base_url_http,
         base_url_ws_public=connection.base_url_ws,
         base_url_ws_business=connection.base_url_ws_private,
@@ -173,7 +188,7 @@ def _okx_exec(
     return okx.OKXExecutionClientFactory(), okx.OKXExecutionClientConfig(
         account_id=account_id,
         instrument_types=[okx.OKXInstrumentType.SWAP if perp else okx.OKXInstrumentType.SPOT],
-        environment=okx.OKXEnvironment.DEMO if connection.testnet else okx.OKXEnvironment.LIVE,
+        environment=okx.OKXEnvironment.DEMO if _testnet(connection) else okx.OKXEnvironment.LIVE,
         base_url_http=connection.base_url_http,
         base_url_ws_private=connection.base_url_ws_private,
         base_url_ws_business=connection.base_url_ws,
@@ -188,7 +203,7 @@ def _hyperliquid_data(perp: bool, connection: ConnectionConfig, credentials: Cre
 
     environment = hyperliquid.HyperliquidEnvironment
     return hyperliquid.HyperliquidDataClientFactory(), hyperliquid.HyperliquidDataClientConfig(
-        environment=environment.TESTNET if connection.testnet else environment.MAINNET,
+        environment=environment.TESTNET if _testnet(connection) else environment.MAINNET,
         base_url_http=connection.base_url_http,
         base_url_ws=connection.base_url_ws,
     )
@@ -204,7 +219,7 @@ def _hyperliquid_exec(
         account_id=account_id,
         account_address=credentials.api_key.reveal(),
         private_key=credentials.api_secret.reveal(),
-        environment=environment.TESTNET if connection.testnet else environment.MAINNET,
+        environment=environment.TESTNET if _testnet(connection) else environment.MAINNET,
         base_url_http=connection.base_url_http,
         base_url_ws=connection.base_url_ws,
         base_url_exchange=connection.base_url_ws_trading,
@@ -216,7 +231,7 @@ def _kraken_data(perp: bool, connection: ConnectionConfig, credentials: Credenti
 
     return kraken.KrakenDataClientFactory(), kraken.KrakenDataClientConfig(
         product_type=kraken.KrakenProductType.FUTURES if perp else kraken.KrakenProductType.SPOT,
-        environment=kraken.KrakenEnvironment.DEMO if connection.testnet else kraken.KrakenEnvironment.LIVE,
+        environment=kraken.KrakenEnvironment.DEMO if _testnet(connection) else kraken.KrakenEnvironment.LIVE,
         base_url=connection.base_url_http,
         ws_public_url=connection.base_url_ws,
         ws_private_url=connection.base_url_ws_private,
@@ -233,7 +248,7 @@ def _kraken_exec(
     return kraken.KrakenExecutionClientFactory(), kraken.KrakenExecutionClientConfig(
         account_id=account_id,
         product_type=kraken.KrakenProductType.FUTURES if perp else kraken.KrakenProductType.SPOT,
-        environment=kraken.KrakenEnvironment.DEMO if connection.testnet else kraken.KrakenEnvironment.LIVE,
+        environment=kraken.KrakenEnvironment.DEMO if _testnet(connection) else kraken.KrakenEnvironment.LIVE,
         base_url=connection.base_url_http,
         ws_url=connection.base_url_ws_private,
         api_key=credentials.api_key.reveal(),

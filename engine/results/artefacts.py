@@ -19,9 +19,12 @@ from engine.results.result import RunResult
 RENDERERS_GROUP = "carrylab.run_reports"
 
 
-def write_artefacts(result: RunResult, out_dir: Path) -> Path:
-    """Write the run's ledgers, stats and resolved config to ``out_dir/<config-hash>/`` and return that folder."""
-    run_dir = out_dir / result.config_hash
+def write_artefacts(result: RunResult, out_dir: Path, *, folder: str | None = None) -> Path:
+    """Write the run's ledgers, stats and resolved config to ``out_dir/<folder>/`` and return that folder.
+
+    ``folder`` defaults to the config hash (a paper session writes ``<hash>/session-<n>`` this way).
+    """
+    run_dir = out_dir / (folder or result.config_hash)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config_json(result.config))
     for name, frame in result.frames().items():

@@ -75,16 +75,17 @@ def test_bad_file_among_good_ones_exits_3_and_writes_nothing(
     assert _snapshot(store) == {}
 
 
-def test_unknown_time_zone_exits_1_naming_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_time_zone_exits_2_naming_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "x.feather"
     source.write_bytes(b"")
-    code = main(["import", str(tmp_path), "--tz", "Mars/Olympus", "--store", str(tmp_path / "s")])
-    assert code == ExitCode.ERROR
-    assert "--tz 'Mars/Olympus' is not a known IANA time zone" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["import", str(tmp_path), "--tz", "Mars/Olympus", "--store", str(tmp_path / "s")])
+    assert exited.value.code == ExitCode.USAGE
+    assert "--tz: expected an IANA time zone like Europe/London or UTC, was 'Mars/Olympus'" in capsys.readouterr().err
 
 
 def test_unrecognised_explicit_file_lists_supported_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "notes.csv"
     source.write_text("a,b\n1,2\n")
-    assert main(["import", str(source), "--store", str(tmp_path / "s")]) == ExitCode.ERROR
+    assert main(["import", str(source), "--store", str(tmp_path / "s")]) == ExitCode.BAD_INPUT
     assert "no importer recognises this file. Supported formats:" in capsys.readouterr().err

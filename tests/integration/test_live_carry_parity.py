@@ -125,8 +125,7 @@ def _assert_parity(backtest: RunResult, paper: RunResult) -> None:
     for key in STATS:
         assert paper.stats[key] == backtest.stats[key], key
     reconciliation = paper.stats["reconciliation"]["USDT"]
-    assert Decimal(reconciliation["funding_outside_account"]) == Decimal(paper.stats["pnl_funding"])
-    assert Decimal(reconciliation["difference_excluding_funding"]) == 0
+    assert Decimal(reconciliation["difference"]) == 0  # paper funding is booked into the sandbox account
 
 
 @pytest.mark.slow
@@ -149,11 +148,10 @@ def test_replay_paper_carry_matches_the_backtest_of_the_same_window(carry_catalo
     - Row order: client order ids embed the wall-clock second the node sent them, so two legs of one
       decision can sort differently by id; rows are compared sorted by (time, instrument), and ids are not
       compared.
-    - Account balances and the equity the strategy sees: the sandbox does not book funding, so the paper
-      account differs from the ledger by exactly the funding total (``funding_outside_account``), and the
-      risk controls' equity (daily loss, drawdown, leverage) lacks the funding received. Here no control
-      that reads equity binds (0.8x gross leverage against a 2x limit, no daily loss near 5000 USDT), so
-      decisions agree; a breaker close to its limit while funding accrues could trip later in paper.
+    - Account balances and the equity the strategy sees: the sandbox does not settle funding; the session
+      books each paper settlement into the sandbox account (``engine.live.funding_account``), so the
+      account and the risk controls' equity (daily loss, drawdown, leverage) include it as in the
+      backtest (a breaker that only funding trips: tests/integration/test_live_funding_breaker.py).
     - Time: the node's clock is wall time. The replay emits one event at a time and waits for the node to
       handle it; the strategy reads the replay's historical time from its clock (``HistoricalClock``), and
       the report maps fills back to the bar they were decided on, so staleness guards, UTC days and risk
@@ -179,7 +177,7 @@ def test_replay_paper_carry_daily_loss_breaker_flattens_as_in_the_backtest(carry
     Tolerance: none, on the same columns. The replay waits for each market exit to finish before the
     next event (its check runs on a 100 ms wall-clock timer, which a backtest's clock fires long before
     the next bar); without that, the re-entry a day later was denied ``MARKET_EXIT_IN_PROGRESS``. Positions
-    last one hour and never cross a settlement, so the funding left out of paper equity does not show.
+    last one hour and never cross a settlement.
     """
     backtest, paper = _both(carry_catalog, JANUARY, tmp_path, daily_loss_limit_usd=50)
     actions = backtest.risk_events.filter(pl.col("control") == "daily_loss")["action"].to_list()

@@ -63,6 +63,7 @@ flatten_on_stop = true
 status_interval_secs = 0.5
 position_check_interval_secs = 1
 [live.connections.binance]
+environment = "production"
 base_url_http = "{venue.url}"
 base_url_ws = "{venue.ws_url}"
 """.encode()
@@ -70,10 +71,25 @@ base_url_ws = "{venue.ws_url}"
 
 def _run_cli(config: Path, out: Path, *, duration_secs: float, flatten: bool) -> tuple[int, str, dict[str, Any]]:
     environ = {**os.environ, "CARRYLAB_BINANCE_API_KEY": FAKE_KEY, "CARRYLAB_BINANCE_API_SECRET": FAKE_SECRET}
+    live = [sys.executable, "-m", "engine.live", "--mode", "live", "--live", str(config)]
+    # No terminal here: production starts only with the config hash a dry run prints (it builds nothing).
+    dry = subprocess.run(
+        [*live, "--dry-run"], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120, check=False
+    )
+    digest = next(line.split()[-1] for line in dry.stdout.splitlines() if "config hash:" in line)
     flag = "--flatten-on-stop" if flatten else "--no-flatten-on-stop"
-    command = [sys.executable, "-m", "engine.live", "--mode", "live", "--live", str(config), "--out", str(out)]
+    command = [*live, "--confirm-live", digest, "--out", str(out)]
     command += ["--duration-secs", str(duration_secs), flag, "--log-level", "INFO"]
-    done = subprocess.run(command, cwd=REPO, env=environ, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     output = done.stdout + done.stderr
     stats = json.loads(next(out.glob("*/stats.json")).read_text()) if done.returncode == 0 else {}
     return done.returncode, output, stats

@@ -3,6 +3,7 @@
 ``Scripted`` submits market orders at given bar close times, so a golden test states exactly when a
 position is opened and closed. ``hourly_bars`` turns a list of closes into store bars (open = previous
 close), and ``build_catalog`` writes hand-made canonical frames through ``Store.write`` and exports them.
+``RiskHold`` opens one position through ``strategies.risk`` and lets the breakers judge every bar.
 Run configs name the strategies by import path: ``path = "tests.kit.engine:Scripted"`` (the repo root
 must be importable, as it is under pytest and for ``python -m`` run from the repo root).
 """
@@ -13,13 +14,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from nautilus_trader.model import Bar, BarType, InstrumentId, OrderSide, Quantity
+from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, OrderSide, Quantity
 from nautilus_trader.trading import Strategy, StrategyConfig
 
 from datasets.catalog import export_catalog
 from datasets.store import SourceInfo, Store
+from strategies.risk import RiskLimits, RiskManagedStrategy
 from tests.kit.store import funding_batch, ohlcv_batch
 
 HOUR = timedelta(hours=1)
@@ -127,3 +130,57 @@ class Failing(Strategy):  # type: ignore[misc]
 
     def on_bar(self, bar: Bar) -> None:
         raise RuntimeError(f"strategy bug on {bar.bar_type}")
+
+
+class RiskHoldConfig(StrategyConfig):  # type: ignore[misc]
+    """Parameters of ``RiskHold``: open ``quantity`` (signed) of ``instrument_id`` on the bar closing at ``open_at``.
+
+    Parameters
+    ----------
+    instrument_id : str
+    quantity : str
+    open_at : str
+        ISO time of the bar close the order is sent on.
+    risk : dict, optional
+        ``strategies.risk.RiskLimits`` fields.
+    bar_spec : str
+    """
+
+    def __init__(
+        self,
+        instrument_id: str,
+        quantity: str,
+        open_at: str,
+        risk: dict[str, Any] | None = None,
+        bar_spec: str = "1-HOUR-LAST-EXTERNAL",
+    ) -> None:
+        super().__init__()
+        self.instrument_id = instrument_id
+        self.quantity = Decimal(quantity)
+        self.open_at_ns = int(datetime.fromisoformat(open_at).timestamp()) * 1_000_000_000
+        self.risk = RiskLimits.from_mapping(risk)
+        self.bar_spec = bar_spec
+
+
+class RiskHold(RiskManagedStrategy):
+    """Open one position through the risk gate and hold it; the breakers judge the equity on every bar."""
+
+    def __init__(self, config: RiskHoldConfig) -> None:
+        super().__init__(config, limits=config.risk)
+        self.params = config
+        self.instrument = InstrumentId.from_str(config.instrument_id)
+        self.opened = False
+
+    def on_start(self) -> None:
+        self.start_risk([self.instrument], funding=[self.instrument])
+        self.subscribe_bars(BarType.from_str(f"{self.instrument}-{self.params.bar_spec}"))
+        self.subscribe_funding_rates(self.instrument)
+
+    def on_funding_rate(self, funding_rate: FundingRateUpdate) -> None:
+        self.observe_funding(funding_rate.instrument_id, funding_rate.ts_event, funding_rate.next_funding_ns)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.observe_bar(self.instrument, bar.close.as_decimal(), bar.ts_event)
+        self.check_equity()
+        if not self.opened and bar.ts_event == self.params.open_at_ns:
+            self.opened = self.submit_checked([(self.instrument, self.params.quantity)])

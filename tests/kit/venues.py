@@ -4,7 +4,10 @@
 ``/fapi/v1/...``, Bybit v5 ``/v5/market/...``, OKX v5 ``/api/v5/...``, Hyperliquid ``POST /info``,
 Kraken Futures ``/derivatives/api/...`` and ``/api/charts/v1/...``) from a deterministic
 ``SyntheticMarket``, logs every request, and can be told to fail (HTTP 429/5xx, error bodies,
-malformed pages) so retry, resume and validation paths run in tests. Each venue serves its markets
+malformed pages: ``Fault``) or to misbehave inside its real format (``Misbehaviour``: a page that
+starts before the requested start, repeats the previous page, leaves rows out, comes out of order,
+holds a row twice with different values, or is cut by a connection reset mid-body) so retry,
+completeness, resume and validation paths run in tests. Each venue serves its markets
 endpoint too, so ccxt's ``load_markets`` works offline, and honours the paging parameters ccxt sends
 (OKX ``before``/``after``/``limit``, Hyperliquid ``startTime``/``endTime``, Kraken ``from``/``to``)
 with the venue's page caps and history limits. Response shapes follow the payload samples in
@@ -15,6 +18,8 @@ with the venue's page caps and history limits. Response shapes follow the payloa
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +27,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 HOUR_MS = 3_600_000
@@ -83,6 +88,34 @@ class Fault:
     body: str = ""
     times: int = 1
     after: int = 0
+    content_type: str = "application/json"
+
+
+Trick = Literal["start_earlier", "previous_page", "drop_rows", "reversed", "conflicting_duplicate", "reset_mid_body"]
+
+
+@dataclass(slots=True)
+class Misbehaviour:
+    """Alter the real answer to ``times`` requests whose path starts with ``path``, once ``after`` passed.
+
+    Every trick keeps the venue's own format (the rows stay where the venue puts them):
+
+    * ``start_earlier``: the page starts ``shift_ms`` before the requested start (``startTime``,
+      ``start`` or Hyperliquid's ``startTime``), so it repeats rows from before it and ends early;
+    * ``previous_page``: the answer given to the previous request on this path, again;
+    * ``drop_rows``: the rows whose time is in ``[drop[0], drop[1])`` are left out (a hole in a page;
+      only answers holding such rows count towards ``after`` and ``times``);
+    * ``reversed``: the rows in the opposite of the venue's order;
+    * ``conflicting_duplicate``: the middle row twice, the copy with a different price or rate;
+    * ``reset_mid_body``: the real answer's headers and half its body, then a TCP reset.
+    """
+
+    path: str
+    trick: Trick
+    times: int = 1
+    after: int = 0
+    shift_ms: int = 0
+    drop: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +138,9 @@ class FakeVenueServer:
 
     routes: dict[str, Route]
     faults: list[Fault] = field(default_factory=list)
+    misbehaviours: list[Misbehaviour] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _previous: dict[str, Any] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -137,33 +172,135 @@ class FakeVenueServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def answer(self, path: str, query: dict[str, Any]) -> tuple[int, bytes]:
+    def answer(self, path: str, query: dict[str, Any]) -> _Answer:
         with self._lock:
             self.requests.append((path, query))
             for fault in self.faults:
-                if not path.startswith(fault.path):
-                    continue
-                if fault.after > 0:
-                    fault.after -= 1
-                    continue
-                if fault.times > 0:
-                    fault.times -= 1
-                    return fault.status, fault.body.encode()
+                if _due(fault, path):
+                    return _Answer(fault.status, fault.body.encode(), fault.content_type)
+            trick = next((m for m in self.misbehaviours if m.trick != "drop_rows" and _due(m, path)), None)
         route = self.routes.get(path)
         if route is None:
-            return 404, json.dumps({"code": -1, "msg": f"no route {path} on the fake venue"}).encode()
+            return _Answer(404, json.dumps({"code": -1, "msg": f"no route {path} on the fake venue"}).encode())
+        if trick is not None and trick.trick == "start_earlier":
+            query = _earlier(query, trick.shift_ms)
         result = route(query)
         status = 200
         if isinstance(result, Reply):
             status, result = result.status, result.body
-        return status, result if isinstance(result, bytes) else json.dumps(result).encode()
+        with self._lock:
+            previous, self._previous[path] = self._previous.get(path), result
+            if trick is None:
+                # A hole is due only on the answers that hold rows in it.
+                rows = _rows_of(result) or []
+                found = (m for m in self.misbehaviours if path.startswith(m.path) and _holds(m, rows))
+                trick = next((m for m in found if _due(m, path)), None)
+        if trick is not None and not isinstance(result, bytes):
+            result = _altered(trick, result, previous)
+        payload = result if isinstance(result, bytes) else json.dumps(result).encode()
+        return _Answer(status, payload, cut=trick is not None and trick.trick == "reset_mid_body")
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    payload: bytes
+    content_type: str = "application/json"
+    cut: bool = False
+
+
+def _due(rule: Fault | Misbehaviour, path: str) -> bool:
+    if not path.startswith(rule.path):
+        return False
+    if rule.after > 0:
+        rule.after -= 1
+        return False
+    if rule.times > 0:
+        rule.times -= 1
+        return True
+    return False
+
+
+def _holds(trick: Misbehaviour, rows: list[Any]) -> bool:
+    return trick.trick == "drop_rows" and any(trick.drop[0] <= _row_ms(row) < trick.drop[1] for row in rows)
+
+
+# Query and body keys holding a request's start, per venue format (Binance, Bybit, Hyperliquid, Kraken).
+_START_KEYS = ("startTime", "start")
+
+
+def _earlier(query: dict[str, Any], shift_ms: int) -> dict[str, Any]:
+    moved: dict[str, Any] = json.loads(json.dumps(query))
+    inner = moved.get("req")
+    holders: list[dict[str, Any]] = [moved, inner] if isinstance(inner, dict) else [moved]
+    for holder in holders:
+        for key in _START_KEYS:
+            if key in holder:
+                holder[key] = type(holder[key])(int(holder[key]) - shift_ms)
+    return moved
+
+
+def _rows_of(payload: Any) -> list[Any] | None:
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        for key in ("data", "candles", "rates"):
+            if isinstance(payload.get(key), list):
+                return list(payload[key])
+        result = payload.get("result")
+        if isinstance(result, dict) and isinstance(result.get("list"), list):
+            return list(result["list"])
+    return None
+
+
+def _with_rows(payload: Any, rows: list[Any]) -> Any:
+    if isinstance(payload, list):
+        return rows
+    for key in ("data", "candles", "rates"):
+        if isinstance(payload.get(key), list):
+            return payload | {key: rows}
+    return payload | {"result": payload["result"] | {"list": rows}}
+
+
+def _row_ms(row: Any) -> int:
+    if isinstance(row, list):
+        return int(row[0])
+    for key in ("fundingTime", "fundingRateTimestamp", "time", "t"):
+        if key in row:
+            return int(row[key])
+    raise KeyError(f"no time in row {row!r}")
+
+
+def _changed(row: Any) -> Any:
+    if isinstance(row, list):
+        copy = list(row)
+        copy[4] = str(Decimal(str(copy[4])) + 1)  # the close
+        return copy
+    key = next(k for k in ("fundingRate", "c", "close") if k in row)
+    return row | {key: str(Decimal(str(row[key])) + Decimal("0.0001"))}
+
+
+def _altered(trick: Misbehaviour, result: Any, previous: Any) -> Any:
+    if trick.trick == "previous_page":
+        return result if previous is None else previous
+    rows = _rows_of(result)
+    if rows is None or trick.trick in ("start_earlier", "reset_mid_body"):
+        return result
+    if trick.trick == "drop_rows":
+        rows = [row for row in rows if not trick.drop[0] <= _row_ms(row) < trick.drop[1]]
+    elif trick.trick == "reversed":
+        rows = rows[::-1]
+    elif trick.trick == "conflicting_duplicate" and rows:
+        middle = len(rows) // 2
+        rows = [*rows[: middle + 1], _changed(rows[middle]), *rows[middle + 1 :]]
+    return _with_rows(result, rows)
 
 
 def _handler_for(server: FakeVenueServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            self._reply(*server.answer(parts.path, dict(parse_qsl(parts.query))))
+            self._answer(server.answer(parts.path, dict(parse_qsl(parts.query))))
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -174,14 +311,26 @@ def _handler_for(server: FakeVenueServer) -> type[BaseHTTPRequestHandler]:
             if not isinstance(body, dict):
                 self._reply(422, b"Failed to deserialize the JSON body into the target type")
                 return
-            self._reply(*server.answer(urlsplit(self.path).path, body))
+            self._answer(server.answer(urlsplit(self.path).path, body))
 
-        def _reply(self, status: int, payload: bytes) -> None:
+        def _answer(self, answer: _Answer) -> None:
+            self._reply(answer.status, answer.payload, content_type=answer.content_type, cut=answer.cut)
+
+        def _reply(
+            self, status: int, payload: bytes, *, content_type: str = "application/json", cut: bool = False
+        ) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if not cut:
+                self.wfile.write(payload)
+                return
+            self.wfile.write(payload[: len(payload) // 2])
+            # SO_LINGER 0: closing sends a TCP reset instead of a FIN, as a dropped connection does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return

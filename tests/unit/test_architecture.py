@@ -87,6 +87,7 @@ def test_strategies_read_no_files_or_environment() -> None:
         ("text = Path('x').read_text()", ["<source>:1 .read_text", "<source>:1 Path"]),
         ("price = bar.close * 2", []),
     ],
+    ids=["open", "os.environ", "getenv", "Path.read_text", "arithmetic"],
 )
 def test_find_world_access_names_each_access(source: str, expected: list[str]) -> None:
     assert sorted(find_world_access(source)) == sorted(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from nautilus_trader.model import InstrumentId, NautilusDataType
 from nautilus_trader.persistence import ParquetDataCatalog
 
-from datasets.catalog import CatalogError, export_catalog, read_venues_file
+from datasets.catalog import CatalogError, export_catalog, files, read_venues_file
+from datasets.catalog.files import CatalogWriter
 from datasets.store import SourceInfo, Store
 from datasets.synthetic import synthetic_bars
 from datasets.venues import UnknownInstrumentError, UnknownVenueError
@@ -147,3 +149,71 @@ def test_naive_or_empty_range_is_refused(store: Store, tmp_path: Path) -> None:
 def test_missing_venues_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match=r"venues\.json not found: export the catalog"):
         read_venues_file(tmp_path)
+
+
+def _fail_replacing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    real = os.replace
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst).name == name and Path(dst).parent.name != "new":
+            raise OSError(f"disk full while publishing {name}")
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+
+
+def test_venues_file_is_swapped_in_by_the_writers_commit_after_the_streams(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[Path] = []
+    commit = CatalogWriter.commit
+
+    def recording_commit(self: CatalogWriter) -> list[Path]:
+        assert not (self.catalog_dir / "venues.json").exists()
+        published.extend(commit(self))
+        return published
+
+    monkeypatch.setattr(CatalogWriter, "commit", recording_commit)
+    export_catalog(store, tmp_path / "catalog", venues=["binance"])
+    assert published[-1] == tmp_path / "catalog" / "venues.json"
+    assert all(p.is_relative_to(tmp_path / "catalog" / "data") for p in published[:-1])
+    assert sorted(read_venues_file(tmp_path / "catalog")) == ["BINANCE"]
+    assert not list((tmp_path / "catalog").glob(".*"))
+
+
+def test_failed_commit_leaves_the_old_venues_file_beside_the_old_streams(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog_dir = tmp_path / "catalog"
+    export_catalog(store, catalog_dir, venues=["binance"])
+    before = {p: (catalog_dir / p).read_bytes() for p in [Path("venues.json"), *parquet_files(catalog_dir)]}
+    # Every stream of the second export is swapped in before venues.json, which then fails to land.
+    _fail_replacing(monkeypatch, "venues.json")
+    with pytest.raises(OSError, match=r"disk full while publishing venues\.json"):
+        export_catalog(store, catalog_dir, start=T0 + timedelta(days=1))
+    after = {p: (catalog_dir / p).read_bytes() for p in [Path("venues.json"), *parquet_files(catalog_dir)]}
+    assert after == before
+    assert sorted(read_venues_file(catalog_dir)) == ["BINANCE"]
+    assert len(ParquetDataCatalog(str(catalog_dir)).query_bars([f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL"])) == 48
+    assert not list(catalog_dir.glob(".export-staging-*"))
+
+
+def test_invalid_venues_file_fails_the_export_before_any_stream_changes(store: Store, tmp_path: Path) -> None:
+    catalog_dir = tmp_path / "catalog"
+    export_catalog(store, catalog_dir, venues=["binance"])
+    files_before = parquet_files(catalog_dir)
+    (catalog_dir / "venues.json").write_text("{truncated")
+    with pytest.raises(CatalogError, match=r"venues\.json is not valid JSON .*move the file aside and export every"):
+        export_catalog(store, catalog_dir, start=T0 + timedelta(days=1))
+    assert parquet_files(catalog_dir) == files_before
+    assert len(ParquetDataCatalog(str(catalog_dir)).query_bars([f"{BTC_PERP}-1-HOUR-LAST-EXTERNAL"])) == 48
+
+
+def test_malformed_venue_entry_is_a_catalog_error_naming_it(store: Store, tmp_path: Path) -> None:
+    catalog_dir = tmp_path / "catalog"
+    export_catalog(store, catalog_dir, venues=["binance"])
+    document = json.loads((catalog_dir / "venues.json").read_text())
+    document["venues"]["BINANCE"]["instruments"][BTC_PERP]["taker_fee"] = 0.0005
+    (catalog_dir / "venues.json").write_text(json.dumps(document))
+    with pytest.raises(CatalogError, match=r"venue 'BINANCE': expected .* was TypeError: a fee must be decimal text"):
+        read_venues_file(catalog_dir)

@@ -179,13 +179,15 @@ def test_exchange_error_fails_fast_without_retry(store_root: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("<html>502 Bad Gateway</html>", "expected a JSON page from binance"),
+        # Not JSON (a proxy's error page): asked again, refused once it keeps coming (3 attempts).
+        ("<html>502 Bad Gateway</html>", "expected a JSON page from binance, .*; asked 3 times"),
+        # JSON in the wrong format: refused at once (a format change does not fix itself).
         (json.dumps([[START_MS, "abc", "1", "1", "1", "1", 0, "0", 0, "0", "0", "0"]]), "candle 0: expected"),
     ],
 )
 def test_malformed_page_raises_and_writes_nothing(store_root: Path, body: str, message: str) -> None:
     with FakeVenueServer(binance_routes({"BTCUSDT": MARKET})) as server:
-        server.faults.append(Fault("/fapi/v1/klines", 200, body))
+        server.faults.append(Fault("/fapi/v1/klines", 200, body, times=3))
         store = Store(store_root)
         with pytest.raises(MalformedPageError, match=message):
             _fetcher(store, server).run(_plans(store, "binance", ("ohlcv",)))

@@ -137,7 +137,7 @@ def test_sniff_accepts_export_header_with_bom(tmp_path: Path) -> None:
         ),
         (
             [_row("2024-08-09 09:00:00"), '"2024-08-09 01:00:00","BTCUSDT Perpetual"'],
-            "line 3, field 'Funding Interval': is empty",
+            "line 3, field 'Funding Interval': is missing",
         ),
         (
             [_row("2024-03-31 09:00:00"), _row("2024-03-31 01:30:00")],

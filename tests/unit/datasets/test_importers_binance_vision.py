@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datasets.errors import SourceFormatError
+from datasets.errors import EmptyInputError, SourceFormatError
 from datasets.importers import ImportOptions
 from datasets.importers.base import sha256_of
 from datasets.importers.binance_vision import BinanceVisionImporter
@@ -129,9 +129,12 @@ def test_other_csv_is_not_sniffed(tmp_path: Path) -> None:
     [
         ([HEADER.replace("close,", "closing,", 1), ROW_1], "column 'close' is missing"),
         ([HEADER, ROW_1, ROW_2.replace("1769904060000", "2026-02-01 00:01", 1)], "line 3, field 'open_time'"),
-        ([HEADER, ROW_1, ROW_2.replace("9.976", "9,976", 1)], "line 3 has 13 fields, the first line has 12"),
+        (
+            [HEADER, ROW_1, ROW_2.replace("9.976", "9,976", 1)],
+            "line 3, field '#13': expected 12 fields like the first line, was 13",
+        ),
         ([HEADER, ROW_1, ROW_2.replace(",9.976", ",n/a", 1)], "line 3, field 'close': expected a decimal number"),
-        ([HEADER, ROW_1, "1769904060000,9.986,9.98"], "line 3, field 'low': is empty.*truncated"),
+        ([HEADER, ROW_1, "1769904060000,9.986,9.98"], "line 3, field 'low': is missing.*truncated"),
     ],
     ids=["renamed-column", "bad-timestamp", "extra-field", "bad-number", "truncated"],
 )
@@ -141,13 +144,15 @@ def test_malformed_dump_raises_naming_file_and_row(tmp_path: Path, lines: list[s
         _read(path)
 
 
-def test_header_only_dump_reads_no_bars(tmp_path: Path) -> None:
-    assert _read(_write(tmp_path, "LINKUSDT-1m-2026-02.csv", [HEADER])).height == 0
+def test_header_only_dump_raises_empty_input(tmp_path: Path) -> None:
+    path = _write(tmp_path, "LINKUSDT-1m-2026-02.csv", [HEADER])
+    with pytest.raises(EmptyInputError, match=re.escape(str(path)) + ": expected a Binance kline CSV with data lines"):
+        _read(path)
 
 
-def test_empty_file_raises_not_readable(tmp_path: Path) -> None:
+def test_empty_file_raises_empty_input(tmp_path: Path) -> None:
     path = _write(tmp_path, "LINKUSDT-1m-2026-02.csv", [])
-    with pytest.raises(SourceFormatError, match=re.escape(str(path)) + ": not a readable Binance kline CSV"):
+    with pytest.raises(EmptyInputError, match=re.escape(str(path)) + ": expected a Binance kline CSV with data lines"):
         _read(path)
 
 

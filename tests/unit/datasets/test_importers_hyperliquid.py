@@ -97,7 +97,7 @@ def test_sniff_accepts_header_and_rejects_other_csv(tmp_path: Path) -> None:
         ([HEADER.replace("funding_rate", "rate"), ROW_1], "column 'funding_rate' is missing"),
         ([HEADER, ROW_1, ROW_2.replace("2023-05-12T08", "12/05/2023 08", 1)], "line 3, field 'timestamp'"),
         ([HEADER, ROW_1, ROW_2.replace("-0.000745027", "-0.00o745027", 1)], "line 3, field 'funding_rate'"),
-        ([HEADER, ROW_1, "2023-05-12T08:00:00.388000+00:00,BTC"], "line 3, field 'funding_rate': is empty"),
+        ([HEADER, ROW_1, "2023-05-12T08:00:00.388000+00:00,BTC"], "line 3, field 'funding_rate': is missing"),
         ([HEADER, ROW_1, ROW_2.replace(",BTC,", ",BTC/USD,", 1)], "line 3, field 'symbol'"),
     ],
     ids=["renamed-column", "bad-timestamp", "bad-number", "truncated", "bad-symbol"],

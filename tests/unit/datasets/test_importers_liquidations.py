@@ -190,7 +190,7 @@ def test_real_hyperliquid_dump_written_to_store_reads_back_exact_notional(shared
         ([CSV_HEADER, CSV_ROW_1, CSV_ROW_2.replace("2025-10-22T09", "22/10/2025 09", 1)], "line 3, field 'time'"),
         ([CSV_HEADER, CSV_ROW_1, CSV_ROW_2.replace("0.0360982", "0.036O982", 1)], "line 3, field 'price'"),
         ([CSV_HEADER, CSV_ROW_1, CSV_ROW_2.replace("BUY", "HOLD", 1)], "line 3, field 'side': expected BUY or SELL"),
-        ([CSV_HEADER, CSV_ROW_1, "2025-10-22T09:36:44.521000,IDOLUSDT,BUY"], "line 3, field 'price': is empty"),
+        ([CSV_HEADER, CSV_ROW_1, "2025-10-22T09:36:44.521000,IDOLUSDT,BUY"], "line 3, field 'avg_price': is missing"),
     ],
     ids=["renamed-column", "bad-timestamp", "bad-number", "bad-side", "truncated"],
 )
@@ -219,7 +219,9 @@ def test_stream_event_with_bad_trade_time_raises_naming_record(tmp_path: Path) -
     event = _event("BTCUSDT", "SELL", "107952.8", "0.008", 1761125921490)
     event["o"]["T"] = "2025-10-22"
     path = _write(tmp_path, "event.json", [json.dumps(event)])
-    with pytest.raises(SourceFormatError, match=re.escape(str(path)) + ": record 0, field 'time': expected an epoch"):
+    with pytest.raises(
+        SourceFormatError, match=re.escape(str(path)) + ": record 0, field 'time': expected an integer epoch"
+    ):
         _read(BINANCE, path)
 
 
@@ -228,11 +230,11 @@ def test_stream_event_with_bad_trade_time_raises_naming_record(tmp_path: Path) -
     [
         ([HL_HEADER.replace("user", "address"), HL_ROW], "column 'user' is missing"),
         ([HL_HEADER, HL_ROW.replace("2023-02-28T21:10:23Z", "Feb 28 2023")], "line 2, field 'time'"),
-        ([HL_HEADER, HL_ROW.replace("356.80015", "356,80015")], "line 2 has 6 fields"),
+        ([HL_HEADER, HL_ROW.replace("356.80015", "356,80015")], "line 2, field '#6': expected 5 fields"),
         ([HL_HEADER, HL_ROW.replace("356.80015", "$356.80015")], "line 2, field 'liquidated_ntl_pos'"),
         (
             [HL_HEADER, HL_ROW, "2023-03-02T22:27:37Z,0xc12899141fde243c1f6a1e77f285aafdcb50afc8"],
-            "line 3, field 'liquidated_ntl_pos': is empty",
+            "line 3, field 'liquidated_ntl_pos': is missing",
         ),
     ],
     ids=["renamed-column", "bad-timestamp", "extra-field", "bad-number", "truncated"],

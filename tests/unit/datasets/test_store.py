@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from datasets.errors import ConflictError, ValidationError
+from datasets.errors import ConflictError, StoreWriteError, ValidationError
 from datasets.store import SourceInfo, Store
 from tests.kit.store import funding_batch, ohlcv_batch
 
@@ -114,7 +114,7 @@ def test_crash_before_rename_keeps_previous_data(store_root: Path, monkeypatch: 
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr("datasets.store.os.replace", crash)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(StoreWriteError, match=r"simulated.*nothing was changed"):
         store.write("ohlcv", ohlcv_batch(_bars(T0 + timedelta(hours=3), 3, base=103)), INFO)
     assert _snapshot(store_root) == before
 

@@ -224,7 +224,7 @@ def test_configs_reject_unknown_parameters_and_same_or_different_venues() -> Non
         SpotPerpCarryConfig(spot_id="A.X", perp_id="B.Y")
     with pytest.raises(ValueError, match=r"second_id: expected a perp on another venue than X, was B\.X"):
         CrossVenueCarryConfig(first_id="A.X", second_id="B.X")
-    with pytest.raises(ValueError, match="exit_apr: expected <= entry_apr 0.10, was 0.2"):
+    with pytest.raises(ValueError, match=r"exit_apr: expected <= entry_apr 0\.10, was 0\.2"):
         CrossVenueCarryConfig(first_id="A.X", second_id="B.Y", exit_apr="0.2")
 
 
