@@ -11,6 +11,7 @@ code                      severity  what
 ``interval_change``       info      the funding interval changed (Hyperliquid: 8h to 1h on 2023-06-08)
 ``placeholder``           warning   listing-placeholder bars at the start of a series
 ``outlier``               warning   a close far from its rolling median; an implausible funding rate
+``over_cap``              warning   a funding rate above the venue's published cap (``--allow-extreme``)
 ``stale``                 warning   a close frozen while trading, a mark price frozen, or rate and mark
                                     price both frozen; ``info`` for runs of bars without any trade
 ========================  ========  ================================================================
@@ -35,6 +36,7 @@ from datasets.findings import Code, Severity
 from datasets.gaps import known_gaps_by_series
 from datasets.schemas import KINDS, Kind, spec_for
 from datasets.store import Store
+from datasets.venues import DATA_VENUES
 
 
 class _SeriesFilters(TypedDict, total=False):
@@ -184,9 +186,19 @@ def check_funding(funding: pl.LazyFrame | pl.DataFrame, *, config: CheckConfig |
             kernels.find_funding_gaps(frame, late_fraction=config.funding_late_fraction),
             kernels.find_interval_changes(frame),
             kernels.find_rate_outliers(frame, max_rate_per_hour=config.max_funding_rate_per_hour),
+            kernels.find_over_cap_rates(frame, _rate_caps(funding)),
             kernels.find_stale_funding(frame, min_settlements=config.stale_min_settlements),
         ]
     ).sort(*kernels.FUNDING_SERIES, "ts_start", "code")
+
+
+def _rate_caps(funding: pl.LazyFrame | pl.DataFrame) -> dict[tuple[str, str], float]:
+    pairs = funding.lazy().select("venue", "interval").unique().collect().rows()
+    return {
+        (venue, interval): float(DATA_VENUES[venue].funding.cap_for(interval))
+        for venue, interval in pairs
+        if venue in DATA_VENUES and interval is not None
+    }
 
 
 def check_store(

@@ -29,6 +29,8 @@ from datasets.venues import DATA_VENUES, UnknownInstrumentError, UnknownVenueErr
 
 if TYPE_CHECKING:
     from datasets.acquire.fetch import FetchReport
+    from datasets.onchain.fetch import Decoder, OnchainPlan
+    from datasets.onchain.rpc import RpcEndpoint
 
 log = logging.getLogger("datasets")
 
@@ -99,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip empty files and files in no supported format instead of refusing them (exit 3)",
     )
+    imp.add_argument(
+        "--as-of",
+        type=_utc,
+        help="when the specs of an undated metadata file (Binance leverage brackets) were in force, ISO 8601",
+    )
     imp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     imp.set_defaults(handler=_import)
 
@@ -164,6 +171,7 @@ def _import(args: argparse.Namespace) -> int:
         tz=args.tz,
         allow_extreme=args.allow_extreme,
         skip_unrecognised=args.skip_unrecognised,
+        as_of=args.as_of,
     )
     report = import_paths(args.paths, store, options=options, progress=not args.no_progress)
     for path in report.skipped:
@@ -223,15 +231,22 @@ RECORDER_VENUES = ("binance", "bybit", "okx")
 def _acquisition_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fetch = commands.add_parser(
         "fetch",
-        help="download candles, mark candles or funding through ccxt (resumable)",
+        help="download candles, mark candles, funding or instrument specs through ccxt (resumable)",
         description="Download history through ccxt into the store. Resumable: a second call continues from what "
-        "the store holds and downloads nothing twice. --dry-run prints the ranges and request counts.",
+        "the store holds and downloads nothing twice. --dry-run prints the ranges and request counts. "
+        "--kind instruments stores the specs and margin tiers of every instrument the venue lists (a new version "
+        "only where a spec changed).",
     )
     _store_option(fetch)
     fetch.add_argument("--venue", required=True, choices=VENUE_CHOICES)
-    fetch.add_argument("--kind", required=True, type=_kinds, help="ohlcv, mark or funding; comma-separated for several")
     fetch.add_argument(
-        "--symbols", required=True, type=_csv, help="comma-separated: BTC-USDT-PERP, BTC-USDT (spot) or a bare base BTC"
+        "--kind", required=True, type=_kinds, help="ohlcv, mark, funding or instruments; comma-separated for several"
+    )
+    fetch.add_argument(
+        "--symbols",
+        type=_csv,
+        default=[],
+        help="comma-separated: BTC-USDT-PERP, BTC-USDT (spot) or a bare base BTC (instruments take every symbol)",
     )
     fetch.add_argument("--market", choices=("spot", "perp"), help="market of bare bases and -PERP-less pairs")
     fetch.add_argument("--interval", default="1h", help="bar interval for ohlcv and mark (default 1h)")
@@ -284,7 +299,9 @@ def _acquisition_commands(commands: argparse._SubParsersAction[argparse.Argument
     record.set_defaults(handler=_record)
 
     update = commands.add_parser(
-        "update", help="bring every candle and funding series in the store up to now through ccxt"
+        "update",
+        help="bring every candle and funding series in the store up to now through ccxt, and refresh the "
+        "instrument specs of every venue that has some stored",
     )
     _store_option(update)
     update.add_argument("--venue", action="append", help="only this venue (repeatable)")
@@ -294,6 +311,126 @@ def _acquisition_commands(commands: argparse._SubParsersAction[argparse.Argument
     _gap_options(update, fill_gaps=True)
     update.add_argument("--no-progress", action="store_true", help="hide progress bars")
     update.set_defaults(handler=_update)
+    _onchain_command(commands)
+
+
+def _onchain_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    onchain = commands.add_parser(
+        "fetch-onchain",
+        help="fetch Solana lending and perp liquidations (Kamino, marginfi, Drift) through an RPC (resumable)",
+        description="Page the program's signatures, fetch its transactions, decode liquidations into the store. "
+        "Resumable: the processed part of the history is kept in the store (onchain-progress.solana.<protocol>.json), "
+        "so a second run fetches nothing already processed. --accounts snapshots program accounts instead.",
+    )
+    _store_option(onchain)
+    onchain.add_argument("--protocol", required=True, choices=("kamino", "marginfi", "drift"))
+    since = onchain.add_mutually_exclusive_group()
+    since.add_argument("--since", type=_utc, help="first block time, ISO 8601 (default: as far back as asked before)")
+    since.add_argument("--since-slot", type=_slot, help="first slot")
+    until = onchain.add_mutually_exclusive_group()
+    until.add_argument("--until", type=_utc, help="end block time (exclusive), ISO 8601 (default: the tip)")
+    until.add_argument("--until-slot", type=_slot, help="end slot (exclusive)")
+    onchain.add_argument("--rpc", help="RPC URL (default: $SOLANA_RPC_URL, else the public mainnet endpoint)")
+    onchain.add_argument(
+        "--accounts",
+        help="snapshot accounts instead: 'all' (getProgramAccounts) or comma-separated addresses (getMultipleAccounts)",
+    )
+    onchain.add_argument("--account-type", help="with --accounts all: only this Anchor account type, e.g. Obligation")
+    onchain.add_argument(
+        "--idls",
+        type=Path,
+        default=Path("../shared/data/solana/solana_idls"),
+        help="directory of the Anchor IDL JSON files the decoders read (default ../shared/data/solana/solana_idls)",
+    )
+    onchain.add_argument("--concurrency", type=int, default=8, help="getTransaction requests in flight (default 8)")
+    onchain.add_argument("--page-size", type=int, default=1000, help="signatures per page, 1..1000 (default 1000)")
+    onchain.add_argument(
+        "--batch-signatures", type=int, default=100, help="signatures per store write: what a kill loses (default 100)"
+    )
+    onchain.add_argument("--timeout-secs", type=float, default=30.0, help="HTTP timeout per request (default 30)")
+    onchain.add_argument("--retries", type=int, default=6, help="attempts per request on transient errors (default 6)")
+    onchain.add_argument("--dry-run", action="store_true", help="print the plan from the store; no network")
+    onchain.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    onchain.set_defaults(handler=_fetch_onchain)
+
+
+def _slot(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a slot number such as 250000000, was {text!r}")
+    return int(text)
+
+
+def _fetch_onchain(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from datasets.acquire.errors import PlanError
+    from datasets.onchain.progress import Bound
+    from datasets.onchain.rpc import RpcEndpoint
+
+    store = Store(args.store)
+    try:
+        endpoint = RpcEndpoint.resolve(args.rpc)
+        if args.accounts:
+            if args.dry_run:
+                print(f"{args.protocol}: snapshot of accounts {args.accounts} through {endpoint.public}")
+                return ExitCode.OK
+            return asyncio.run(_snapshot_accounts(args, store, endpoint))
+        if args.account_type:
+            raise PlanError("--account-type goes with --accounts all")
+        since = Bound.at_time(args.since) if args.since else None
+        since = Bound.at_slot(args.since_slot) if args.since_slot is not None else since
+        until = Bound.at_time(args.until) if args.until else None
+        until = Bound.at_slot(args.until_slot) if args.until_slot is not None else until
+        from datasets.onchain.fetch import load_decoder, plan_onchain
+
+        plan = plan_onchain(store, args.protocol, since=since, until=until)
+        print(plan.describe())
+        if args.dry_run or not plan.regions:
+            return ExitCode.OK
+        decoder = load_decoder(args.protocol, idls_dir=args.idls)
+        return asyncio.run(_walk_onchain(args, store, endpoint, plan, decoder))
+    except (PlanError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        print("interrupted: the batches written are kept; run the same command again to continue", file=sys.stderr)
+        return ExitCode.ERROR
+
+
+async def _walk_onchain(
+    args: argparse.Namespace, store: Store, endpoint: RpcEndpoint, plan: OnchainPlan, decoder: Decoder
+) -> int:
+    from datasets.acquire.retry import RetryPolicy
+    from datasets.onchain.fetch import OnchainFetcher
+    from datasets.onchain.rpc import SolanaRpc
+
+    async with SolanaRpc(endpoint, timeout_secs=args.timeout_secs, retry=RetryPolicy(attempts=args.retries)) as rpc:
+        fetcher = OnchainFetcher(
+            store,
+            rpc,
+            decoder,
+            page_limit=args.page_size,
+            batch_signatures=args.batch_signatures,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
+        report = await fetcher.run(plan)
+    print(report)
+    return ExitCode.OK
+
+
+async def _snapshot_accounts(args: argparse.Namespace, store: Store, endpoint: RpcEndpoint) -> int:
+    from datasets.acquire.retry import RetryPolicy
+    from datasets.onchain.rpc import SolanaRpc
+    from datasets.onchain.snapshots import snapshot_accounts
+
+    selection = None if args.accounts == "all" else _csv(args.accounts)
+    async with SolanaRpc(endpoint, timeout_secs=args.timeout_secs, retry=RetryPolicy(attempts=args.retries)) as rpc:
+        snapshot = await snapshot_accounts(
+            store, rpc, protocol=args.protocol, addresses=selection, account_type=args.account_type
+        )
+        print(f"{snapshot}; {rpc.stats.line()}")
+    return ExitCode.OK
 
 
 def _gap_options(parser: argparse.ArgumentParser, *, fill_gaps: bool) -> None:
@@ -319,9 +456,9 @@ def _csv(text: str) -> list[str]:
 
 def _kinds(text: str) -> list[str]:
     kinds = _csv(text)
-    unknown = [k for k in kinds if k not in ("ohlcv", "mark", "funding")]
+    unknown = [k for k in kinds if k not in ("ohlcv", "mark", "funding", "instruments")]
     if unknown:
-        raise argparse.ArgumentTypeError(f"kinds are ohlcv, mark and funding, was {unknown[0]!r}")
+        raise argparse.ArgumentTypeError(f"kinds are ohlcv, mark, funding and instruments, was {unknown[0]!r}")
     return kinds
 
 
@@ -336,11 +473,15 @@ def _day(text: str) -> datetime:
 
 def _fetch(args: argparse.Namespace) -> int:
     from datasets.acquire.ccxt_venues import make_exchange, resolve_symbol
+    from datasets.acquire.errors import PlanError
     from datasets.acquire.fetch import Fetcher, Series, plan_series, utc_now
     from datasets.acquire.retry import RetryPolicy
 
     store = Store(args.store)
     now = utc_now()
+    series_kinds = [kind for kind in args.kind if kind != "instruments"]
+    if series_kinds and not args.symbols:
+        raise PlanError(f"--kind {','.join(series_kinds)} needs --symbols (e.g. --symbols BTC,ETH)")
     symbols = [resolve_symbol(args.venue, text, args.market) for text in args.symbols]
     plans = [
         plan_series(
@@ -352,13 +493,20 @@ def _fetch(args: argparse.Namespace) -> int:
             fill_gaps=args.fill_gaps or args.retry_known_gaps,
             retry_known_gaps=args.retry_known_gaps,
         )
-        for kind in args.kind
+        for kind in series_kinds
         for symbol in symbols
     ]
     for plan in plans:
         print(plan.describe())
-    print(f"{sum(p.requests for p in plans)} requests planned")
+    if "instruments" in args.kind:
+        print(f"instruments {args.venue}: every listed instrument, {_instrument_requests(args.venue)}")
+    if plans:
+        print(f"{sum(p.requests for p in plans)} requests planned")
     if args.dry_run:
+        return ExitCode.OK
+    if "instruments" in args.kind:
+        print(_fetch_instruments(store, args.venue, args.api_url, args.retries))
+    if not plans:
         return ExitCode.OK
     fetcher = Fetcher(
         store,
@@ -368,6 +516,29 @@ def _fetch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     return _fetched(fetcher.run(plans))
+
+
+def _instrument_requests(venue: str) -> str:
+    from datasets.acquire.ccxt_venues import ccxt_venue
+
+    row = ccxt_venue(venue)
+    calls = ["load_markets"]
+    calls += [c for c in (row.tiers_call, row.fees_call, row.funding_interval_call) if c is not None]
+    return f"markets {', '.join(row.instrument_markets)} through {', '.join(calls)}"
+
+
+def _fetch_instruments(store: Store, venue: str, api_url: str | None, retries: int) -> str:
+    from datasets.acquire.ccxt_venues import make_exchange
+    from datasets.acquire.instruments import fetch_instruments
+    from datasets.acquire.retry import RetryPolicy
+
+    report = fetch_instruments(
+        store,
+        venue,
+        exchange_factory=lambda name, market: make_exchange(name, market, api_url=api_url),
+        retry=RetryPolicy(attempts=retries),
+    )
+    return str(report) + "".join(f"\nleft out: {line}" for line in report.skipped)
 
 
 def _fetched(report: FetchReport) -> int:
@@ -442,7 +613,7 @@ def _update(args: argparse.Namespace) -> int:
     from datasets.acquire.ccxt_venues import make_exchange
     from datasets.acquire.fetch import Fetcher, utc_now
     from datasets.acquire.retry import RetryPolicy
-    from datasets.acquire.update import plan_update
+    from datasets.acquire.update import plan_update, stored_instrument_venues
 
     store = Store(args.store)
     plan = plan_update(
@@ -452,11 +623,16 @@ def _update(args: argparse.Namespace) -> int:
         fill_gaps=args.fill_gaps or args.retry_known_gaps,
         retry_known_gaps=args.retry_known_gaps,
     )
+    instrument_venues = stored_instrument_venues(store, venues=args.venue)
     for line in plan.lines():
         print(line)
+    for venue in instrument_venues:
+        print(f"instruments {venue}: refresh, {_instrument_requests(venue)}")
     print(f"{len(plan.plans)} series, {plan.requests} requests planned")
     if args.dry_run:
         return ExitCode.OK
+    for venue in instrument_venues:
+        print(_fetch_instruments(store, venue, args.api_url, args.retries))
     fetcher = Fetcher(
         store,
         exchange_factory=lambda venue, market: make_exchange(venue, market, api_url=args.api_url),

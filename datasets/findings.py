@@ -24,10 +24,10 @@ from typing import Literal
 
 import polars as pl
 
-Code = Literal["gap", "known_gap", "interval_change", "placeholder", "outlier", "stale"]
+Code = Literal["gap", "known_gap", "interval_change", "placeholder", "outlier", "over_cap", "stale"]
 Severity = Literal["warning", "info"]
 
-CODES: tuple[Code, ...] = ("gap", "known_gap", "interval_change", "placeholder", "outlier", "stale")
+CODES: tuple[Code, ...] = ("gap", "known_gap", "interval_change", "placeholder", "outlier", "over_cap", "stale")
 SEVERITIES: tuple[Severity, ...] = ("warning", "info")
 
 BAR_SERIES = ("venue", "symbol", "price_type", "interval")
@@ -362,6 +362,30 @@ def find_rate_outliers(
         (pl.col("_hourly") * 100).round(4),
     )
     return _findings(hits, by, "outlier", "warning", pl.col("ts"), pl.col("ts"), pl.lit(1), message)
+
+
+def find_over_cap_rates(
+    funding: pl.LazyFrame, caps: dict[tuple[str, str], float], *, by: Sequence[str] = FUNDING_SERIES
+) -> pl.LazyFrame:
+    """Report settlements whose ``|rate|`` exceeds the venue's published cap for their interval.
+
+    ``caps`` maps ``(venue, interval)`` to the cap; rows of other pairs are not judged. Such rows reach
+    the store only through ``import --allow-extreme``: this keeps them visible.
+    """
+    cap: pl.Expr = pl.lit(None, dtype=pl.Float64)
+    for (venue, interval), value in caps.items():
+        cap = pl.when((pl.col("venue") == venue) & (pl.col("interval") == interval)).then(value).otherwise(cap)
+    rate = pl.col("rate").cast(pl.Float64)
+    hits = funding.select(*_columns(by, "ts", "interval"), rate.alias("_rate"), cap.alias("_cap")).filter(
+        pl.col("_rate").abs() > pl.col("_cap")
+    )
+    message = _format(
+        "expected |funding rate| <= the venue's cap {} per {} settlement; found {} (imported with --allow-extreme)",
+        pl.col("_cap"),
+        pl.col("interval"),
+        pl.col("_rate"),
+    )
+    return _findings(hits, by, "over_cap", "warning", pl.col("ts"), pl.col("ts"), pl.lit(1), message)
 
 
 def find_stale_bars(

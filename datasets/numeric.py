@@ -8,6 +8,8 @@ casting the binary value directly would store ``0.000081000000000000005...`` noi
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation, localcontext
+
 import polars as pl
 
 from datasets.schemas import DECIMAL_PRECISION, DECIMAL_SCALE, PL_DECIMAL
@@ -53,3 +55,40 @@ def unparseable_text(frame: pl.DataFrame, column: str) -> int | None:
 def too_precise_text(expr: pl.Expr) -> pl.Expr:
     """Return where decimal text (plain notation) has a non-zero digit beyond the store's 18 decimal places."""
     return expr.str.strip_chars().str.contains(rf"\.\d{{{DECIMAL_SCALE}}}\d*[1-9]")
+
+
+_QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
+
+
+def exact_decimal(value: object) -> Decimal | None:
+    """Return a number a venue sent (decimal text, an int, or a JSON float) as an exact Decimal; None when absent.
+
+    A float goes through its shortest round-trip text (``0.015`` -> ``Decimal("0.015")``), which
+    recovers the decimal the venue wrote. Empty text, None, booleans and containers are absent.
+
+    Raises
+    ------
+    ValueError
+        If the value is not a finite decimal with at most 18 decimals and 20 integer digits.
+    """
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"expected a decimal number, was {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"expected a finite decimal number, was {value!r}")
+    with localcontext(prec=2 * DECIMAL_PRECISION):
+        fits = number.adjusted() < DECIMAL_PRECISION - DECIMAL_SCALE and number == number.quantize(_QUANTUM)
+    if not fits:
+        raise ValueError(f"expected at most {DECIMAL_SCALE} decimals and 20 integer digits, was {value!r}")
+    return number
+
+
+def reciprocal(value: Decimal) -> Decimal:
+    """Return ``1 / value`` at the store's 18 decimals (an initial margin rate from a maximum leverage)."""
+    return (Decimal(1) / value).quantize(_QUANTUM)

@@ -38,8 +38,9 @@ def coverage(store: Store) -> list[Coverage]:
         if part.kind == "funding":
             funding_files[(values["venue"], values["symbol"])] += 1
             continue
-        series = values.get("price_type", "events")
-        key = (part.kind, values["venue"], values["symbol"], series, values.get("interval", "-"))
+        # Instrument specs and margin tiers are partitioned by venue only: one row per venue, "*" symbols.
+        series = values.get("price_type", "events" if "symbol" in values else "versions")
+        key = (part.kind, values["venue"], values.get("symbol", "*"), series, values.get("interval", "-"))
         groups[key].append((part.ts_min, part.ts_max, part.rows))
     rows = [
         Coverage(

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from datasets.errors import ConflictError, StoreError, StoreWriteError
 from datasets.schemas import KindSpec, spec_for
 from datasets.validate import ROW, validate_batch
+from datasets.versions import changed_versions
 
 DATA_FILE = "data.parquet"
 TEMP_MARK = ".tmp-"
@@ -162,13 +163,16 @@ class Store:
         rows = batch.drop(ROW)
         if rows.select(pl.struct(spec.key).is_duplicated().any()).item():
             rows = rows.unique(maintain_order=True)
-        if not (spec.order_by == ["ts"] and rows["ts"].is_sorted()):
+        time = spec.time_column
+        if not (spec.order_by == [time] and rows[time].is_sorted()):
             rows = rows.sort(spec.order_by)
-        years = rows.select(pl.col("ts").dt.year().alias("_year"))
-        groups = rows.with_columns(years).partition_by(
-            [*spec.partition_by, "_year"], as_dict=True, include_key=True, maintain_order=True
-        )
         with self._lock():
+            if spec.versioned_by:
+                rows = changed_versions(spec, self._stored_versions(spec, rows), rows)
+            years = rows.select(pl.col(time).dt.year().alias("_year"))
+            groups = rows.with_columns(years).partition_by(
+                [*spec.partition_by, "_year"], as_dict=True, include_key=True, maintain_order=True
+            )
             self._remove_stale_temp_files()
             staged: list[tuple[Path, _Staged]] = []
             for keys, group in groups.items():
@@ -182,6 +186,14 @@ class Store:
             self._commit(staged)
             summary.partitions_written.extend(path for path, _ in staged)
         return summary
+
+    def _stored_versions(self, spec: KindSpec, rows: pl.DataFrame) -> pl.DataFrame:
+        if not (self.root / spec.kind).is_dir():
+            return pl.DataFrame(schema=spec.polars_schema)
+        filters: dict[str, list[str]] = {name: rows[name].unique().to_list() for name in spec.partition_by}
+        entities = rows.select(spec.versioned_by).unique()
+        stored = self.scan(spec.kind, **filters)  # type: ignore[arg-type]  # filters hold partition columns only
+        return stored.join(entities.lazy(), on=list(spec.versioned_by), how="semi").collect()
 
     def _commit(self, staged: list[tuple[Path, _Staged]]) -> None:
         # Every temp file is written and synced before the first rename, so a full disk or an I/O
@@ -217,7 +229,7 @@ class Store:
 
     def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> _Staged | None:
         old_lineage = list(_lineage_from(_file_metadata(path))) if path.exists() else None
-        lineage = _merge_lineage(old_lineage or [], new, info)
+        lineage = _merge_lineage(old_lineage or [], new[spec.time_column], info)
         if old_lineage is None:
             merged = new
         else:
@@ -227,8 +239,8 @@ class Store:
                 return None
         summary = {
             "rows": merged.height,
-            "ts_min": _iso(merged["ts"].min()),
-            "ts_max": _iso(merged["ts"].max()),
+            "ts_min": _iso(merged[spec.time_column].min()),
+            "ts_max": _iso(merged[spec.time_column].max()),
         }
         metadata = {
             LINEAGE_KEY: json.dumps([asdict(e) for e in lineage], sort_keys=True),
@@ -349,9 +361,9 @@ class Store:
         else:
             frame = pl.scan_parquet(paths, hive_partitioning=False)
         if start is not None:
-            frame = frame.filter(pl.col("ts") >= start)
+            frame = frame.filter(pl.col(spec.time_column) >= start)
         if end is not None:
-            frame = frame.filter(pl.col("ts") < end)
+            frame = frame.filter(pl.col(spec.time_column) < end)
         if floats:
             frame = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
         return frame
@@ -427,16 +439,16 @@ def _write_temp(path: Path, staged: _Staged) -> Path:
     return tmp
 
 
-def _merge_lineage(old: list[LineageEntry], new: pl.DataFrame, info: SourceInfo) -> list[LineageEntry]:
+def _merge_lineage(old: list[LineageEntry], new: pl.Series, info: SourceInfo) -> list[LineageEntry]:
     entries = {e.sort_key(): e for e in old}
     entry = LineageEntry(
         source=info.source,
         sha256=info.sha256,
         importer=info.importer,
         importer_version=info.importer_version,
-        rows=new.height,
-        ts_min=_iso(new["ts"].min()),
-        ts_max=_iso(new["ts"].max()),
+        rows=new.len(),
+        ts_min=_iso(new.min()),
+        ts_max=_iso(new.max()),
         extra=dict(info.extra),
     )
     entries.setdefault(entry.sort_key(), entry)

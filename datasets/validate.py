@@ -19,6 +19,7 @@ import polars as pl
 
 from datasets.errors import ValidationError
 from datasets.schemas import (
+    BOUND_UNITS,
     INTERVAL_PATTERN,
     LIQUIDATED_SIDES,
     MARKETS,
@@ -71,7 +72,7 @@ def validate_batch(
         return
     _first_violation(batch, [*_required(spec), *_labels(batch), *_numbers(spec)], source)
     _check_venues(batch, source)
-    _check_time_range(batch, source, now or datetime.now(UTC))
+    _check_time_range(batch, source, now or datetime.now(UTC), column=spec.time_column)
     if spec.kind == "ohlcv":
         _check_bar_grid(batch, source)
         _check_bar_spacing(batch, source)
@@ -113,7 +114,7 @@ def _check_venues(batch: pl.DataFrame, source: str) -> None:
             raise ValidationError(source, batch[ROW][hit], "venue", unknown_venue_message(venue))
 
 
-def _check_time_range(batch: pl.DataFrame, source: str, now: datetime) -> None:
+def _check_time_range(batch: pl.DataFrame, source: str, now: datetime, *, column: str) -> None:
     market = pl.col("market").fill_null("perp") if "market" in batch.columns else pl.lit("perp")
     framed = batch.with_columns(market.alias("_market"))
     latest = now.astimezone(UTC) + FUTURE_SLACK
@@ -121,14 +122,15 @@ def _check_time_range(batch: pl.DataFrame, source: str, now: datetime) -> None:
         launch = DATA_VENUES[venue].launch(market_name) if venue in DATA_VENUES else EARLIEST_DATA
         earliest = datetime.combine(max(launch, EARLIEST_DATA), time(), tzinfo=UTC)
         mine = (pl.col("venue") == venue) & (pl.col("_market") == market_name)
-        hit = framed.select((mine & ((pl.col("ts") < earliest) | (pl.col("ts") > latest))).arg_true().first()).item()
+        outside = (pl.col(column) < earliest) | (pl.col(column) > latest)
+        hit = framed.select((mine & outside).arg_true().first()).item()
         if hit is not None:
             raise ValidationError(
                 source,
                 framed[ROW][hit],
-                "ts",
+                column,
                 f"expected a time from {earliest:%Y-%m-%d} ({venue} {market_name} launch, datasets/venues.py) to "
-                f"now + 1 day ({latest:%Y-%m-%d %H:%M} UTC), was {framed['ts'][hit]}; such a time comes from "
+                f"now + 1 day ({latest:%Y-%m-%d %H:%M} UTC), was {framed[column][hit]}; such a time comes from "
                 "the wrong epoch unit (seconds read as milliseconds), a shifted column or a typo: fix the source",
             )
 
@@ -226,14 +228,21 @@ def _required(spec: KindSpec) -> list[_Rule]:
 
 def _labels(batch: pl.DataFrame) -> list[_Rule]:
     rules = []
-    patterns = {"venue": VENUE_PATTERN, "symbol": SYMBOL_PATTERN, "interval": INTERVAL_PATTERN}
+    patterns = {
+        "venue": VENUE_PATTERN,
+        "symbol": SYMBOL_PATTERN,
+        "interval": INTERVAL_PATTERN,
+        "funding_interval": INTERVAL_PATTERN,
+    }
     for name, pattern in patterns.items():
         if name in batch.columns:
             rule = _Rule(
-                ~pl.col(name).str.contains(pattern.pattern), name, f"must match {pattern.pattern}, was {{value!r}}"
+                pl.col(name).is_not_null() & ~pl.col(name).str.contains(pattern.pattern),
+                name,
+                f"must match {pattern.pattern}, was {{value!r}}",
             )
             rules.append(rule)
-    choices = {"market": MARKETS, "price_type": PRICE_TYPES, "side": LIQUIDATED_SIDES}
+    choices = {"market": MARKETS, "price_type": PRICE_TYPES, "side": LIQUIDATED_SIDES, "bound_unit": BOUND_UNITS}
     for name, allowed in choices.items():
         if name in batch.columns:
             mask = pl.col(name).is_not_null() & ~pl.col(name).is_in(list(allowed))
@@ -258,8 +267,8 @@ def _check_unique_key(batch: pl.DataFrame, spec: KindSpec, source: str) -> None:
     clashes = batch.with_columns(_n=pl.struct(spec.columns).n_unique().over(spec.key))
     rule = _Rule(
         pl.col("_n") > 1,
-        "ts",
-        f"key ({', '.join(spec.key)}) appears more than once with different values at ts={{value}}; "
+        spec.time_column,
+        f"key ({', '.join(spec.key)}) appears more than once with different values at {spec.time_column}={{value}}; "
         "the source holds two records for one key: fix or split the input",
     )
     _first_violation(clashes, [rule], source)

@@ -365,7 +365,21 @@ def instrument_id_for(venue: str, symbol: str) -> InstrumentId:
         If the venue has no spec for the symbol.
     """
     spec = instrument_spec(venue, symbol)
-    base, quote, perp = spec.base, spec.quote, spec.market == "perp"
+    return instrument_id_from_parts(venue, spec.base, spec.quote, spec.market)
+
+
+def instrument_id_from_parts(venue: str, base: str, quote: str, market: Market) -> InstrumentId:
+    """Return the Nautilus ``InstrumentId`` of any base/quote pair on a venue's market, by the adapters' rules.
+
+    ``instrument_id_for`` applies the same rules to the symbols this module has specs for; this one
+    serves every instrument a venue lists (``datasets.acquire.instruments``).
+
+    Raises
+    ------
+    UnknownVenueError
+        If the venue has no entry or no id rule.
+    """
+    perp = market == "perp"
     match venue:
         case "binance":
             native = f"{base}{quote}-PERP" if perp else f"{base}{quote}"
@@ -521,6 +535,16 @@ DATA_VENUES: Mapping[str, DataVenue] = MappingProxyType(
                 "kraken",
                 date(2013, 9, 10),
                 date(2018, 1, 1),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
+                _SOURCE,
+            ),
+            # The Solana chain (on-chain liquidations of Kamino, marginfi, Drift: datasets.onchain): mainnet
+            # beta from 2020-03-16 (lending, spot-like); Drift v1 perps from 2021-11. No funding is fetched
+            # from it; the clock (hourly, as Drift settles) and the CEX bound only keep the entry complete.
+            DataVenue(
+                "solana",
+                date(2020, 3, 16),
+                date(2021, 11, 1),
                 FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
                 _SOURCE,
             ),

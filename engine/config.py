@@ -147,6 +147,12 @@ class FillConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
             raise ValueError(f"slippage_bps: expected within [0, 1000], was {self.slippage_bps}")
 
 
+# The largest per-order notional the Nautilus 2.0.0rc6 risk engine can compare with (measured: it is the
+# largest ``Money``). Above it ``RiskEngineConfig`` accepts the limit but denies every order
+# INVALID_MAX_NOTIONAL_PER_ORDER; above 2**96 - 1 it fails with a decimal overflow.
+MAX_NOTIONAL_PER_ORDER = Decimal("17014118346046")
+
+
 class RiskConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Pre-trade limits the Nautilus risk engine enforces (denied orders are reported, never queued).
 
@@ -167,8 +173,11 @@ class RiskConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
         for key, value in self.max_notional_per_order.items():
             if not INSTRUMENT_REFERENCE.match(key):
                 raise ValueError(f"max_notional_per_order: expected keys 'venue:SYMBOL', was {key!r}")
-            if value <= 0:
-                raise ValueError(f"max_notional_per_order[{key!r}]: expected > 0, was {value}")
+            if not 0 < value <= MAX_NOTIONAL_PER_ORDER:
+                raise ValueError(
+                    f"max_notional_per_order[{key!r}]: expected > 0 and at most {MAX_NOTIONAL_PER_ORDER} (the "
+                    f"largest amount Nautilus' Money holds), was {value}"
+                )
 
 
 class StrategySpec(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -212,7 +221,11 @@ class ConnectionConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields
         the venue's testnet/demo for data and, with ``--mode live --live``, execution. ``production``:
         real funds, with ``--mode live --live`` and the operator's confirmation.
     base_url_http, base_url_ws, base_url_ws_private, base_url_ws_trading : str, optional
-        Overrides of the adapter's endpoints (the loopback tests point them at 127.0.0.1).
+        Overrides of the adapter's endpoints (the loopback tests point them at 127.0.0.1): REST, public
+        market data WebSocket, private (account) WebSocket, order-entry WebSocket (Binance, Bybit) or
+        exchange endpoint (Hyperliquid ``/exchange``).
+    base_url_ws_business : str, optional
+        OKX only: the business WebSocket (candles, and algo orders for execution).
     """
 
     environment: VenueEnvironment = "paper"
@@ -220,9 +233,11 @@ class ConnectionConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields
     base_url_ws: str | None = None
     base_url_ws_private: str | None = None
     base_url_ws_trading: str | None = None
+    base_url_ws_business: str | None = None
 
     def __post_init__(self) -> None:
-        for label in ("base_url_http", "base_url_ws", "base_url_ws_private", "base_url_ws_trading"):
+        labels = ("base_url_http", "base_url_ws", "base_url_ws_private", "base_url_ws_trading", "base_url_ws_business")
+        for label in labels:
             value = getattr(self, label)
             if value is not None and not HTTP_URL.match(value):
                 raise ValueError(f"{label}: expected an http(s):// or ws(s):// URL, was {value!r}")
@@ -243,7 +258,8 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     status_interval_secs : float
         Period of the status line (positions, exposure, PnL, last data age per instrument).
     metrics_port : int, optional
-        Serve Prometheus text exposition on ``metrics_host:metrics_port`` when set (0 picks a free port).
+        Serve Prometheus metrics (``/metrics``) and health (``/healthz``) on ``metrics_host:metrics_port`` when
+        set (0 picks a free port).
     metrics_host : str
         Interface of the metrics endpoint; loopback unless you mean otherwise.
     replay_speed : float
@@ -253,6 +269,9 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     journal_backups : int
         Backups of the node's journal kept in ``<state_dir>/<config-hash>/backups/`` (one at each start
         and one a day), newest first.
+    max_data_age_secs : float, optional
+        ``/healthz`` turns 503 when a stream's last event is older (replay: in replay time); None: three
+        bar intervals of ``data.bar_spec``.
     """
 
     connections: dict[str, ConnectionConfig] = msgspec.field(default_factory=dict)
@@ -264,6 +283,7 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     replay_speed: float = 1000.0
     position_check_interval_secs: float = 60.0
     journal_backups: int = 7
+    max_data_age_secs: float | None = None
 
     def __post_init__(self) -> None:
         for name in self.connections:
@@ -275,6 +295,8 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
             raise ValueError(f"metrics_port: expected 0..65535, was {self.metrics_port}")
         if self.journal_backups < 1:
             raise ValueError(f"journal_backups: expected >= 1, was {self.journal_backups}")
+        if self.max_data_age_secs is not None and self.max_data_age_secs <= 0:
+            raise ValueError(f"max_data_age_secs: expected > 0, was {self.max_data_age_secs}")
         if self.replay_speed < 0:
             raise ValueError(f"replay_speed: expected >= 0 (0 = as fast as possible), was {self.replay_speed}")
 

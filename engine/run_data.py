@@ -3,6 +3,10 @@
 Backtests and replayed paper sessions both feed what ``load_run_data`` returns; the frames it keeps
 (bars, marks, funding updates, in the schemas declared here) are what the ledgers are rebuilt from.
 
+The engine is fed in time-ordered chunks (``DataFeed.chunks``): the data of the window is held as
+Arrow columns (about 0.1 KiB a bar) and turned into Nautilus objects one chunk at a time, so the
+objects alive at once depend on the chunk size, not on the window.
+
 Bars reach the engine one nanosecond after they close (``ts_init = ts_event + 1``). At a funding
 boundary ``T`` the engine's settlement timer fires after everything stamped ``T`` (the mark price at
 ``T``, the update announcing ``T + I``) and before the bar closing at ``T``: a position opened on that
@@ -13,16 +17,18 @@ position opened after the settlement instant.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from nautilus_trader.model import InstrumentId, NautilusDataType
+from nautilus_trader.model import FIXED_PRECISION, InstrumentId, MarkPriceUpdate, NautilusDataType, Price
 from nautilus_trader.persistence import BarDataWrangler, ParquetDataCatalog
 
 from datasets.schemas import interval_secs
@@ -49,14 +55,128 @@ LOOKBACK = timedelta(days=2)
 
 
 @dataclass(slots=True)
+class _BarStream:
+    table: pa.Table  # the catalog's bar columns, ts_init already shifted by 1 ns, sorted by ts_init
+    ts_init: Any  # numpy int64 view of table["ts_init"], for slicing
+    wrangler: BarDataWrangler
+
+
+@dataclass(slots=True)
+class _MarkStream:
+    instrument_id: InstrumentId
+    price_precision: int
+    raw: list[int]  # Price.raw of each value (fixed precision)
+    ts_event: list[int]
+    ts_init: Any  # numpy int64
+
+
+@dataclass(slots=True)
+class _InstrumentFeed:
+    bars: _BarStream
+    funding: list[Any] = field(default_factory=list)  # FundingRateUpdate, sorted by ts_init
+    marks: _MarkStream | None = None
+    liquidations: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DataFeed:
+    """The objects a run feeds the engine, built chunk by chunk from columns held for the window.
+
+    Each chunk holds, per instrument in config order, its bars, funding updates, mark prices and
+    liquidations whose ``ts_init`` falls in the chunk, in that order: the order ``add_data`` gets
+    when the whole window is added at once, so a stable sort by ``ts_init`` of each chunk gives the
+    same sequence as the sort of the whole window.
+    """
+
+    instruments: list[_InstrumentFeed] = field(default_factory=list)
+
+    @property
+    def bar_count(self) -> int:
+        return sum(i.bars.table.num_rows for i in self.instruments)
+
+    @property
+    def event_count(self) -> int:
+        """Bars, funding updates, mark prices and liquidations fed."""
+        return self.bar_count + sum(
+            len(i.funding) + (len(i.marks.raw) if i.marks else 0) + len(i.liquidations) for i in self.instruments
+        )
+
+    def boundaries(self, chunk_ns: int | None) -> list[int]:
+        """Return the ``ts_init`` where chunks of ``chunk_ns`` start (the first chunk also holds everything earlier)."""
+        stamps = [int(i.bars.ts_init[0]) for i in self.instruments if i.bars.table.num_rows]
+        lasts = [int(i.bars.ts_init[-1]) for i in self.instruments if i.bars.table.num_rows]
+        if not chunk_ns or not stamps:
+            return []
+        first, last = min(stamps), max(lasts)
+        # Chunks start on a bar close T: the mark and funding update stamped T open the chunk, the bar
+        # closing at T (stamped T + 1 ns) follows; the settlement timer at T fires between them either way.
+        return list(range(first - 1 + chunk_ns, last + 1, chunk_ns))
+
+    def chunks(self, chunk_ns: int | None = None) -> Iterator[list[Any]]:
+        """Yield the engine's data in chunks of ``chunk_ns`` of ``ts_init`` (one chunk when None), in time order."""
+        edges = [None, *self.boundaries(chunk_ns), None]
+        for low, high in itertools.pairwise(edges):
+            chunk: list[Any] = []
+            for feed in self.instruments:
+                chunk.extend(_bars_between(feed.bars, low, high))
+                chunk.extend(_objects_between(feed.funding, low, high))
+                if feed.marks is not None:
+                    chunk.extend(_marks_between(feed.marks, low, high))
+                chunk.extend(_objects_between(feed.liquidations, low, high))
+            if chunk:
+                yield chunk
+
+    def objects(self) -> list[Any]:
+        """Return every object of the window (one chunk)."""
+        return [item for chunk in self.chunks() for item in chunk]
+
+
+def _span(stamps: Any, low: int | None, high: int | None) -> tuple[int, int]:
+    begin = 0 if low is None else int(np.searchsorted(stamps, low, side="left"))
+    end = len(stamps) if high is None else int(np.searchsorted(stamps, high, side="left"))
+    return begin, end
+
+
+def _bars_between(stream: _BarStream, low: int | None, high: int | None) -> list[Any]:
+    begin, end = _span(stream.ts_init, low, high)
+    if begin >= end:
+        return []
+    sink = pa.BufferOutputStream()
+    part = stream.table.slice(begin, end - begin)
+    with pa.ipc.new_stream(sink, part.schema) as writer:
+        writer.write_table(part)
+    objects: list[Any] = stream.wrangler.process_record_batch_bytes(sink.getvalue().to_pybytes())
+    return objects
+
+
+def _objects_between(objects: list[Any], low: int | None, high: int | None) -> list[Any]:
+    if not objects:
+        return []
+    stamps = np.fromiter((o.ts_init for o in objects), dtype=np.int64, count=len(objects))
+    begin, end = _span(stamps, low, high)
+    return objects[begin:end]
+
+
+def _marks_between(stream: _MarkStream, low: int | None, high: int | None) -> list[Any]:
+    begin, end = _span(stream.ts_init, low, high)
+    instrument_id, precision = stream.instrument_id, stream.price_precision
+    return [
+        MarkPriceUpdate(instrument_id, Price.from_raw(raw, precision), ts_event, ts_init)
+        for raw, ts_event, ts_init in zip(
+            stream.raw[begin:end], stream.ts_event[begin:end], stream.ts_init[begin:end].tolist(), strict=True
+        )
+    ]
+
+
+@dataclass(slots=True)
 class RunData:
     """Everything one run feeds the engine, plus the frames the ledgers are rebuilt from.
 
     Attributes
     ----------
     instruments : dict[InstrumentId, Any]
-    engine_data : list
-        Bars (shifted 1 ns), mark prices, funding updates and custom data, unsorted.
+    feed : DataFeed
+        Bars (shifted 1 ns), funding updates, mark prices and custom data, chunk by chunk.
     bars : pl.DataFrame
         ``instrument_id, ts (close time), close`` of every replayed bar.
     marks : pl.DataFrame
@@ -68,7 +188,7 @@ class RunData:
     """
 
     instruments: dict[InstrumentId, Any] = field(default_factory=dict)
-    engine_data: list[Any] = field(default_factory=list)
+    feed: DataFeed = field(default_factory=DataFeed)
     bars: pl.DataFrame = field(default_factory=pl.DataFrame)
     marks: pl.DataFrame = field(default_factory=pl.DataFrame)
     funding: pl.DataFrame = field(default_factory=pl.DataFrame)
@@ -77,6 +197,11 @@ class RunData:
     @property
     def bar_count(self) -> int:
         return self.bars.height
+
+    @property
+    def engine_data(self) -> list[Any]:
+        """Every object the engine is fed, unsorted (built on each access: prefer ``feed.chunks``)."""
+        return self.feed.objects()
 
 
 def open_catalog(path: str | Path) -> ParquetDataCatalog:
@@ -115,21 +240,20 @@ def load_run_data(config: RunConfig, catalog: ParquetDataCatalog, *, progress: C
             data.venue_of[str(instrument_id)] = venue.name
             data.instruments[instrument_id] = _instrument(catalog, instrument_id, label)
             progress(f"loading {label}")
-            objects, frame = _bars(catalog, config, instrument_id, label)
-            data.engine_data.extend(objects)
+            stream, frame = _bars(catalog, config, instrument_id, label)
+            feed = _InstrumentFeed(bars=stream)
+            data.feed.instruments.append(feed)
             bars.append(frame)
             if market_of(symbol) != "perp":
                 continue
             if config.data.funding:
-                objects, frame = _funding(catalog, config, instrument_id, label, venue.funding_interval)
-                data.engine_data.extend(objects)
+                feed.funding, frame = _funding(catalog, config, instrument_id, label, venue.funding_interval)
                 funding.append(frame)
             if config.data.mark_prices:
-                objects, frame = _marks(catalog, config, instrument_id, label)
-                data.engine_data.extend(objects)
+                feed.marks, frame = _marks(catalog, config, instrument_id, label)
                 marks.append(frame)
             if config.data.liquidations:
-                data.engine_data.extend(_liquidations(catalog, config, instrument_id))
+                feed.liquidations = sorted(_liquidations(catalog, config, instrument_id), key=lambda e: e.ts_init)
     data.bars = pl.concat(bars) if bars else empty(BARS_SCHEMA)
     data.marks = pl.concat(marks) if marks else empty(MARKS_SCHEMA)
     data.funding = pl.concat(funding) if funding else empty(FUNDING_UPDATES_SCHEMA)
@@ -162,7 +286,7 @@ def catalog_path(catalog: ParquetDataCatalog) -> str:
 
 def _bars(
     catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
-) -> tuple[list[Any], pl.DataFrame]:
+) -> tuple[_BarStream, pl.DataFrame]:
     bar_type = f"{instrument_id}-{config.data.bar_spec}"
     interval = timedelta(microseconds=bar_interval_ns(config.data.bar_spec) // 1_000)
     wanted = f"{config.start.isoformat()} to {config.end.isoformat()}"
@@ -189,22 +313,17 @@ def _bars(
     metadata = table.schema.metadata or {}
     shifted = table.drop_columns([c for c in table.column_names if c == "identifier"])
     ts_init = shifted.schema.get_field_index("ts_init")
-    shifted = shifted.set_column(
-        ts_init, "ts_init", pc.add(shifted["ts_init"].cast(pa.int64()), 1).cast(shifted.schema.field("ts_init").type)
-    )
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, shifted.schema) as writer:
-        writer.write_table(shifted)
+    stamps = pc.add(shifted["ts_init"].cast(pa.int64()), 1)
+    shifted = shifted.set_column(ts_init, "ts_init", stamps.cast(shifted.schema.field("ts_init").type))
     wrangler = BarDataWrangler(
         metadata[b"bar_type"].decode(), int(metadata[b"price_precision"]), int(metadata[b"size_precision"])
     )
-    objects = wrangler.process_record_batch_bytes(sink.getvalue().to_pybytes())
     closes = frame.select(
         pl.lit(str(instrument_id)).alias("instrument_id"),
         pl.col("ts_event").cast(NS).alias("ts"),
         pl.col("close").cast(DECIMAL),
     )
-    return objects, closes
+    return _BarStream(shifted, stamps.to_numpy(), wrangler), closes
 
 
 def _funding(
@@ -214,7 +333,10 @@ def _funding(
     updates = catalog.query(
         NautilusDataType.FundingRateUpdate, [str(instrument_id)], start=ns_of(config.start - LOOKBACK), end=end_ns - 1
     )
-    kept = [u for u in updates if u.next_funding_ns is not None and start_ns < u.next_funding_ns < end_ns]
+    kept = sorted(
+        (u for u in updates if u.next_funding_ns is not None and start_ns < u.next_funding_ns < end_ns),
+        key=lambda u: u.ts_init,
+    )
     if not kept:
         raise MissingDataError(
             f"expected funding settlements for {label} from {config.start.isoformat()} to {config.end.isoformat()}, "
@@ -243,28 +365,62 @@ def _funding(
 
 def _marks(
     catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
-) -> tuple[list[Any], pl.DataFrame]:
+) -> tuple[_MarkStream, pl.DataFrame]:
     start_ns, end_ns = ns_of(config.start), ns_of(config.end)
-    updates = catalog.query(
-        NautilusDataType.MarkPriceUpdate, [str(instrument_id)], start=ns_of(config.start - LOOKBACK), end=end_ns - 1
+    raw = catalog.query_data_arrow_bytes(
+        NautilusDataType.MarkPriceUpdate,
+        [str(instrument_id)],
+        start=ns_of(config.start - LOOKBACK),
+        end=end_ns - 1,
+        display=False,
     )
-    before = [u for u in updates if u.ts_init < start_ns]
-    kept = before[-1:] + [u for u in updates if u.ts_init >= start_ns]
-    if not kept:
+    table = pa.ipc.open_stream(raw).read_all() if raw else None
+    if table is not None and table.num_rows:
+        table = table.take(pc.sort_indices(table, [("ts_init", "ascending")]))  # stable
+        stamps = table["ts_init"].cast(pa.int64()).to_numpy()
+        # The last update before the start (what the engine settles the first boundary on), then the window.
+        first = max(int(np.searchsorted(stamps, start_ns, side="left")) - 1, 0)
+        table = table.slice(first)
+    if table is None or table.num_rows == 0:
         raise MissingDataError(
             f"expected mark prices for {label} from {config.start.isoformat()} to {config.end.isoformat()}, the "
             "catalog has none; export its mark bars, or set data.mark_prices = false (funding then settles on the "
             "last bar close)"
         )
+    precision = int((table.schema.metadata or {})[b"price_precision"])
+    stream = _MarkStream(
+        instrument_id=instrument_id,
+        price_precision=precision,
+        raw=_fixed_raw(table["value"]),
+        ts_event=table["ts_event"].cast(pa.int64()).to_pylist(),
+        ts_init=table["ts_init"].cast(pa.int64()).to_numpy(),
+    )
     frame = pl.DataFrame(
         {
-            "instrument_id": [str(instrument_id)] * len(kept),
-            "ts": [u.ts_event for u in kept],
-            "mark_price": [u.value.as_decimal() for u in kept],
-        },
-        schema=_integer_times(MARKS_SCHEMA),
-    ).with_columns(pl.col("ts").cast(NS))
-    return kept, frame
+            "instrument_id": pl.Series([str(instrument_id)], dtype=pl.String).extend_constant(
+                str(instrument_id), table.num_rows - 1
+            ),
+            "ts": pl.from_arrow(table["ts_event"]),
+            "mark_price": pl.from_arrow(table["value"]),
+        }
+    ).with_columns(pl.col("ts").cast(NS), pl.col("mark_price").cast(DECIMAL))
+    return stream, frame
+
+
+def _fixed_raw(values: pa.ChunkedArray) -> list[int]:
+    # decimal128 values as Nautilus' fixed-point raw integers (FIXED_PRECISION decimals): the
+    # unscaled 128-bit integers, rescaled, without a Decimal per value.
+    array = values.combine_chunks()
+    scale = array.type.scale
+    words = np.frombuffer(array.buffers()[1], dtype="<u8", count=2 * len(array), offset=array.offset * 16)
+    low, high = words[0::2].tolist(), words[1::2].view(np.int64).tolist()
+    if scale == FIXED_PRECISION:
+        return [(h << 64) | lo for h, lo in zip(high, low, strict=True)]
+    if scale < FIXED_PRECISION:
+        factor = 10 ** (FIXED_PRECISION - scale)
+        return [((h << 64) | lo) * factor for h, lo in zip(high, low, strict=True)]
+    divisor = 10 ** (scale - FIXED_PRECISION)
+    return [((h << 64) | lo) // divisor for h, lo in zip(high, low, strict=True)]
 
 
 def _liquidations(catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId) -> list[Any]:

@@ -1,8 +1,10 @@
 """Render a backtest run as one self-contained HTML page (plotly with its JavaScript inlined).
 
 Sections: headline statistics and the fill model, equity and drawdown, PnL attribution over time
-(price / funding / fees), and per instrument the price with fills and the position held. Floats
-appear only here, for plotting; the figures in the tables are the ledger's decimal text.
+(price / funding / fees), the tearsheet (``reports.tearsheet``: monthly returns, rolling Sharpe and
+volatility, drawdown periods, trade statistics, realised funding APR, exposure and leverage, fees and
+slippage), and per instrument the price with fills and the position held. Floats appear only for
+plotting and ratios; money in the tables is the ledger's decimal text rounded for reading.
 The renderer reads a run folder's artefacts (``stats.json`` and the ledgers' Parquet files), so the
 same page comes from a backtest, a paper or a live session, and can be re-rendered any time:
 ``python -m reports.backtest RUN_DIR``. The engine calls ``render_run`` through the
@@ -14,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 from plotly.subplots import make_subplots
+
+from reports.tearsheet import build_tearsheet, fmt
+from reports.tearsheet_html import exposure_figure, rolling_figure, tearsheet_html
 
 MAX_POINTS = 5_000
 MAX_FILL_MARKERS = 3_000
@@ -123,6 +129,34 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
+def _readable(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key in ("orders", "orders_denied", "fills", "positions", "funding_settlements", "bars"):
+        return f"{int(value):,}"
+    if key == "max_drawdown_pct":
+        return fmt(value, 2) + "%"
+    if key == "sharpe":
+        return fmt(value, 3)
+    try:
+        return fmt(Decimal(str(value)))
+    except ArithmeticError:
+        return str(value)
+
+
+def _empty_positions() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "position_id": pl.String,
+            "instrument_id": pl.String,
+            "ts_opened": pl.Datetime("ns", "UTC"),
+            "ts_closed": pl.Datetime("ns", "UTC"),
+            "realized_pnl": pl.Decimal(38, 18),
+            "currency": pl.String,
+        }
+    )
+
+
 def render_report(
     path: Path,
     *,
@@ -131,20 +165,46 @@ def render_report(
     fills: pl.DataFrame,
     bars: pl.DataFrame,
     funding: pl.DataFrame,
+    positions: pl.DataFrame | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the run report to ``path`` (one HTML file that opens offline) and return the path."""
-    capital = sum(float(v) for v in stats.get("starting_balances", {}).values())
-    figures = [equity_figure(equity, capital), attribution_figure(equity)]
+    """Write the run report to ``path`` (one HTML file that opens offline) and return the path.
+
+    ``positions`` (the positions ledger) feeds the tearsheet's trade statistics and ``config`` (the
+    run's ``config.json``) the strategy's APR thresholds; without them those parts are empty.
+    """
+    capital_exact = sum((Decimal(str(v)) for v in stats.get("starting_balances", {}).values()), Decimal(0))
+    capital = float(capital_exact)
+    sheet = build_tearsheet(
+        equity=equity,
+        fills=fills,
+        positions=positions if positions is not None else _empty_positions(),
+        funding=funding,
+        bars=bars,
+        starting_capital=capital_exact,
+        config=config,
+    )
+    figures = [
+        equity_figure(equity, capital),
+        attribution_figure(equity),
+        rolling_figure(sheet),
+        exposure_figure(sheet),
+    ]
     for instrument_id in sorted(set(fills["instrument_id"])):
         figures.append(instrument_figure(instrument_id, bars, fills))
     parts = [
         pio.to_html(figure, include_plotlyjs=(index == 0), full_html=False, div_id=f"figure-{index}")
         for index, figure in enumerate(figures)
     ]
-    headline = [(key, stats.get(key)) for key in HEADLINE]
-    by_currency = [(c, ", ".join(f"{k} {v}" for k, v in values.items())) for c, values in stats["by_currency"].items()]
+    tearsheet = tearsheet_html(sheet, parts[2:4])
+    parts = parts[:2] + parts[4:]
+    headline = [(key, _readable(key, stats.get(key))) for key in HEADLINE]
+    by_currency = [
+        (c, ", ".join(f"{k} {_readable(k, v)}" for k, v in values.items()))
+        for c, values in stats["by_currency"].items()
+    ]
     funding_rows = [
-        (f"{row['venue']} {row['instrument_id']}", f"{row['settlements']} settlements, {row['amount']}")
+        (f"{row['venue']} {row['instrument_id']}", f"{row['settlements']} settlements, {fmt(row['amount'])}")
         for row in funding.group_by("venue", "instrument_id")
         .agg(pl.len().alias("settlements"), pl.col("amount").sum())
         .sort("venue", "instrument_id")
@@ -165,7 +225,9 @@ pnl_total = pnl_price + pnl_funding + pnl_fees, exactly.</p>
 <h2>Funding settled</h2>{_table(funding_rows or [("none", "")])}
 <h2>Fill model</h2><p>{html.escape(stats.get("fill_model", ""))}</p>
 <h2>Venues</h2>{_table([(str(i), v) for i, v in enumerate(stats.get("venues", []))])}
-{"".join(parts)}
+{parts[0] if parts else ""}{"".join(parts[1:2])}
+{tearsheet}
+{"".join(parts[2:])}
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
@@ -183,7 +245,10 @@ def render_run(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     stats = json.loads((run_dir / "stats.json").read_text())
     frames = {name: pl.read_parquet(run_dir / f"{name}.parquet") for name in ("equity", "fills", "bars", "funding")}
-    return render_report(run_dir / "report.html", stats=stats, **frames)
+    positions = pl.read_parquet(run_dir / "positions.parquet") if (run_dir / "positions.parquet").exists() else None
+    config_file = run_dir / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else None
+    return render_report(run_dir / "report.html", stats=stats, positions=positions, config=config, **frames)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -272,6 +272,7 @@ class TwoLegCarry(RiskManagedStrategy):
         self.decisions = 0
         self.max_drift = Decimal(0)
         self.last_signal: Decimal | None = None
+        self._balanced: tuple[Decimal, ...] | None = None  # (target, holdings) of a rebalance that sent nothing
 
     def signal(self) -> Decimal | None:
         """Return the carry signal as an APR in favour of direction ``+1``, or None while warming up.
@@ -299,10 +300,12 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def on_bar(self, bar: Bar) -> None:
         instrument_id = bar.bar_type.instrument_id
-        self.observe_bar(instrument_id, bar.close.as_decimal(), bar.ts_event)
-        self.bar_ts[instrument_id] = bar.ts_event
-        if self.bar_ts.get(self.legs[0]) == self.bar_ts.get(self.legs[1]):
-            self.decide(bar.ts_event)
+        ts_ns = bar.ts_event
+        self.observe_bar_close(instrument_id, bar.close, ts_ns)
+        bar_ts = self.bar_ts
+        bar_ts[instrument_id] = ts_ns
+        if bar_ts.get(self.legs[0]) == bar_ts.get(self.legs[1]):
+            self.decide(ts_ns)
 
     def decide(self, ts_ns: int) -> None:
         """Take one decision at the close ``ts_ns`` both legs share."""
@@ -378,12 +381,17 @@ class TwoLegCarry(RiskManagedStrategy):
     def rebalance(self) -> None:
         """Trade a leg back to its target when it drifted beyond the tolerance."""
         holdings = [self.base_holding(i) for i in self.legs]
+        key = (self.target, *holdings)
+        if key == self._balanced:
+            return  # nothing moved since a rebalance that found nothing to trade
+        self._balanced = key
         if self.target:
             drift = max(abs(holdings[0] - self.target), abs(holdings[1] + self.target)) / abs(self.target)
             self.max_drift = max(self.max_drift, drift)
         orders = hedge_orders(self.target, holdings, tolerance=self.params.hedge_tolerance_pct / 100)
         for index, quantity in enumerate(orders):
             if quantity != 0:
+                self._balanced = None
                 self.submit_checked([self.leg_order(index, quantity)])
 
     def on_risk_flatten(self) -> None:

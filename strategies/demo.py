@@ -95,7 +95,9 @@ class FundingShort(Strategy):  # type: ignore[misc]
             instrument = self.cache.instrument(instrument_id)
             if instrument is None:
                 return
-            quantity = lot_quantity(instrument, self.params.notional / bar.close.as_decimal())
+            # Contracts of ``multiplier`` base units each (an OKX BTC swap: 0.01 BTC).
+            value = bar.close.as_decimal() * instrument.multiplier.as_decimal()
+            quantity = lot_quantity(instrument, self.params.notional / value)
             target = -quantity.as_decimal()
         elif rate <= self.params.exit_rate and current != 0:
             target = Decimal(0)

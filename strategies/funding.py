@@ -32,12 +32,53 @@ def funding_payment[T](position_size: T, multiplier: Any, mark_price: Any, rate:
 
 
 class FundingBook:
-    """Funding updates of one perp: the rates that settled and the one announced for the next settlement."""
+    """Funding updates of one perp: the rates that settled and the one announced for the next settlement.
+
+    A carry asks for ``expected_apr`` on every bar but it changes only when an update arrives or a
+    settlement passes: the book keeps its last answer until then, and ``advance`` is one comparison
+    while no announced settlement is due.
+    """
 
     def __init__(self) -> None:
-        self.announced: dict[int, tuple[Decimal, int]] = {}
-        self.settled: list[Decimal] = []
-        self.interval_secs: int | None = None
+        self._announced: dict[int, tuple[Decimal, int]] = {}
+        self._settled: list[Decimal] = []
+        self._interval_secs: int | None = None
+        self._next_ns: int | None = None  # earliest announced settlement
+        self._expected: tuple[int, Decimal, Decimal | None] | None = None  # (lookback, weight, answer)
+
+    @property
+    def announced(self) -> dict[int, tuple[Decimal, int]]:
+        """Settlement instant (ns) -> (rate, interval secs) of the rates announced and not settled yet."""
+        return self._announced
+
+    @announced.setter
+    def announced(self, value: dict[int, tuple[Decimal, int]]) -> None:
+        self._announced = value
+        self._changed()
+
+    @property
+    def settled(self) -> list[Decimal]:
+        """Rates that settled, oldest first (the last ``SETTLED_KEPT``)."""
+        return self._settled
+
+    @settled.setter
+    def settled(self, value: list[Decimal]) -> None:
+        self._settled = value
+        self._changed()
+
+    @property
+    def interval_secs(self) -> int | None:
+        """Interval of the last settlement (None before any)."""
+        return self._interval_secs
+
+    @interval_secs.setter
+    def interval_secs(self, value: int | None) -> None:
+        self._interval_secs = value
+        self._changed()
+
+    def _changed(self) -> None:
+        self._next_ns = min(self._announced) if self._announced else None
+        self._expected = None
 
     def add(self, update: FundingRateUpdate) -> None:
         """Record an update (its ``next_funding_ns`` and ``interval`` say when it settles)."""
@@ -47,42 +88,50 @@ class FundingBook:
 
     def announce(self, settles_at_ns: int, rate: Decimal, interval_secs: int) -> None:
         """Record the ``rate`` announced to settle at ``settles_at_ns`` after an interval of ``interval_secs``."""
-        self.announced[settles_at_ns] = (rate, interval_secs)
+        self._announced[settles_at_ns] = (rate, interval_secs)
+        self._changed()
 
     def advance(self, now_ns: int) -> None:
         """Move every announced rate whose settlement instant has passed to ``settled``."""
-        for settles_at in sorted(t for t in self.announced if t <= now_ns):
-            rate, interval = self.announced.pop(settles_at)
-            self.settled.append(rate)
+        if self._next_ns is None or self._next_ns > now_ns:
+            return
+        for settles_at in sorted(t for t in self._announced if t <= now_ns):
+            rate, interval = self._announced.pop(settles_at)
+            self._settled.append(rate)
             if interval > 0:
-                self.interval_secs = interval
-        del self.settled[:-SETTLED_KEPT]
+                self._interval_secs = interval
+        del self._settled[:-SETTLED_KEPT]
+        self._changed()
 
     def predicted(self) -> tuple[Decimal, int] | None:
         """Return the rate and interval announced for the next settlement, if one is."""
-        if not self.announced:
+        if self._next_ns is None:
             return None
-        return self.announced[min(self.announced)]
+        return self._announced[self._next_ns]
 
     def expected_apr(self, *, lookback: int, predicted_weight: Decimal) -> Decimal | None:
         """Return the expected funding as an APR on the perp's own clock, or None while warming up.
 
         ``strategies.signals.expected_rate`` of the last ``lookback`` settled rates and the announced
         one, annualised on the interval of the last settlement (before any, the announced one's).
+        Computed once per change of the book (an update, a settlement) and parameters.
 
         Raises
         ------
         ValueError
             If ``lookback < 1`` or ``predicted_weight`` is outside ``[0, 1]``.
         """
+        known = self._expected
+        if known is not None and known[0] == lookback and known[1] == predicted_weight:
+            return known[2]
         next_one = self.predicted()
         rate = expected_rate(
-            self.settled,
+            self._settled,
             next_one[0] if next_one else None,
             lookback=lookback,
             predicted_weight=predicted_weight,
         )
-        interval = self.interval_secs or (next_one[1] if next_one else 0)
-        if rate is None or interval <= 0:
-            return None
-        return annualize(rate, interval)
+        interval = self._interval_secs or (next_one[1] if next_one else 0)
+        answer = None if rate is None or interval <= 0 else annualize(rate, interval)
+        self._expected = (lookback, predicted_weight, answer)
+        return answer

@@ -394,7 +394,10 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         super().__init__(config)
         self.gate = RiskGate(limits)
         self.risk_events: list[RiskEvent] = []
-        self.last_price: dict[InstrumentId, Decimal] = {}
+        self._last_price: dict[InstrumentId, Decimal] = {}
+        # Bar closes not converted to Decimal yet: most bars change no decision, so ``last_price``
+        # converts only when read.
+        self._closes: dict[InstrumentId, Any] = {}
         self.pending: dict[str, tuple[InstrumentId, Decimal]] = {}
         self.open_prices = OpenPrices()
         self.risk_instruments: list[InstrumentId] = []
@@ -404,7 +407,32 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         # (``FUNDING_BOOKED_TOPIC``), the only things that move them.
         self._balances: dict[str, Decimal] | None = None
         self._settlements: set[int] = set()
+        self._next_settlement_ns: int | None = None
         self._multipliers: dict[InstrumentId, Decimal] = {}
+        # Positions move only on this strategy's fills (one strategy per instrument, as in every run):
+        # the net positions and the open positions' exact terms are cached until the next fill or
+        # position event, the equity breakers are fed again only when their inputs changed.
+        self._net: dict[InstrumentId, Decimal] = {}
+        self._open: list[tuple[InstrumentId, Decimal, Decimal, Decimal, str]] | None = None
+        self._equity_key: tuple[Any, ...] | None = None
+        self._flat_key: tuple[Any, ...] | None = None
+        self._balances_version = 0
+        self._ids: dict[InstrumentId, str] = {}
+
+    @property
+    def last_price(self) -> dict[InstrumentId, Decimal]:
+        """The last bar close of each instrument (the price orders fill at, and the exposure price)."""
+        if self._closes:
+            prices = self._last_price
+            for instrument_id, close in self._closes.items():
+                prices[instrument_id] = close.as_decimal()
+            self._closes.clear()
+        return self._last_price
+
+    @last_price.setter
+    def last_price(self, prices: dict[InstrumentId, Decimal]) -> None:
+        self._closes.clear()
+        self._last_price = prices
 
     def start_risk(self, instruments: Sequence[InstrumentId], *, funding: Sequence[InstrumentId] = ()) -> None:
         """Declare the instruments under control; listen to the kill switch and to paper funding bookings."""
@@ -415,22 +443,38 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def observe_bar(self, instrument_id: InstrumentId, close: Decimal, ts_ns: int) -> None:
         """Record a bar close (the price orders fill at, and the exposure price)."""
-        self.last_price[instrument_id] = close
-        self.gate.observe_price(str(instrument_id), ts_ns)
+        self._closes.pop(instrument_id, None)
+        self._last_price[instrument_id] = close
+        self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+
+    def observe_bar_close(self, instrument_id: InstrumentId, close: Any, ts_ns: int) -> None:
+        """Record a bar close given as a Nautilus ``Price``, converted to ``Decimal`` only when read."""
+        self._closes[instrument_id] = close
+        self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+
+    def _id_text(self, instrument_id: InstrumentId) -> str:
+        text = self._ids.get(instrument_id)
+        if text is None:
+            text = self._ids[instrument_id] = str(instrument_id)
+        return text
 
     def observe_mark(self, instrument_id: InstrumentId, ts_ns: int) -> None:
         """Record that a mark price arrived (it keeps the price fresh)."""
-        self.gate.observe_price(str(instrument_id), ts_ns)
+        self.gate.observe_price(self._id_text(instrument_id), ts_ns)
 
     def observe_funding(self, instrument_id: InstrumentId, ts_ns: int, next_funding_ns: int | None = None) -> None:
         """Record that a funding update arrived (and when it settles, which moves the balance)."""
         self.gate.observe_funding(str(instrument_id), ts_ns)
         if next_funding_ns is not None:
             self._settlements.add(next_funding_ns)
+            if self._next_settlement_ns is None or next_funding_ns < self._next_settlement_ns:
+                self._next_settlement_ns = next_funding_ns
 
     def holding(self, instrument_id: InstrumentId) -> Decimal:
         """Return the net position plus the orders in flight (signed, in the instrument's units: perp contracts)."""
-        net: Decimal = self.portfolio.net_position(instrument_id)
+        net = self._net.get(instrument_id)
+        if net is None:
+            net = self._net[instrument_id] = self.portfolio.net_position(instrument_id)
         return net + sum((q for i, q in self.pending.values() if i == instrument_id), Decimal(0))
 
     def multiplier(self, instrument_id: InstrumentId) -> Decimal:
@@ -455,26 +499,41 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         it, a paper node books its own settlements into the sandbox account (``engine.live.funding_account``).
         """
         result = dict(self._venue_balances())
-        for position in self.cache.positions_open(strategy_id=self.strategy_id):
-            price = self.last_price.get(position.instrument_id)
+        open_positions = self._open_positions()
+        if not open_positions:
+            return result
+        prices = self.last_price
+        for instrument_id, signed, opened, multiplier, venue in open_positions:
+            price = prices.get(instrument_id)
             if price is None:
                 continue
-            quantity = position.quantity.as_decimal()
-            signed = -quantity if position.is_short else quantity
-            # Nautilus keeps the average open price as an f64: rebuild it exactly from the fills.
-            opened = self.open_prices.of(position)
-            multiplier = position.multiplier.as_decimal()
-            venue = position.instrument_id.venue.value
             result[venue] = result.get(venue, Decimal(0)) + signed * (price - opened) * multiplier
         return result
 
+    def _flat(self) -> bool:
+        return not self._open_positions() and self._balances is not None
+
+    def _open_positions(self) -> list[tuple[InstrumentId, Decimal, Decimal, Decimal, str]]:
+        if self._open is None:
+            self._open = []
+            for position in self.cache.positions_open(strategy_id=self.strategy_id):
+                quantity = position.quantity.as_decimal()
+                signed = -quantity if position.is_short else quantity
+                # Nautilus keeps the average open price as an f64: rebuild it exactly from the fills.
+                opened = self.open_prices.of(position)
+                multiplier = position.multiplier.as_decimal()
+                instrument_id = position.instrument_id
+                self._open.append((instrument_id, signed, opened, multiplier, instrument_id.venue.value))
+        return self._open
+
     def _venue_balances(self) -> dict[str, Decimal]:
         now = self.clock.timestamp_ns()
-        passed = {t for t in self._settlements if t <= now}
-        if passed:
-            self._settlements -= passed
+        if self._next_settlement_ns is not None and self._next_settlement_ns <= now:
+            self._settlements = {t for t in self._settlements if t > now}
+            self._next_settlement_ns = min(self._settlements, default=None)
             self._balances = None
         if self._balances is None:
+            self._balances_version += 1
             self._balances = {}
             for venue in sorted({i.venue.value for i in self.risk_instruments}):
                 account = self.portfolio.account(Venue(venue))
@@ -489,13 +548,27 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
     def check_equity(self) -> None:
         """Feed the breakers the current equity; on a breach, flatten with ``market_exit()``."""
         now = self.clock.timestamp_ns()
+        gate = self.gate
+        settling = self._next_settlement_ns is not None and self._next_settlement_ns <= now
+        if not settling and self._balances is not None and self._flat_key is not None:
+            # Flat, balances unchanged: the equity is the same as at the last check.
+            if self._flat_key == (now // NS_PER_DAY, self._balances_version, gate.halted_reason, gate.halted_until_ns):
+                return
         equity = sum(self.equity_by_venue().values(), Decimal(0))
-        for decision in self.gate.update_equity(now, equity):
+        # The same equity on the same UTC day from the same halt state changes nothing: skip the update.
+        if self._equity_key == (now // NS_PER_DAY, equity, gate.halted_reason, gate.halted_until_ns):
+            self._flat_key = (
+                (now // NS_PER_DAY, self._balances_version, *self._equity_key[2:]) if self._flat() else None
+            )
+            return
+        for decision in gate.update_equity(now, equity):
             if decision.allowed:
                 self._record(now, decision, "resume")
                 continue
             self._record(now, decision, "halt")
             self._flatten(now, decision)
+        self._equity_key = (now // NS_PER_DAY, equity, gate.halted_reason, gate.halted_until_ns)
+        self._flat_key = (now // NS_PER_DAY, self._balances_version, *self._equity_key[2:]) if self._flat() else None
 
     def submit_checked(self, orders: Sequence[tuple[InstrumentId, Decimal]]) -> bool:
         """Submit market orders ``(instrument, signed quantity)`` if the gate allows them all; else none.
@@ -584,10 +657,28 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         if not all(isinstance(t, int) for t in settlements):
             raise ValueError(f"{RISK_STATE_KEY}.settlements: expected integer nanoseconds, was {settlements!r}")
         self._settlements = set(settlements)
+        self._next_settlement_ns = min(self._settlements, default=None)
         self._balances = None
+        self._positions_moved()
+
+    def _positions_moved(self) -> None:
+        self._net.clear()
+        self._open = None
+        self._equity_key = None
+        self._flat_key = None
+
+    def on_position_opened(self, _event: Any) -> None:
+        self._positions_moved()
+
+    def on_position_changed(self, _event: Any) -> None:
+        self._positions_moved()
+
+    def on_position_closed(self, _event: Any) -> None:
+        self._positions_moved()
 
     def on_order_filled(self, event: Any) -> None:
         self._balances = None
+        self._positions_moved()
         key = str(event.client_order_id)
         if key not in self.pending:
             return

@@ -140,23 +140,47 @@ def carry_step[T: (Decimal, float)](
     falls below ``exit_apr`` or the position has been held ``max_holding_secs``. A flat result is
     never reversed in the same step (the next decision may re-enter). Without a signal, hold.
     """
-    if apr is None:
-        return _direction(position)
+    signal = apr is not None
+    decided = carry_decision(
+        position,
+        held_secs,
+        signal,
+        apr if apr is not None else entry_apr,
+        entry_apr,
+        exit_apr,
+        cost,
+        max_holding_secs,
+        allow_reverse,
+    )
+    return 1 if decided > 0 else -1 if decided < 0 else 0
+
+
+def carry_decision[T: (Decimal, float)](
+    position: int,
+    held: int,
+    signal: bool,
+    apr: T,
+    entry_apr: T,
+    exit_apr: T,
+    cost: T,
+    max_holding: int,
+    allow_reverse: bool,
+) -> int:
+    """Return ``carry_step``'s decision from positional arguments: the one rule, which kernels compile.
+
+    ``signal`` False means no signal (``apr`` is then ignored); ``held`` and ``max_holding`` are in one
+    unit (seconds here, nanoseconds in ``research.carry_kernel``, which compiles this with numba).
+    """
+    direction = 1 if position > 0 else -1 if position < 0 else 0
+    if not signal:
+        return direction
     if position != 0:
-        if position * apr < exit_apr or held_secs >= max_holding_secs:
+        if position * apr < exit_apr or held >= max_holding:
             return 0
-        return _direction(position)
+        return direction
     if apr - cost >= entry_apr:
         return 1
     if allow_reverse and -apr - cost >= entry_apr:
-        return -1
-    return 0
-
-
-def _direction(value: int) -> Direction:
-    if value > 0:
-        return 1
-    if value < 0:
         return -1
     return 0
 

@@ -37,6 +37,8 @@ from datasets.acquire.errors import PlanError
 from datasets.symbols import PERP_SUFFIX, Market
 
 FetchKind = Literal["ohlcv", "mark", "funding"]
+TiersCall = Literal["fetch_leverage_tiers", "fetch_market_leverage_tiers"]
+FundingIntervalCall = Literal["fetch_funding_intervals", "fetch_funding_rates"]
 FETCH_KINDS: tuple[FetchKind, ...] = ("ohlcv", "mark", "funding")
 DEFAULT_TIMEOUT_MS = 10_000
 
@@ -73,6 +75,21 @@ class CcxtVenue:
         passes ``until`` on as an inclusive end (its unified meaning), 0 where the venue reads it as an
         exclusive bound (OKX ``after``: records strictly earlier); None when the candle endpoints take no
         end, so a page is bounded by ``since`` and the limit only, and rows past the window are dropped.
+    instrument_markets : tuple of Market
+        Markets whose instruments ``fetch --kind instruments`` loads (``datasets.acquire.instruments``).
+    tiers_call : TiersCall | None
+        The ccxt method serving margin tiers: all symbols in one call, or one call per symbol; None
+        when ccxt has none for the venue (Hyperliquid: first-tier margins come from ``maxLeverage``).
+    tiers_need_key : bool
+        The tiers endpoint is private (Binance ``/fapi/v1/leverageBracket``): skipped without API keys.
+    fees_call : Literal["fetch_trading_fees"] | None
+        The ccxt method serving base-tier fees without an account; None where every fee endpoint is
+        private (then ``datasets/venues.py`` fee schedules are stored, and the source says so).
+    funding_interval_call : FundingIntervalCall | None
+        The ccxt method serving funding intervals; None when the markets carry them
+        (``funding_interval_key``) or the venue has one clock (``datasets/venues.py``).
+    funding_interval_key : str | None
+        Key of the raw market holding the funding interval in minutes (Bybit ``fundingInterval``).
     """
 
     name: str
@@ -87,6 +104,12 @@ class CcxtVenue:
     funding_premium_key: str | None = None
     funding_until: tuple[str, int] | None = ("until", -1)
     ohlcv_until: int | None = -1
+    instrument_markets: tuple[Market, ...] = ("spot", "perp")
+    tiers_call: TiersCall | None = None
+    tiers_need_key: bool = False
+    fees_call: Literal["fetch_trading_fees"] | None = None
+    funding_interval_call: FundingIntervalCall | None = None
+    funding_interval_key: str | None = None
 
     def supports(self, kind: FetchKind, market: Market) -> bool:
         """Return whether the venue serves ``kind`` on ``market``."""
@@ -114,6 +137,10 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 funding_limit=1000,
                 funding_rate_keys=("fundingRate",),
                 funding_mark_key="markPrice",
+                tiers_call="fetch_leverage_tiers",
+                tiers_need_key=True,
+                # fundingInfo lists only the symbols whose interval was adjusted; the rest keep 8h.
+                funding_interval_call="fetch_funding_intervals",
             ),
             CcxtVenue(
                 name="bybit",
@@ -124,6 +151,8 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 mark_ohlcv=True,
                 funding_limit=200,
                 funding_rate_keys=("fundingRate",),
+                tiers_call="fetch_leverage_tiers",
+                funding_interval_key="fundingInterval",
             ),
             CcxtVenue(
                 name="okx",
@@ -139,6 +168,8 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 funding_until=("after", 0),
                 # ccxt sends candles' "until" as OKX "after", exclusive too: -1 would drop a bar opening at end - 1 ms.
                 ohlcv_until=0,
+                tiers_call="fetch_market_leverage_tiers",
+                funding_interval_call="fetch_funding_rates",
             ),
             CcxtVenue(
                 name="hyperliquid",
@@ -150,6 +181,7 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 funding_limit=500,
                 funding_rate_keys=("fundingRate",),
                 funding_premium_key="premium",
+                instrument_markets=("perp",),
             ),
             CcxtVenue(
                 name="kraken",
@@ -163,6 +195,10 @@ CCXT_VENUES: Mapping[str, CcxtVenue] = MappingProxyType(
                 funding_rate_keys=("relativeFundingRate",),
                 funding_until=None,
                 ohlcv_until=None,
+                # Kraken Futures only: spot AssetPairs are another class (kraken) and not loaded here.
+                instrument_markets=("perp",),
+                tiers_call="fetch_leverage_tiers",
+                fees_call="fetch_trading_fees",
             ),
         )
     }

@@ -7,6 +7,8 @@ whatever first put it there (a file import or an earlier fetch), and by default 
 stored rows are fetched too, except the known gaps the venue was asked for before and did not return
 (``datasets.gaps``; ``retry_known_gaps`` asks for them again). Series the fetcher cannot extend
 (index candles, a venue without a ccxt row, liquidations) are listed as skipped with the reason.
+Instrument specs are refreshed for every venue that has some stored (``stored_instrument_venues``):
+a refresh stores a new version only where a spec changed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from datasets.acquire.ccxt_venues import FetchKind
+from datasets.acquire.ccxt_venues import CCXT_VENUES, FetchKind
 from datasets.acquire.errors import PlanError
 from datasets.acquire.fetch import Series, SeriesPlan, plan_series
 from datasets.store import Store
@@ -76,6 +78,14 @@ def plan_update(
         for series in sorted(found, key=_order)
     )
     return UpdatePlan(plans=plans, skipped=tuple(skipped), importers={s: tuple(sorted(i)) for s, i in found.items()})
+
+
+def stored_instrument_venues(store: Store, *, venues: Sequence[str] | None = None) -> list[str]:
+    """Return the venues with instrument specs in the store that can be fetched (those ``update`` refreshes)."""
+    if not (store.root / "instruments").is_dir():
+        return []
+    found = {info.values["venue"] for info in store.partitions("instruments")}
+    return sorted(v for v in found if v in CCXT_VENUES and (not venues or v in venues))
 
 
 def _series(kind: str, values: dict[str, str]) -> Series:

@@ -8,6 +8,7 @@ from datasets.errors import UnknownSourceError
 from datasets.importers.base import Batch, Importer, ImportOptions
 from datasets.importers.binance_dump_funding import BinanceDumpFundingImporter
 from datasets.importers.binance_export import BinanceFundingExportImporter
+from datasets.importers.binance_margin import BinanceLeverageTiersImporter
 from datasets.importers.binance_vision import BinanceVisionImporter
 from datasets.importers.freqtrade import FreqtradeImporter
 from datasets.importers.funding_payloads import (
@@ -33,6 +34,7 @@ IMPORTERS: list[Importer] = [
     BinanceForceOrderImporter(),
     HyperliquidLiquidationsImporter(),
     BinanceDumpFundingImporter(),
+    BinanceLeverageTiersImporter(),
 ]
 
 __all__ = ["IMPORTERS", "Batch", "ImportOptions", "Importer", "find_importer"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -32,12 +33,16 @@ class ImportOptions:
         Store funding rates beyond the venue's cap (``--allow-extreme``), with a lineage note.
     skip_unrecognised : bool
         Skip empty and unrecognised inputs instead of refusing them (``--skip-unrecognised``).
+    as_of : datetime | None
+        When the specs in an undated metadata file (leverage brackets) were in force (``--as-of``);
+        it becomes their ``effective_from``.
     """
 
     venue: str | None = None
     tz: ZoneInfo | None = None
     allow_extreme: bool = False
     skip_unrecognised: bool = False
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

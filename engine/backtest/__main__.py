@@ -2,19 +2,23 @@
 
 Exit codes (``datasets.exit_codes``): 0 success (limits that cannot bind are warnings: printed and
 recorded in ``stats.json`` under ``"warnings"``), 2 bad config, 3 missing data, 8 engine or strategy
-failure, 9 accounting mismatch.
+failure, 9 accounting mismatch. A run that fails after its config loaded leaves
+``<out>/<config-hash>/run.json`` with ``status = "failed"`` and the error (``engine.results.manifest``),
+so the run registry lists it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.backtest.runner import run_backtest
 from engine.cli import moment, progress
 from engine.errors import EngineError, exit_code
 from engine.loading import load_config, with_overrides
-from engine.results.artefacts import render_reports
+from engine.results.artefacts import render_reports, write_failure
+from engine.results.manifest import now
 from engine.results.summary import summarize
 
 
@@ -34,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for index, config in enumerate(configs, start=1):
             print(f"[{index}/{len(configs)}] {config.name}", file=sys.stderr, flush=True)
-            result = run_backtest(config, out_dir=args.out, progress=progress)
+            started = now()
+            try:
+                result = run_backtest(config, out_dir=args.out, progress=progress)
+            except EngineError as exc:
+                error = f"{type(exc).__name__} (exit {exit_code(exc)}): {exc}"
+                write_failure(config, Path(args.out), environment="backtest", error=error, started_at=started)
+                raise
             if result.run_dir is not None:
                 render_reports(result.run_dir)
             print(summarize(result), flush=True)

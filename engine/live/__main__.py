@@ -21,12 +21,19 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Only light imports above the handlers: Nautilus (1-2 s to import) is imported after them, in _run.
 from datasets.exit_codes import ExitCode
 from engine.cli import moment, progress
 from engine.errors import EngineError, exit_code
 from engine.live.signals import SignalGate, StartupAborted, interruptible_input
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from engine.config import RunConfig
+    from engine.live.session import SessionResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--end", type=moment, help="override end (ISO, UTC offset required)")
     parser.add_argument("--out", type=Path, default=Path("runs/paper"), help="artefacts directory (default runs/paper)")
     parser.add_argument("--state-dir", type=Path, help="paper state directory (overrides live.state_dir)")
-    parser.add_argument("--fresh", action="store_true", help="ignore a saved paper state")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="back the journal up and start an empty one (the old run folder is renamed <hash>.before-<time>)",
+    )
     parser.add_argument("--secrets", type=Path, help="secrets file (TOML, mode 600) with [venue] api_key/api_secret")
     parser.add_argument("--replay-until", type=moment, help="stop a replay after this historical moment (ISO)")
     parser.add_argument("--duration-secs", type=float, help="stop gracefully after this many seconds")
@@ -100,8 +111,7 @@ def _run(args: argparse.Namespace, gate: SignalGate, *, ask: Callable[[str], str
     from engine.live.secrets import REDACTOR
     from engine.live.session import SessionOptions, check_session, run_session
     from engine.loading import load_config, with_overrides
-    from engine.results.artefacts import render_reports
-    from engine.results.summary import summarize
+    from engine.results.manifest import now
 
     try:
         config = with_overrides(load_config(args.config), catalog=args.catalog, start=args.start, end=args.end)
@@ -134,20 +144,52 @@ def _run(args: argparse.Namespace, gate: SignalGate, *, ask: Callable[[str], str
             if args.mode == "live" and set(checked.environments.values()) == {"production"}:
                 print(f"  start without a terminal: add --confirm-live {checked.config_hash} (same arguments)")
             return 0
-        session = run_session(config, options, progress=progress)
+        started = now()
+        try:
+            session = run_session(config, options, progress=progress)
+        except EngineError as exc:
+            _record_failure(config, args, exc, started)
+            raise
     except EngineError as exc:
         print(f"error ({type(exc).__name__}): {REDACTOR.redact(str(exc))}", file=sys.stderr)
         return exit_code(exc)
+    _report(session)
+    return 0
+
+
+def _record_failure(config: RunConfig, args: argparse.Namespace, exc: EngineError, started: datetime) -> None:
+    # A session that failed while running (exit 8, 9) leaves a manifest beside the sessions
+    # (<hash>/failed-<time>), never over the cumulative run's run.json, so the registry lists the failure
+    # and keeps the runs before it. A refusal to start (config, data, safety, journal) writes nothing.
+    if exit_code(exc) not in (ExitCode.RUN_FAILED, ExitCode.ACCOUNTING):
+        return
+    from engine.live.secrets import REDACTOR
+    from engine.loading import config_hash
+    from engine.results.artefacts import write_failure
+
+    error = REDACTOR.redact(f"{type(exc).__name__} (exit {exit_code(exc)}): {exc}")
+    folder = f"{config_hash(config)}/failed-{started:%Y%m%dT%H%M%S}"
+    write_failure(config, args.out, environment=args.mode, error=error, started_at=started, folder=folder)
+
+
+def _report(session: SessionResult) -> None:
+    from engine.results.artefacts import render_reports
+    from engine.results.summary import summarize
+
     session.result.run_dir = session.run_dir
-    if session.run_dir is not None:
-        render_reports(session.run_dir)
+    for folder in (session.session_dir, session.run_dir):  # this session's report, then the cumulative one
+        if folder is not None:
+            render_reports(folder)
     print(summarize(session.result), flush=True)
     print(f"  mode: {session.result.stats['mode']}; stopped: {session.stop_reason}", flush=True)
     for warning in session.result.stats.get("warnings", []):
         print(f"  warning: {warning}", flush=True)
+    if session.session_dir is not None:
+        report = session.session_dir / "report.html"
+        shown = f"  (report: {report})" if report.exists() else ""
+        print(f"  session {session.session}: {session.session_dir}{shown}", flush=True)
     if session.state_path is not None:
-        print(f"  state: {session.state_path}", flush=True)
-    return 0
+        print(f"  journal: {session.state_path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ restart needs:
   ``account`` (ACCOUNT_SCHEMA), ``funding`` (FUNDING_SCHEMA), ``risk_events`` (RISK_EVENTS_SCHEMA), each
   with its ``session``; orders and fills also carry ``restore`` (1 for the orders that re-open a
   restored position: not trades of the strategy, left out of the cumulative ledgers);
-- ``strategy_state``: what ``Strategy.on_save()`` returned, per strategy and key.
+- ``strategy_state``: what ``Strategy.on_save()`` returned, per strategy and key;
+- ``order_latency``: per acknowledged order, the node's signal-to-submit and submit-to-ack in wall-clock
+  nanoseconds (``engine.live.latency``); a journal written before the table existed gains it at open.
 
 A fill is one transaction: the fill, its order, its position, the venue's balances and the strategy's
 saved state. Kill -9 at any moment loses nothing committed. ``Journal.backup`` copies the database with
@@ -62,7 +64,17 @@ LEDGERS: dict[str, dict[str, Any]] = {
     "account": ACCOUNT_SCHEMA,
     "funding": FUNDING_SCHEMA,
     "risk_events": RISK_EVENTS_SCHEMA,
+    "order_latency": {
+        "client_order_id": pl.String,
+        "instrument_id": pl.String,
+        "ts_submit": NS,
+        "ack": pl.String,
+        "signal_to_submit_ns": pl.Int64,
+        "submit_to_ack_ns": pl.Int64,
+    },
 }
+# Tables added after VERSION 1 shipped: created in an older journal at open instead of refusing it.
+ADDED_TABLES = ("order_latency",)
 RESTORE_FLAGGED = ("orders", "fills")
 # Ledger columns that may never be negative (``account``: a balance below zero is refused).
 NON_NEGATIVE = {
@@ -88,7 +100,7 @@ SESSIONS_COLUMNS = {
 def _sql_type(dtype: Any) -> str:
     if dtype == NS:
         return "INTEGER"
-    if dtype == pl.Boolean:
+    if dtype in (pl.Boolean, pl.Int64):
         return "INTEGER"
     return "TEXT"
 
@@ -108,6 +120,12 @@ EXPECTED: dict[str, dict[str, str]] = {
 }
 
 
+def _table_sql(table: str) -> str:
+    columns = ", ".join(f'"{name}" {kind}' for name, kind in _columns(table).items())
+    unique = f", {UNIQUE[table]}" if table in UNIQUE else ""
+    return f"CREATE TABLE {table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {columns}{unique})"
+
+
 def _schema_sql() -> list[str]:
     statements = [
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -116,10 +134,7 @@ def _schema_sql() -> list[str]:
         "CREATE TABLE strategy_state (strategy_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, "
         "PRIMARY KEY (strategy_id, key))",
     ]
-    for table in LEDGERS:
-        columns = ", ".join(f'"{name}" {kind}' for name, kind in _columns(table).items())
-        unique = f", {UNIQUE[table]}" if table in UNIQUE else ""
-        statements.append(f"CREATE TABLE {table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {columns}{unique})")
+    statements += [_table_sql(table) for table in LEDGERS]
     return statements
 
 
@@ -200,6 +215,7 @@ class Journal:
             journal = cls(_connect(path), path, keep_backups=keep_backups)
             try:
                 journal.validate(config_hash=config_hash)
+                journal._add_missing_tables()
             except BaseException:
                 journal.connection.close()
                 raise
@@ -241,8 +257,10 @@ class Journal:
             )
         _integer("meta", "cursor_ns", meta["cursor_ns"], self.path)
         _integer("meta", "cursor_events", meta["cursor_events"], self.path)
+        tables = self._tables()
         for table, schema in LEDGERS.items():
-            self._validate_rows(table, schema)
+            if table in tables:  # every other table was checked above; an added one may not exist yet
+                self._validate_rows(table, schema)
         for strategy_id, key, value in self.connection.execute("SELECT strategy_id, key, value FROM strategy_state"):
             if not isinstance(value, bytes):
                 raise StateError(
@@ -250,9 +268,20 @@ class Journal:
                     f"was {type(value).__name__}; {FRESH_HINT}"
                 )
 
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _add_missing_tables(self) -> None:
+        missing = [table for table in ADDED_TABLES if table not in self._tables()]
+        with self.lock, self.connection:
+            for table in missing:
+                self.connection.execute(_table_sql(table))
+
     def _validate_tables(self) -> None:
-        tables = {row[0] for row in self.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = self._tables()
         for table, columns in EXPECTED.items():
+            if table in ADDED_TABLES and table not in tables:
+                continue
             if table not in tables:
                 raise StateError(f"journal {self.path}: expected a table {table!r}, there is none; {FRESH_HINT}")
             found = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
@@ -448,7 +477,8 @@ def marked_balances(
     """Return, per commission currency, the trading PnL of ``fills`` marked at ``prices``, fees included.
 
     ``-sum(signed qty * price * multiplier) + position * mark * multiplier - commissions``: what a margin
-    account's balance plus unrealised PnL has moved since the start (funding excluded, as in the sandbox).
+    account's balance plus unrealised PnL has moved since the start through trading (funding excluded: the
+    session adds the journaled settlements, which the sandbox accounts book).
     """
     changes: dict[str, Decimal] = {}
     held: dict[str, list[tuple[Decimal, Decimal]]] = {}

@@ -7,6 +7,7 @@ so the columns are the backtest's) and hands each event to ``Journal.record`` as
 - every fill: the fill, its order, its position, the venue's balances and the strategy's saved state;
 - every paper funding settlement (``PaperFunding``, via the session's ``on_settlement``);
 - every risk-control decision published on the message bus;
+- every acknowledged order's latencies (``engine.live.latency``) to ``order_latency``;
 - the replay cursor after each event the node has fully processed, with the strategy's saved state.
 
 Wall-clock timestamps of a replay are mapped to the historical time of the event being replayed
@@ -23,6 +24,7 @@ import polars as pl
 
 from engine.live.funding import Settlement
 from engine.live.journal import Journal
+from engine.live.latency import OrderLatency
 from engine.results import records
 from engine.run_data import NS
 
@@ -145,6 +147,10 @@ class JournalRecorder:
     def on_risk_event(self, event: Mapping[str, Any]) -> None:
         """Record a risk-control decision (the dict published on the message bus)."""
         self.journal.record({"risk_events": [dict(event)]})
+
+    def on_latency(self, latency: OrderLatency) -> None:
+        """Record an acknowledged order's signal-to-submit and submit-to-ack (``ts_submit`` stays wall time)."""
+        self.journal.record({"order_latency": [asdict(latency)]})
 
     def on_cursor(self, events: int, cursor_ns: int, strategy: Any) -> None:
         """Record that the replay processed ``events`` events (the last at ``cursor_ns``) and the strategy's state."""

@@ -70,7 +70,6 @@ def build_session_result(
         funding=funding_frame(settlements),
         models=models,
         data=data,
-        funding_in_accounts=True,
         extra={"mode": mode, **(extra or {})},
     )
 

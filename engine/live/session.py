@@ -21,16 +21,16 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from nautilus_trader.live import LiveNode
-from nautilus_trader.model import Currency, InstrumentId, Money, Venue
+from nautilus_trader.model import BarSpecification, Currency, InstrumentId, Money, Venue
 
 from datasets.symbols import market_of
 from engine.config import LiveConfig, RunConfig
@@ -40,10 +40,10 @@ from engine.limits import limit_findings
 from engine.live import safety
 from engine.live.funding import InstrumentTerms, PaperFunding, Settlement
 from engine.live.funding_account import FundingAccounts
-from engine.live.harness import after_resume, deferred_denials, journaled, on_replay_clock, stoppable
+from engine.live.harness import after_resume, deferred_denials, journaled, on_replay_clock, stoppable, timed
 from engine.live.journal import Journal, ResumePoint, journal_path, marked_balances
 from engine.live.logs import get_logger
-from engine.live.monitor import MetricsServer, NodeStatus, StopRequest, Supervisor
+from engine.live.monitor import STOP_TIMEOUT_SECS, MetricsServer, NodeMetrics, NodeStatus, StopRequest, Supervisor
 from engine.live.node import Mode, build_node
 from engine.live.recording import JournalRecorder
 from engine.live.replay import ReplayClock, ReplayFeed
@@ -95,7 +95,8 @@ class SessionOptions:
     duration_secs : float, optional
         Stop gracefully after this many wall seconds.
     fresh : bool
-        Back the journal up and start an empty one (paper otherwise resumes from it).
+        Back the journal up and start an empty one (paper otherwise resumes from it). The first session
+        of a new journal renames an existing ``out_dir/<config-hash>/`` to ``<config-hash>.before-<UTC time>/``.
     flatten_on_stop : bool, optional
         Overrides ``live.flatten_on_stop``.
     metrics_port : int, optional
@@ -109,6 +110,9 @@ class SessionOptions:
         remembered becomes a stop as soon as the node has started.
     replay_until : datetime, optional
         Stop a replay after this historical moment, as an operator's stop would (the journal resumes after it).
+    actors : sequence of Nautilus actors
+        Added to the node before the strategy (an operator's control actor, e.g. one publishing
+        ``strategies.risk.KILL_SWITCH_TOPIC``).
     """
 
     mode: Mode = "paper"
@@ -130,6 +134,7 @@ class SessionOptions:
     install_signal_handlers: bool = True
     replay_until: datetime | None = None
     signals: SignalGate | None = None
+    actors: Sequence[Any] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +193,20 @@ def run_session(
         If the journal is malformed (a table, column or value; a negative balance; a strategy state its
         ``on_load`` refuses) or belongs to another config.
     StartupAborted
-        If a signal stopped the node before it started (nothing traded, no state or report written).
+        If a signal stopped the node before it started: nothing traded, no report written (the journal
+        may have gained an empty session, an old run folder may have been set aside). A
+        ``BaseException``, like ``KeyboardInterrupt``: catch it by name (the CLI maps it to exit 0 and
+        ``stopped during start-up (...)``).
+
+    The journal is closed on every way out, an exception or ``StartupAborted`` included.
     """
     session = _Session(config, options)
     session.check()
-    session.prepare(progress)
-    return session.run()
+    try:
+        session.prepare(progress)
+        return session.run()
+    finally:
+        session.close()
 
 
 def check_session(config: RunConfig, options: SessionOptions) -> SessionCheck:
@@ -225,7 +238,11 @@ class _Session:
         self.digest = config_hash(config)
         self.journal_file = journal_path(options.state_dir or Path(self.live.state_dir), self.digest)
         self.clock = ReplayClock(speed=options.speed if options.speed is not None else self.live.replay_speed)
-        self.status = NodeStatus()
+        self.status = NodeStatus(max_data_age_secs=_max_data_age_secs(self.live, config.data.bar_spec))
+        clock = self.clock
+        self.now_ns: Callable[[], int] = (lambda: clock.now) if options.replay else time.time_ns
+        self.metrics = NodeMetrics(self.status, now_ns=self.now_ns)  # a registry per node, not the global one
+        self.status.latency.listeners.append(self.metrics.on_latency)
         self.stop = StopRequest()
         self.flatten = self.live.flatten_on_stop if options.flatten_on_stop is None else options.flatten_on_stop
         self.credentials: Mapping[str, Credentials] = {}
@@ -240,6 +257,8 @@ class _Session:
         self.funding = PaperFunding({})
         self.funding_accounts = FundingAccounts()
         self.supervisor_started = False
+        self.supervisor_starting = False
+        self.last_signal: str | None = None
         self.started_lock = threading.Lock()
         self.warnings: list[str] = []
         self.risk_events = _JournaledRiskEvents()
@@ -296,6 +315,12 @@ class _Session:
         journal.backup(label="start")
         resume = journal.resume_point()
         self.resume = resume if options.mode == "paper" else ResumePoint(session=resume.session)
+        if resume.session == 1 and options.out_dir is not None:
+            # A new journal (--fresh, or a new state dir) numbers its sessions from 1 again: keep the old
+            # run's folder whole, beside the new one, rather than write session-1/ over its files.
+            moved = set_aside(options.out_dir / self.digest, now=datetime.now(UTC))
+            if moved is not None:
+                self.log.info("previous run folder set aside", path=str(moved))
         journal.begin_session(mode=options.mode, resumed_after_ns=self.resume.cursor_ns)
         data = self.data
         venue_names = {m.venue.value: m.name for m in self.models}
@@ -307,7 +332,8 @@ class _Session:
             currency_of={str(i): settlement_currency(x) for i, x in instruments.items()},
             venues={name: Venue(venue) for venue, name in venue_names.items()},
         )
-        self.risk_events.record_event = self.recorder.on_risk_event
+        self.risk_events.record_event = self.on_risk_event
+        self.status.latency.listeners.append(self.recorder.on_latency)
         if options.mode != "paper":
             return
         self.carried = [Settlement(**{k: v for k, v in row.items() if k != "session"}) for row in journal.settlements()]
@@ -391,6 +417,11 @@ class _Session:
         journal, _ = self.opened()
         return {row["instrument_id"]: Decimal(row["price"]) for row in journal.rows("fills")}
 
+    def on_risk_event(self, event: dict[str, Any]) -> None:
+        if self.recorder is not None:
+            self.recorder.on_risk_event(event)
+        self.metrics.on_risk_event(event)
+
     def on_settlement(self, settlement: Settlement) -> None:
         self.log.info("funding", **settlement.to_json())
         # Into the sandbox account too (paper): balances, equity and the risk breakers include it, as in a backtest.
@@ -427,7 +458,8 @@ class _Session:
         self.stop.request("replay paused" if paused else "replay finished", flatten=self.flatten and paused)
 
     def wrap(self, strategy_class: type) -> type:
-        wrapped = deferred_denials(stoppable(guarded(strategy_class), self.stop))
+        # timed inside stoppable: an order dropped at the stop was never submitted.
+        wrapped = deferred_denials(stoppable(timed(guarded(strategy_class), self.status.latency), self.stop))
         if self.options.replay:
             wrapped = on_replay_clock(wrapped, self.clock)
         if self.resume.cursor_ns:
@@ -453,16 +485,20 @@ class _Session:
         metrics: MetricsServer | None = None
         timer: threading.Timer | None = None
         try:
-            node.add_actor(self.supervisor(strategy, node.handle().stop, restore))
+            supervisor = self.supervisor(strategy, node.handle().stop, restore)
+            node.add_actor(supervisor)
             node.add_actor(self.risk_events)
+            for actor in options.actors:
+                node.add_actor(actor)
             node.add_strategy(strategy)
             if options.mode == "live":
                 # Orders and positions reconciliation recovers from the venue belong to the strategy trading them.
                 strategy.set_external_order_instrument_ids(instrument_ids(config))
             port = options.metrics_port if options.metrics_port is not None else self.live.metrics_port
             if port is not None:
-                metrics = MetricsServer(self.status, host=self.live.metrics_host, port=port).start()
-                self.log.info("metrics", url=f"http://{self.live.metrics_host}:{metrics.port}/metrics")
+                metrics = MetricsServer(self.metrics, host=self.live.metrics_host, port=port).start()
+                root = f"http://{self.live.metrics_host}:{metrics.port}"
+                self.log.info("metrics", url=f"{root}/metrics", health=f"{root}/healthz")
             if options.duration_secs is not None:
                 timer = threading.Timer(
                     options.duration_secs,
@@ -473,7 +509,15 @@ class _Session:
                 timer.daemon = True
                 timer.start()
             self.run_node(node, strategy)
-            return self.finish(node, restore, metrics)
+            outcome = self.finish(node, restore, metrics)
+            if supervisor.open_after_flatten:
+                # Written above (journal, report); still a failure: the operator asked for a flat book.
+                raise NodeError(
+                    f"expected the stop to flatten every position, {', '.join(supervisor.open_after_flatten)} "
+                    f"still open after {STOP_TIMEOUT_SECS:.0f} s (the venue refused or did not fill the close); "
+                    "close them at the venue, the report and journal hold the state"
+                )
+            return outcome
         finally:
             if timer is not None:
                 timer.cancel()
@@ -482,8 +526,11 @@ class _Session:
             node.dispose()
             del node
             gc.collect()
-            if self.journal is not None:
-                self.journal.close()
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
     def load_strategy_state(self, strategy: Any) -> None:
         saved = self.resume.strategy_state
@@ -501,7 +548,6 @@ class _Session:
         self.log.info("strategy state restored", strategy_id=strategy_id, keys=sorted(state))
 
     def supervisor(self, strategy: Any, stop_node: Callable[[], None], restore: dict[str, Decimal]) -> Supervisor:
-        clock = self.clock
         return Supervisor(
             strategy=strategy,
             instrument_ids=instrument_ids(self.config),
@@ -509,7 +555,7 @@ class _Session:
             status=self.status,
             stop=self.stop,
             stop_node=stop_node,
-            now_ns=(lambda: clock.now) if self.options.replay else time.time_ns,
+            now_ns=self.now_ns,
             status_interval_secs=self.live.status_interval_secs,
             funding=self.funding,
             settle_funding=not self.options.replay and self.options.mode == "paper",
@@ -529,9 +575,11 @@ class _Session:
         # installed its own SIGINT/SIGTERM handling, so ours (graceful: cancel, flatten, state) replaces it.
         # A signal the CLI's gate remembered while the node was starting becomes the stop now.
         with self.started_lock:
-            self.supervisor_started = True
+            self.supervisor_starting = True  # from here a signal is a graceful stop the supervisor performs
         if self.options.install_signal_handlers:
             install_signals(self.stop, flatten=self.flatten)  # run_node puts back the handlers from before
+        with self.started_lock:
+            self.supervisor_started = True
         gate = self.options.signals
         if gate is not None and gate.received is not None:
             self.stop.request(f"signal {gate.received}", flatten=self.flatten)
@@ -572,10 +620,15 @@ class _Session:
 
     def on_signal_while_starting(self, name: str, stop_node: Callable[[], None]) -> None:
         # From watch_signals' thread: the main thread may be inside Nautilus, connecting, for a minute.
+        # Every signal is remembered: Nautilus' own handler may have stopped the node on it before ours
+        # were installed, and the report must still say why the node stopped.
+        self.last_signal = name
         with self.started_lock:
             if self.supervisor_started:
                 return  # install_signals' handlers run on the main thread now
             self.stop.request(f"signal {name}", flatten=self.flatten)
+            if self.supervisor_starting:
+                return  # the supervisor is installing our handlers: its timer performs the graceful stop
         stop_node()
 
     def finish(self, node: LiveNode, restore: dict[str, Decimal], metrics: MetricsServer | None) -> SessionResult:
@@ -589,7 +642,7 @@ class _Session:
             data = observed_run_data(
                 self.status.bars, _cached_instruments(node, config), venue_of(config), end_ns=time.time_ns()
             )
-        reason = self.stop.reason or "node stopped"
+        reason = self.stop.reason or (f"signal {self.last_signal}" if self.last_signal else "node stopped")
         extra = {
             "stop_reason": reason,
             "session": journal.session,
@@ -659,7 +712,6 @@ class _Session:
             funding=journal.frame("funding").sort("ts", "instrument_id"),
             models=self.base_models,
             data=data,
-            funding_in_accounts=True,
             extra={
                 "mode": session.stats["mode"],
                 "stop_reason": session.stats["stop_reason"],
@@ -686,6 +738,15 @@ class _JournaledRiskEvents(RiskEventRecorder):
         super()._record(message)
         if self.record_event is not None and isinstance(message, dict):
             self.record_event(message)
+
+
+def set_aside(run_dir: Path, *, now: datetime) -> Path | None:
+    """Rename ``run_dir`` to ``<run_dir>.before-<UTC time>`` if it exists; return the new path."""
+    if not run_dir.exists():
+        return None
+    target = run_dir.with_name(f"{run_dir.name}.before-{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}")
+    run_dir.rename(target)
+    return target
 
 
 def _ns_rows(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -722,6 +783,13 @@ def _funding_terms(config: RunConfig, data: RunData | None) -> dict[str, Instrum
                 currency_precision=precision,
             )
     return terms
+
+
+def _max_data_age_secs(live: LiveConfig, bar_spec: str) -> float:
+    if live.max_data_age_secs is not None:
+        return live.max_data_age_secs
+    step, aggregation, price_type = bar_spec.split("-")[:3]
+    return 3 * BarSpecification.from_str(f"{step}-{aggregation}-{price_type}").timedelta.total_seconds()
 
 
 def _totals(settlements: list[Settlement]) -> dict[str, str]:

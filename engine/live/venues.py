@@ -169,7 +169,7 @@ def _okx_data(perp: bool, connection: ConnectionConfig, credentials: Credentials
         environment=okx.OKXEnvironment.DEMO if _testnet(connection) else okx.OKXEnvironment.LIVE,
         base_url_http=connection.base_url_http,
         base_url_ws_public=connection.base_url_ws,
-        base_url_ws_business=connection.base_url_ws_private,
+        base_url_ws_business=connection.base_url_ws_business,
         api_key=_key(credentials),
         api_secret=_secret(credentials),
         api_passphrase=None
@@ -191,7 +191,7 @@ def _okx_exec(
         environment=okx.OKXEnvironment.DEMO if _testnet(connection) else okx.OKXEnvironment.LIVE,
         base_url_http=connection.base_url_http,
         base_url_ws_private=connection.base_url_ws_private,
-        base_url_ws_business=connection.base_url_ws,
+        base_url_ws_business=connection.base_url_ws_business,
         api_passphrase=credentials.passphrase.reveal(),
         api_key=_key(credentials),
         api_secret=_secret(credentials),

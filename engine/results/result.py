@@ -98,16 +98,15 @@ def assemble_result(
     funding: pl.DataFrame,
     models: Sequence[VenueModel],
     data: RunData,
-    funding_in_accounts: bool = True,
     extra: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Return the ``RunResult`` of ``ledgers`` and the ``funding`` ledger: PnL attribution and stats.
 
-    ``stats.reconciliation`` compares the ledger's PnL per currency with the venue accounts plus open
-    positions marked at the last close; there is none without account states. When the accounts did not book the funding
-    ledger (``funding_in_accounts=False``: the paper sandbox does not settle funding), each currency
-    also reports ``funding_outside_account`` and ``difference_excluding_funding``. ``extra`` entries
-    are added to the stats.
+    ``stats.reconciliation`` compares the ledger's PnL per currency (funding included) with the venue
+    accounts plus open positions marked at the last close; there is none without account states. The
+    accounts book the funding ledger: the backtest engine settles it, a paper session books its
+    settlements into the sandbox accounts (``engine.live.funding_account``). ``extra`` entries are added
+    to the stats.
 
     Raises
     ------
@@ -125,11 +124,6 @@ def assemble_result(
         if ledgers.account.height
         else {}
     )
-    if not funding_in_accounts:
-        for currency, values in reconciliation.items():
-            outside = sum(funding.filter(pl.col("currency") == currency)["amount"], Decimal(0))
-            values["funding_outside_account"] = text(outside)
-            values["difference_excluding_funding"] = text(Decimal(values["difference"]) - outside)
     orders, fills, positions = ledgers.orders, ledgers.fills, ledgers.positions
     counts = {
         "orders": orders.height,

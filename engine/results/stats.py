@@ -63,7 +63,9 @@ def max_drawdown(equity: pl.Series) -> tuple[Decimal, float]:
 def sharpe(curve: pl.DataFrame) -> float | None:
     """Return the annualised Sharpe ratio of daily equity returns (365 days, zero risk-free rate).
 
-    None when there are fewer than two days or the returns do not vary.
+    A day's return is its last equity against the day before's, the first day's against the starting
+    capital (``equity - pnl_total`` of the curve; the tearsheet, ``reports.tearsheet``, uses the same
+    series). None when there are fewer than two days or the returns do not vary.
     """
     daily = (
         curve.with_columns(pl.col("equity").cast(pl.Float64), day=pl.col("ts").dt.date())
@@ -71,7 +73,9 @@ def sharpe(curve: pl.DataFrame) -> float | None:
         .agg(pl.col("equity").last())
         .sort("day")
     )
-    returns = daily["equity"].pct_change().drop_nulls()
+    capital = float(curve["equity"][0] - curve["pnl_total"][0])
+    equity = pl.concat([pl.Series([capital]), daily["equity"]])
+    returns = equity.pct_change().drop_nulls()
     if returns.len() < 2:
         return None
     deviation = returns.std()

@@ -62,7 +62,7 @@ def test_run_writes_artefacts_and_prints_summary(
 ) -> None:
     assert main([str(_config(tmp_path, catalog)), "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    run_dir = next((tmp_path / "runs").iterdir())
+    run_dir = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())  # beside registry.duckdb
     assert f"artefacts: {run_dir}" in out
     for name in (*LEDGERS, "config"):
         assert (run_dir / f"{name}.{'json' if name == 'config' else 'parquet'}").exists()
@@ -97,7 +97,7 @@ def test_rerun_gives_byte_identical_stats_and_ledgers(tmp_path: Path, catalog: P
     first, second = tmp_path / "a", tmp_path / "b"
     assert main([str(config), "--out", str(first)]) == 0
     assert main([str(config), "--out", str(second)]) == 0
-    (run_a,), (run_b,) = list(first.iterdir()), list(second.iterdir())
+    (run_a,), (run_b,) = ([p for p in folder.iterdir() if p.is_dir()] for folder in (first, second))
     assert run_a.name == run_b.name
     # Closed NETTING cycles are snapshots whose ids Nautilus makes random: the ledger must not.
     positions = pl.read_parquet(run_a / "positions.parquet")
@@ -111,7 +111,7 @@ def test_two_configs_run_in_one_call(tmp_path: Path, catalog: Path, capsys: pyte
     second = tmp_path / "second.toml"
     second.write_text(first.read_text().replace('name = "cli"', 'name = "cli-2"'))
     assert main([str(first), str(second), "--out", str(tmp_path / "runs")]) == 0
-    assert len(list((tmp_path / "runs").iterdir())) == 2
+    assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir()]) == 2
     assert "cli-2" in capsys.readouterr().out
 
 
@@ -150,4 +150,23 @@ def test_strategy_failure_exits_run_failed(tmp_path: Path, catalog: Path, capsys
         == ExitCode.RUN_FAILED
     )
     assert "on_bar raised RuntimeError: strategy bug" in capsys.readouterr().err
-    assert not (tmp_path / "runs").exists()
+    # Only the manifest of the failure (for the run registry): no artefacts.
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert [p.name for p in run_dir.iterdir()] == ["run.json"]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "failed"
+    assert "strategy bug" in manifest["error"]
+
+
+def test_tearsheet_sharpe_equals_the_headline_sharpe(tmp_path: Path, catalog: Path) -> None:
+    # One definition: stats.json's Sharpe (engine.results.stats) and the tearsheet's (empyrical on the
+    # same daily series, the first day against the starting capital) must agree.
+    from reports.tearsheet import daily_equity, daily_returns, return_stats
+
+    assert main([str(_config(tmp_path, catalog)), "--out", str(tmp_path / "runs")]) == 0
+    run_dir = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    stats = json.loads((run_dir / "stats.json").read_text())
+    capital = sum((Decimal(v) for v in stats["starting_balances"].values()), Decimal(0))
+    returns = daily_returns(daily_equity(pl.read_parquet(run_dir / "equity.parquet"), capital), capital)
+    assert stats["sharpe"] is not None
+    assert round(return_stats(returns)["sharpe"] or 0.0, 6) == pytest.approx(stats["sharpe"], abs=1e-6)

@@ -10,17 +10,9 @@ import polars as pl
 import pytest
 
 from engine.backtest import load_config, run_backtest, with_overrides
-from tests.kit.store import catalog_from_files
+from tests.kit.live import cross_venue_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-FILES = (
-    "binance_freqtrade/futures/BTC_USDT_USDT-1h-futures.feather",
-    "binance_freqtrade/futures/BTC_USDT_USDT-1h-mark.feather",
-    "binance_freqtrade/futures/BTC_USDT_USDT-1h-funding_rate.feather",
-    "hyperliquid_freqtrade/BTC_USDC_USDC-1h-futures.feather",
-    "hyperliquid_freqtrade/BTC_USDC_USDC-8h-mark.feather",
-    "hyperliquid_freqtrade/BTC_USDC_USDC-1h-funding_rate.feather",
-)
 BINANCE, HYPERLIQUID = "BTCUSDT-PERP.BINANCE", "BTC-USD-PERP.HYPERLIQUID"
 # Q4 2024: funding was high on both venues and the spread between them moved.
 WINDOW = (datetime(2024, 10, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
@@ -28,13 +20,11 @@ WINDOW = (datetime(2024, 10, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
 
 @pytest.fixture(scope="module")
 def catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return catalog_from_files(
+    return cross_venue_catalog(
         tmp_path_factory.mktemp("cross"),
-        [shared_data / name for name in FILES],
+        shared_data,
         start=datetime(2024, 9, 1, tzinfo=UTC),
         end=datetime(2025, 2, 1, tzinfo=UTC),
-        venues=["binance", "hyperliquid"],
-        symbols=["BTC-USDT-PERP", "BTC-USDC-PERP"],
     )
 
 

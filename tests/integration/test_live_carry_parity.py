@@ -16,22 +16,21 @@ import polars as pl
 import pytest
 
 from engine.backtest import RunResult, parse_config, run_backtest
-from engine.live import SessionOptions, run_session
-from tests.kit.store import catalog_from_files
+from engine.live import run_session
+from tests.kit.live import (
+    FILL_COLUMNS,
+    FUNDING_COLUMNS,
+    ORDER_COLUMNS,
+    RISK_COLUMNS,
+    replay_options,
+    sorted_rows,
+    spot_perp_carry_toml,
+    spot_perp_catalog,
+)
 
 DATA_WINDOW = (datetime(2023, 12, 29, tzinfo=UTC), datetime(2024, 4, 3, tzinfo=UTC))
 Q1 = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC))
 JANUARY = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
-FILES = (
-    "spot/BTC_USDT-1h.feather",
-    "futures/BTC_USDT_USDT-1h-futures.feather",
-    "futures/BTC_USDT_USDT-1h-mark.feather",
-    "futures/BTC_USDT_USDT-1h-funding_rate.feather",
-)
-ORDER_COLUMNS = ["ts_init", "instrument_id", "side", "type", "quantity", "filled_quantity", "status"]
-FILL_COLUMNS = ["ts", "instrument_id", "side", "quantity", "price", "commission", "commission_currency"]
-FUNDING_COLUMNS = ["ts", "instrument_id", "position_size", "mark_price", "rate", "amount", "currency"]
-RISK_COLUMNS = ["ts", "control", "action", "instrument_id", "value", "limit", "reason"]
 STATS = (
     "pnl_total",
     "pnl_price",
@@ -48,36 +47,19 @@ STATS = (
 
 @pytest.fixture(scope="module")
 def carry_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    paths = [shared_data / "binance_freqtrade" / name for name in FILES]
-    return catalog_from_files(tmp_path_factory.mktemp("live-carry"), paths, start=DATA_WINDOW[0], end=DATA_WINDOW[1])
+    return spot_perp_catalog(
+        tmp_path_factory.mktemp("live-carry"), shared_data, start=DATA_WINDOW[0], end=DATA_WINDOW[1]
+    )
 
 
 def _config_text(catalog: Path, window: tuple[datetime, datetime], *, daily_loss_limit_usd: int) -> str:
     # configs/paper_carry_binance_btc.toml with slippage 0 and shorter holding periods (more round trips).
-    return f"""
-name = "paper-parity-carry-binance-btc"
-start = {window[0].isoformat()}
-end = {window[1].isoformat()}
-[data]
-catalog = "{catalog}"
-[[venues]]
-name = "binance"
-instruments = ["BTC-USDT", "BTC-USDT-PERP"]
-starting_balances = ["100000 USDT"]
-leverage = 3
-funding_interval = "8h"
-[fill]
-slippage_bps = 0
-[risk]
-max_order_submit_rate = "100/00:00:01"
-[risk.max_notional_per_order]
-"binance:BTC-USDT" = 250000
-"binance:BTC-USDT-PERP" = 250000
-[strategy]
-path = "strategies.spot_perp_carry:SpotPerpCarry"
-[strategy.params]
-spot_id = "binance:BTC-USDT"
-perp_id = "binance:BTC-USDT-PERP"
+    return spot_perp_carry_toml(
+        catalog,
+        name="paper-parity-carry-binance-btc",
+        start=window[0].isoformat(),
+        end=window[1].isoformat(),
+        params="""
 notional = "40000"
 entry_apr = "0.10"
 exit_apr = "0.02"
@@ -87,7 +69,8 @@ round_trip_cost_bps = "32"
 cost_horizon_days = "30"
 max_holding_hours = 336
 hedge_tolerance_pct = "1"
-[strategy.params.risk]
+""",
+        risk=f"""
 max_total_exposure_usd = 160000
 max_instrument_exposure_usd = 80000
 max_leverage = {{ BINANCE = 2 }}
@@ -95,31 +78,24 @@ daily_loss_limit_usd = {daily_loss_limit_usd}
 max_drawdown_pct = 15
 max_price_age_secs = 7200
 max_funding_age_secs = 32400
-"""
+""",
+    )
 
 
 def _both(catalog: Path, window: tuple[datetime, datetime], tmp_path: Path, **risk: int) -> tuple[RunResult, RunResult]:
     config = parse_config(_config_text(catalog, window, **risk).encode())
     backtest = run_backtest(config, out_dir=None)
-    options = SessionOptions(
-        mode="paper",
-        replay=True,
-        speed=0,
-        out_dir=tmp_path / "runs",
-        state_dir=tmp_path / "state",
-        fresh=True,
-        install_signal_handlers=False,
-    )
-    return backtest, run_session(config, options).result
+    return backtest, run_session(config, replay_options(tmp_path, fresh=True)).result
 
 
 def _assert_parity(backtest: RunResult, paper: RunResult) -> None:
-    def rows(frame: pl.DataFrame, columns: list[str], keys: list[str]) -> pl.DataFrame:
-        return frame.select(columns).sort(keys, maintain_order=True)
-
     order_keys, fill_keys = ["ts_init", "instrument_id"], ["ts", "instrument_id"]
-    assert rows(paper.orders, ORDER_COLUMNS, order_keys).equals(rows(backtest.orders, ORDER_COLUMNS, order_keys))
-    assert rows(paper.fills, FILL_COLUMNS, fill_keys).equals(rows(backtest.fills, FILL_COLUMNS, fill_keys))
+    assert sorted_rows(paper.orders, ORDER_COLUMNS, order_keys).equals(
+        sorted_rows(backtest.orders, ORDER_COLUMNS, order_keys)
+    )
+    assert sorted_rows(paper.fills, FILL_COLUMNS, fill_keys).equals(
+        sorted_rows(backtest.fills, FILL_COLUMNS, fill_keys)
+    )
     assert paper.funding.select(FUNDING_COLUMNS).equals(backtest.funding.select(FUNDING_COLUMNS))
     assert paper.risk_events.select(RISK_COLUMNS).equals(backtest.risk_events.select(RISK_COLUMNS))
     for key in STATS:

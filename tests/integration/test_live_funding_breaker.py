@@ -10,7 +10,7 @@ breaker binds on the first bar after 16:00 only if the equity includes funding.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,53 +18,22 @@ import polars as pl
 import pytest
 
 from engine.backtest import parse_config, run_backtest
-from engine.live import SessionOptions, run_session
-from tests.kit.engine import build_catalog, hourly_bars
+from engine.live import run_session
+from tests.kit.live import FLAT_START, FUNDING_COLUMNS, RISK_COLUMNS, flat_perp_catalog, replay_options, risk_hold_toml
 
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
+T0 = FLAT_START
 HOUR = timedelta(hours=1)
-RISK_COLUMNS = ["ts", "control", "action", "instrument_id", "value", "limit", "reason"]
 
 
 @pytest.fixture(scope="module")
 def flat_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    key = ("binance", "BTC-USDT-PERP")
-    settlements = [(T0 + 8 * HOUR * i, "0.005") for i in range(1, 6)]
-    return build_catalog(
-        tmp_path_factory.mktemp("funding-breaker"),
-        # Volume well above the order: the sandbox fills market orders against the bar's volume.
-        bars={key: hourly_bars(T0, ["100.0"] * 48, volume="1000000")},
-        marks={key: hourly_bars(T0, ["100.0"] * 48)},
-        funding={key: ("8h", settlements)},
-    )
+    return flat_perp_catalog(tmp_path_factory.mktemp("funding-breaker"))
 
 
 def _config_text(catalog: Path) -> str:
-    return f"""
-name = "paper-funding-breaker"
-start = 2024-01-01T01:00:00Z
-end = 2024-01-02T12:00:00Z
-[data]
-catalog = "{catalog}"
-[[venues]]
-name = "binance"
-instruments = ["BTC-USDT-PERP"]
-starting_balances = ["100000 USDT"]
-leverage = 2
-funding_interval = "8h"
-[fill]
-slippage_bps = 0
-[risk]
-max_order_submit_rate = "100/00:00:01"
-[strategy]
-path = "tests.kit.engine:RiskHold"
-[strategy.params]
-instrument_id = "binance:BTC-USDT-PERP"
-quantity = "100"
-open_at = "2024-01-01T02:00:00+00:00"
-[strategy.params.risk]
-daily_loss_limit_usd = 100
-"""
+    return risk_hold_toml(
+        catalog, name="paper-funding-breaker", end="2024-01-02T12:00:00Z", risk="daily_loss_limit_usd = 100"
+    )
 
 
 @pytest.mark.slow
@@ -78,27 +47,16 @@ def test_paper_daily_loss_breaker_that_only_funding_breaks_trips_on_the_backtest
     """
     config = parse_config(_config_text(flat_catalog).encode())
     backtest = run_backtest(config, out_dir=None)
-    options = SessionOptions(
-        mode="paper",
-        replay=True,
-        speed=0,
-        out_dir=tmp_path / "runs",
-        state_dir=tmp_path / "state",
-        fresh=True,
-        install_signal_handlers=False,
-    )
-    paper = run_session(config, options).result
+    paper = run_session(config, replay_options(tmp_path, fresh=True)).result
 
     breaker = backtest.risk_events.filter(pl.col("control") == "daily_loss")
     sixteen, midnight = T0 + 16 * HOUR, T0 + 24 * HOUR
     assert breaker.select("ts", "action").rows() == [(sixteen, "halt"), (sixteen, "flatten"), (midnight, "resume")]
     assert Decimal(breaker["value"][0]) == Decimal("105")  # 5 fee + 2 x 50 funding
     assert paper.risk_events.select(RISK_COLUMNS).equals(backtest.risk_events.select(RISK_COLUMNS))
-    funding_columns = ["ts", "instrument_id", "position_size", "mark_price", "rate", "amount", "currency"]
-    assert paper.funding.select(funding_columns).equals(backtest.funding.select(funding_columns))
+    assert paper.funding.select(FUNDING_COLUMNS).equals(backtest.funding.select(FUNDING_COLUMNS))
     assert paper.funding["amount"].to_list() == [Decimal("-50"), Decimal("-50")]
     for key in ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees", "orders", "fills"):
         assert paper.stats[key] == backtest.stats[key], key
     reconciliation = paper.stats["reconciliation"]["USDT"]
     assert Decimal(reconciliation["difference"]) == 0
-    assert "funding_outside_account" not in reconciliation

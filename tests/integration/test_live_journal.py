@@ -1,5 +1,5 @@
-"""The paper node's journal on real data: kill -9 at random moments, restarts of both carry strategies,
-a restart after the replay ended, and a corrupt journal refused with exit 7.
+"""The paper node's journal on real data: kill -9 at random moments, restarts of both carry strategies
+(SpotPerpCarry, CrossVenueCarry), a restart after the replay ended, and a corrupt journal refused with exit 7.
 
 Real Binance BTC spot + perp (and Hyperliquid BTC perp) hourly data from ../shared/data; every replay
 runs at ``--speed 0``. The torture test kills a CLI node at random journal row counts (never after a
@@ -24,83 +24,65 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine.backtest import parse_config
-from engine.live import SessionOptions, run_session
+from engine.backtest import load_config, parse_config, with_overrides
+from engine.config import RunConfig
+from engine.live import run_session
 from engine.live.journal import journal_path
-from tests.kit.store import catalog_from_files
+from tests.kit.live import (
+    FILL_COLUMNS,
+    FUNDING_COLUMNS,
+    cross_venue_catalog,
+    open_positions,
+    replay_options,
+    sorted_rows,
+    spot_perp_carry_toml,
+    spot_perp_catalog,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_WINDOW = (datetime(2023, 12, 29, tzinfo=UTC), datetime(2024, 1, 25, tzinfo=UTC))
-FILES = (
-    "spot/BTC_USDT-1h.feather",
-    "futures/BTC_USDT_USDT-1h-futures.feather",
-    "futures/BTC_USDT_USDT-1h-mark.feather",
-    "futures/BTC_USDT_USDT-1h-funding_rate.feather",
-)
-FILL_COLUMNS = ["ts", "instrument_id", "side", "quantity", "price", "commission", "commission_currency"]
-FUNDING_COLUMNS = ["ts", "instrument_id", "position_size", "mark_price", "rate", "amount", "currency"]
+# Oct-Nov 2024 on Binance and Hyperliquid: CrossVenueCarry (configs/carry_binance_hyperliquid_btc.toml)
+# holds five positions, the first from Oct 24 02:00 to Oct 25 08:00; 797 settlements on the two clocks.
+CROSS_VENUE_WINDOW = (datetime(2024, 10, 1, tzinfo=UTC), datetime(2024, 12, 1, tzinfo=UTC))
+FILL_KEYS = ["ts", "instrument_id"]
 KILLS = 20
 SEED = 20240101
 
 
 @pytest.fixture(scope="module")
 def catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    paths = [shared_data / "binance_freqtrade" / name for name in FILES]
-    return catalog_from_files(tmp_path_factory.mktemp("journal"), paths, start=DATA_WINDOW[0], end=DATA_WINDOW[1])
+    return spot_perp_catalog(tmp_path_factory.mktemp("journal"), shared_data, start=DATA_WINDOW[0], end=DATA_WINDOW[1])
+
+
+@pytest.fixture(scope="module")
+def cross_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cross_venue_catalog(
+        tmp_path_factory.mktemp("journal-cross"), shared_data, start=CROSS_VENUE_WINDOW[0], end=CROSS_VENUE_WINDOW[1]
+    )
 
 
 def _config_text(catalog: Path, *, end: str = "2024-01-22T00:00:00Z") -> str:
     # Three weeks of January 2024, short holding periods: 19 round trips and 58 settlements in the backtest.
-    return f"""
-name = "journal-carry"
-start = 2024-01-01T00:00:00Z
-end = {end}
-[data]
-catalog = "{catalog}"
-[[venues]]
-name = "binance"
-instruments = ["BTC-USDT", "BTC-USDT-PERP"]
-starting_balances = ["100000 USDT"]
-leverage = 3
-funding_interval = "8h"
-[fill]
-slippage_bps = 0
-[risk]
-max_order_submit_rate = "100/00:00:01"
-[risk.max_notional_per_order]
-"binance:BTC-USDT" = 250000
-"binance:BTC-USDT-PERP" = 250000
-[strategy]
-path = "strategies.spot_perp_carry:SpotPerpCarry"
-[strategy.params]
-spot_id = "binance:BTC-USDT"
-perp_id = "binance:BTC-USDT-PERP"
+    return spot_perp_carry_toml(
+        catalog,
+        name="journal-carry",
+        start="2024-01-01T00:00:00Z",
+        end=end,
+        params="""
 notional = "40000"
 entry_apr = "0.05"
 exit_apr = "0.02"
 lookback_settlements = 3
 round_trip_cost_bps = "32"
 max_holding_hours = 48
-[strategy.params.risk]
+""",
+        risk="""
 max_total_exposure_usd = 160000
-max_leverage = {{ BINANCE = 2 }}
+max_leverage = { BINANCE = 2 }
 daily_loss_limit_usd = 5000
 max_drawdown_pct = 15
-"""
-
-
-def _options(tmp_path: Path, **overrides: object) -> SessionOptions:
-    options = SessionOptions(
-        mode="paper",
-        replay=True,
-        speed=0,
-        out_dir=tmp_path / "runs",
-        state_dir=tmp_path / "state",
-        install_signal_handlers=False,
+""",
     )
-    for key, value in overrides.items():
-        setattr(options, key, value)
-    return options
 
 
 def _rows(database: Path, table: str, columns: list[str]) -> list[tuple[object, ...]]:
@@ -149,7 +131,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_the_resumed_pnl_is_exact(cat
     and ``pnl_total``, ``pnl_price``, ``pnl_funding``, ``pnl_fees``. Tolerance: none.
     """
     config = parse_config(_config_text(catalog).encode())
-    reference = run_session(config, _options(tmp_path / "reference", fresh=True)).result
+    reference = run_session(config, replay_options(tmp_path / "reference", fresh=True)).result
     total_rows = reference.fills.height + reference.funding.height
     assert reference.fills.height >= 30
     assert reference.funding.height >= 40
@@ -192,11 +174,8 @@ def test_kill_9_at_random_moments_loses_nothing_and_the_resumed_pnl_is_exact(cat
     run_dir = tmp_path / "runs" / reference.config_hash
     resumed_fills = pl.read_parquet(run_dir / "fills.parquet")
     resumed_funding = pl.read_parquet(run_dir / "funding.parquet")
-    keys = ["ts", "instrument_id"]
-    assert (
-        resumed_fills.select(FILL_COLUMNS)
-        .sort(keys, maintain_order=True)
-        .equals(reference.fills.select(FILL_COLUMNS).sort(keys, maintain_order=True))
+    assert sorted_rows(resumed_fills, FILL_COLUMNS, FILL_KEYS).equals(
+        sorted_rows(reference.fills, FILL_COLUMNS, FILL_KEYS)
     )
     assert resumed_funding.select(FUNDING_COLUMNS).equals(reference.funding.select(FUNDING_COLUMNS))
     stats = json.loads((run_dir / "stats.json").read_text())
@@ -206,53 +185,81 @@ def test_kill_9_at_random_moments_loses_nothing_and_the_resumed_pnl_is_exact(cat
     assert len(list(run_dir.glob("session-*"))) >= 1
 
 
+def _assert_restart_keeps_the_legs(config: RunConfig, tmp_path: Path, legs: set[str]) -> None:
+    # Paused 6 h after the first fill (inside the first position), resumed: the two RESTORE orders come
+    # first and fill; then the strategy trades what an uninterrupted run trades.
+    reference = run_session(config, replay_options(tmp_path / "reference", fresh=True)).result
+    pause = reference.fills.row(0, named=True)["ts"] + timedelta(hours=6)
+    first = run_session(config, replay_options(tmp_path, fresh=True, replay_until=pause))
+    assert first.stop_reason == "replay paused"
+    assert first.result.stats["restored_positions"] == {}
+    assert first.session_result is not None
+    held = open_positions(first.session_result.positions)
+    assert set(held["instrument_id"]) == legs, "the pause must fall inside a position"
+
+    second = run_session(config, replay_options(tmp_path))
+    assert second.session == 2
+    assert set(second.restored_positions) == legs
+    assert second.session_result is not None
+    restore = second.session_result.orders.sort("ts_init").head(2)
+    assert set(restore["instrument_id"]) == legs
+    assert set(restore["status"]) == {"FILLED"}
+    assert sorted_rows(second.result.fills, FILL_COLUMNS, FILL_KEYS).equals(
+        sorted_rows(reference.fills, FILL_COLUMNS, FILL_KEYS)
+    )
+    assert second.result.funding.select(FUNDING_COLUMNS).equals(reference.funding.select(FUNDING_COLUMNS))
+    for key in ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees", "fills", "funding_settlements"):
+        assert second.result.stats[key] == reference.stats[key], key
+    run_dir = tmp_path / "runs" / reference.config_hash
+    assert (run_dir / "session-1" / "stats.json").exists()
+    assert (run_dir / "session-2" / "stats.json").exists()
+
+
 @pytest.mark.slow
 def test_spot_perp_carry_restart_keeps_the_restored_legs(catalog: Path, tmp_path: Path) -> None:
     """Stopped mid-position, restarted: both legs are re-opened at the last close and held, not traded flat.
 
     The second session's first orders are the two ``RESTORE`` market orders (at the journal's last close);
-    after them the strategy trades exactly what an uninterrupted run trades (the cumulative fills and
-    PnL equal it, no tolerance).
+    after them the strategy trades exactly what an uninterrupted run trades (the cumulative fills,
+    funding and PnL equal it, no tolerance).
     """
     config = parse_config(_config_text(catalog).encode())
-    reference = run_session(config, _options(tmp_path / "reference", fresh=True)).result
-    pause = reference.fills.row(0, named=True)["ts"] + timedelta(hours=6)
-    first = run_session(config, _options(tmp_path, fresh=True, replay_until=pause))
-    assert first.result.stats["restored_positions"] == {}
-    open_rows = first.session_result.positions.filter(~pl.col("is_snapshot") & (pl.col("side") != "FLAT"))
-    assert open_rows.height == 2, "the pause must fall inside a position"
+    _assert_restart_keeps_the_legs(config, tmp_path, {"BTCUSDT.BINANCE", "BTCUSDT-PERP.BINANCE"})
 
-    second = run_session(config, _options(tmp_path))
-    assert set(second.restored_positions) == {"BTCUSDT.BINANCE", "BTCUSDT-PERP.BINANCE"}
-    restore = second.session_result.orders.sort("ts_init").head(2)
-    assert set(restore["status"]) == {"FILLED"}
-    assert second.session == 2
-    keys = ["ts", "instrument_id"]
-    assert (
-        second.result.fills.select(FILL_COLUMNS)
-        .sort(keys, maintain_order=True)
-        .equals(reference.fills.select(FILL_COLUMNS).sort(keys, maintain_order=True))
+
+@pytest.mark.slow
+def test_cross_venue_carry_restart_keeps_the_restored_legs_on_both_venues(cross_catalog: Path, tmp_path: Path) -> None:
+    """CrossVenueCarry (configs/carry_binance_hyperliquid_btc.toml, Oct-Nov 2024), the same as for SpotPerpCarry.
+
+    One leg on each venue (two sandboxes, two funding clocks: Binance 8 h in USDT, Hyperliquid 1 h in
+    USD): each restored leg is re-opened in its own venue's sandbox, whose balance includes its own
+    funding; the cumulative fills, funding and PnL equal an uninterrupted run's, no tolerance.
+    """
+    config = with_overrides(
+        load_config(REPO / "configs" / "carry_binance_hyperliquid_btc.toml"),
+        catalog=str(cross_catalog),
+        start=CROSS_VENUE_WINDOW[0],
+        end=CROSS_VENUE_WINDOW[1],
     )
-    for key in ("pnl_total", "pnl_funding", "pnl_fees"):
-        assert second.result.stats[key] == reference.stats[key], key
-    assert (tmp_path / "runs" / reference.config_hash / "session-1" / "stats.json").exists()
-    assert (tmp_path / "runs" / reference.config_hash / "session-2" / "stats.json").exists()
+    _assert_restart_keeps_the_legs(config, tmp_path, {"BTCUSDT-PERP.BINANCE", "BTC-USD-PERP.HYPERLIQUID"})
 
 
 @pytest.mark.slow
 def test_restart_after_the_replay_ended_still_restores_the_positions(catalog: Path, tmp_path: Path) -> None:
     """A replay that ends holding a position, restarted: the re-opening orders fill at once (priming bar)."""
     config = parse_config(_config_text(catalog, end="2024-01-08T08:00:00Z").encode())
-    first = run_session(config, _options(tmp_path, fresh=True))
-    held = first.session_result.positions.filter(~pl.col("is_snapshot") & (pl.col("side") != "FLAT"))
+    first = run_session(config, replay_options(tmp_path, fresh=True))
+    assert first.session_result is not None
+    held = open_positions(first.session_result.positions)
     assert held.height == 2, "the window must end inside a position"
-    second = run_session(config, _options(tmp_path))
+    second = run_session(config, replay_options(tmp_path))
     assert second.stop_reason == "replay finished"
     assert set(second.restored_positions) == set(held["instrument_id"])
+    assert second.session_result is not None
     orders = second.session_result.orders
     assert orders.height == 2
     assert set(orders["status"]) == {"FILLED"}
-    reopened = second.session_result.positions.filter(~pl.col("is_snapshot") & (pl.col("side") != "FLAT"))
+    reopened = open_positions(second.session_result.positions)
     assert sorted(reopened["quantity"].to_list()) == sorted(held["quantity"].to_list())
     assert second.result.stats["pnl_total"] == first.result.stats["pnl_total"]
     assert Decimal(second.result.stats["pnl_total"]) != 0
@@ -263,7 +270,7 @@ def test_a_corrupt_journal_is_refused_with_exit_7_naming_the_field(catalog: Path
     config_file = tmp_path / "carry.toml"
     config_file.write_text(_config_text(catalog, end="2024-01-03T00:00:00Z"))
     config = parse_config(config_file.read_bytes())
-    run_session(config, _options(tmp_path, fresh=True))
+    run_session(config, replay_options(tmp_path, fresh=True))
     database = next((tmp_path / "state").glob("*/journal.sqlite"))
     with closing(sqlite3.connect(database)) as connection, connection:
         connection.execute("UPDATE account SET total = 'abc USDT'")

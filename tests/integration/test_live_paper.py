@@ -25,8 +25,9 @@ import polars as pl
 import pytest
 
 from engine.backtest import parse_config, run_backtest
-from engine.live import SessionOptions, run_session
+from engine.live import run_session
 from engine.live.secrets import REDACTOR
+from tests.kit.live import replay_options
 from tests.kit.store import catalog_from_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,20 +77,6 @@ exit_rate = "0.0001"
 """
 
 
-def _paper(tmp_path: Path, **overrides: object) -> SessionOptions:
-    options = SessionOptions(
-        mode="paper",
-        replay=True,
-        speed=0,
-        out_dir=tmp_path / "runs",
-        state_dir=tmp_path / "state",
-        install_signal_handlers=False,
-    )
-    for key, value in overrides.items():
-        setattr(options, key, value)
-    return options
-
-
 @pytest.mark.slow
 def test_replay_paper_node_matches_the_backtest_of_the_same_window(january_catalog: Path, tmp_path: Path) -> None:
     """One month of real Binance BTC perp data, FundingShort, backtest vs replay paper node.
@@ -113,7 +100,7 @@ def test_replay_paper_node_matches_the_backtest_of_the_same_window(january_catal
     """
     config = parse_config(_config_text(january_catalog).encode())
     backtest = run_backtest(config, out_dir=None)
-    paper = run_session(config, _paper(tmp_path, fresh=True)).result
+    paper = run_session(config, replay_options(tmp_path, fresh=True)).result
 
     order_columns = ["ts_init", "side", "type", "quantity", "filled_quantity", "status"]
     assert paper.orders.select(order_columns).equals(backtest.orders.select(order_columns))
@@ -132,7 +119,7 @@ def test_replay_paper_node_matches_the_backtest_of_the_same_window(january_catal
 @pytest.mark.slow
 def test_paper_node_restarts_from_its_journal_with_its_position(january_catalog: Path, tmp_path: Path) -> None:
     config = parse_config(_config_text(january_catalog).encode())
-    first = run_session(config, _paper(tmp_path, fresh=True, replay_until=datetime(2024, 1, 2, 12, tzinfo=UTC)))
+    first = run_session(config, replay_options(tmp_path, fresh=True, replay_until=datetime(2024, 1, 2, 12, tzinfo=UTC)))
     assert first.state_path is not None
     assert first.state_path.name == "journal.sqlite"
     held = first.session_result.positions.filter(~pl.col("is_snapshot") & (pl.col("side") != "FLAT"))
@@ -141,7 +128,7 @@ def test_paper_node_restarts_from_its_journal_with_its_position(january_catalog:
     ]
     assert first.result.stats["stop_reason"] == "replay paused"
 
-    second = run_session(config, _paper(tmp_path, replay_until=datetime(2024, 1, 3, 6, tzinfo=UTC)))
+    second = run_session(config, replay_options(tmp_path, replay_until=datetime(2024, 1, 3, 6, tzinfo=UTC)))
     assert second.restored_positions == {"BTCUSDT-PERP.BINANCE": Decimal("-0.470")}
     session = second.session_result
     assert session is not None

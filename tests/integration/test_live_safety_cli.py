@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,33 @@ def _environ(keys: dict[str, str] | None) -> dict[str, str]:
     return {**environ, **(KEYS if keys is None else keys)}
 
 
+@contextmanager
+def _at_the_prompt(tmp_path: Path, config: Path) -> Iterator[tuple[subprocess.Popen[str], int, str]]:
+    # A production start on a pseudo-terminal, read until it asks for YES; yields the process, the
+    # terminal's controlling end (what the operator types into) and the output so far.
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            _command(tmp_path, config, "--live"),
+            cwd=REPO,
+            env=_environ(None),
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        os.close(terminal)
+        assert process.stdout is not None
+        prompt = ""
+        while "Type YES to start" not in prompt:
+            line = process.stdout.readline()
+            assert line, "the node exited before asking"
+            prompt += line
+        yield process, controller, prompt
+    finally:
+        os.close(controller)
+
+
 def _assert_refused(code: int, output: str, listener: Listener, tmp_path: Path, expected: str) -> None:
     assert code == 6, output[-3000:]
     errors = [line for line in output.splitlines() if line.startswith("error (")]
@@ -155,7 +183,7 @@ def test_accidental_live_starts_are_refused_with_exit_6_and_no_node(
     text = {
         "paper config": _config(listener, environment=None),
         "testnet asking for production": _config(listener, environment="testnet"),
-        "limits that cannot bind": _config(listener, risk="1e30"),
+        "limits that cannot bind": _config(listener, risk="1e12"),
         "leverage over the venue maximum": _config(listener, venue="leverage = 1000"),
     }.get(case, _config(listener))
     keys = {"missing credentials": {}, "short credential": {**KEYS, "CARRYLAB_BINANCE_API_KEY": "short-key"}}.get(case)
@@ -187,28 +215,9 @@ def test_accidental_live_starts_are_refused_with_exit_6_and_no_node(
 def test_on_a_terminal_only_yes_confirms(tmp_path: Path, listener: Listener, typed: bytes, expected: str) -> None:
     config = tmp_path / "live.toml"
     config.write_text(_config(listener))
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            _command(tmp_path, config, "--live"),
-            cwd=REPO,
-            env=_environ(None),
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        os.close(terminal)
-        assert process.stdout is not None
-        prompt = ""
-        while "Type YES to start" not in prompt:  # the operator answers once asked
-            line = process.stdout.readline()
-            assert line, "the node exited before asking"
-            prompt += line
+    with _at_the_prompt(tmp_path, config) as (process, controller, prompt):
         os.write(controller, typed)
         output, _ = process.communicate(timeout=60)
-    finally:
-        os.close(controller)
     _assert_refused(process.returncode, prompt + output, listener, tmp_path, expected)
 
 
@@ -216,28 +225,9 @@ def test_on_a_terminal_only_yes_confirms(tmp_path: Path, listener: Listener, typ
 def test_ctrl_c_at_the_prompt_aborts_the_start_with_exit_0(tmp_path: Path, listener: Listener) -> None:
     config = tmp_path / "live.toml"
     config.write_text(_config(listener))
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            _command(tmp_path, config, "--live"),
-            cwd=REPO,
-            env=_environ(None),
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        os.close(terminal)
-        assert process.stdout is not None
-        prompt = ""
-        while "Type YES to start" not in prompt:
-            line = process.stdout.readline()
-            assert line, "the node exited before asking"
-            prompt += line
+    with _at_the_prompt(tmp_path, config) as (process, _, _):
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
-    finally:
-        os.close(controller)
     assert process.returncode == 0, output[-3000:]
     assert "stopped during start-up (signal SIGINT)" in output
     assert "Traceback" not in output

@@ -1661,8 +1661,8 @@ def _assert_extreme_reported(store: Path) -> None:
     if not lineage:
         raise AssertionError("expected a lineage note for the --allow-extreme import, was none")
     findings = check_store(Store(store), kinds=["funding"], venues=["hyperliquid"])
-    if not any(f.code == "outlier" and f.severity == "warning" for f in findings):
-        raise AssertionError(f"expected check to report the extreme rate as an outlier, was {findings}")
+    if not any(f.code == "over_cap" and f.severity == "warning" and "0.5" in f.message for f in findings):
+        raise AssertionError(f"expected check to report the extreme rate as over the venue's cap, was {findings}")
 
 
 def _assert_no_temp_files(store: Path) -> None:

@@ -13,6 +13,16 @@ endpoint too, so ccxt's ``load_markets`` works offline, and honours the paging p
 with the venue's page caps and history limits. Response shapes follow the payload samples in
 ``../shared/data/exchange_payloads`` (nautilus_trader adapters' test data) and the Binance
 ``exchangeInfo`` recorded in ``../shared/data/cryptofeed_recordings/BINANCE_FUTURES.0``.
+
+Markets endpoints list every market given data plus listing-only markets generated from
+``LISTED_BASES`` (``listed_markets``), at least ``LISTED_SYMBOLS`` per venue and market, each with its
+own tick, lot, minimums and leverage (``Listing``), so instrument fetches see a realistic universe. The
+instrument metadata endpoints besides the markets ones (Binance spot ``/api/v3/exchangeInfo`` and
+``/fapi/v1/fundingInfo``, Bybit spot instruments and ``/v5/market/risk-limit``, OKX ``position-tiers``
+and ``funding-rate``, Kraken ``feeschedules``) were written from the venues' API documentation
+(field names, types and text formatting as documented: Binance and Bybit send decimals as text, Kraken
+Futures as JSON numbers), not recorded; Hyperliquid's ``meta`` universe starts from the recorded
+``http_meta_perp_sample.json`` when a test passes it in (``hyperliquid_routes(meta_sample=...)``).
 """
 
 from __future__ import annotations
@@ -338,12 +348,78 @@ def _handler_for(server: FakeVenueServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+# ------------------------------------------------------------------------------------------ listings
+LISTED_SYMBOLS = 36
+# Real coin names, so the symbols look like the venues' own; the specs of each are generated.
+LISTED_BASES = (
+    "BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "TRX", "LTC", "BCH", "NEAR", "APT",
+    "ARB", "OP", "SUI", "ATOM", "FIL", "INJ", "TIA", "SEI", "AAVE", "UNI", "ETC", "XLM", "HBAR", "ICP",
+    "RUNE", "ALGO", "WIF", "JUP", "ENA", "TON", "PEPE", "BONK", "ORDI", "STX", "MKR", "LDO",
+)  # fmt: skip
+_TICKS = ("0.10", "0.01", "0.001", "0.0001", "0.00001", "0.000001")
+_LOTS = ("0.001", "0.01", "0.1", "1", "10", "100")
+_LEVERAGES = (125, 100, 75, 50, 25, 20, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The generated spec of listed market ``index``: decimal text as venues send it, and integers."""
+
+    index: int
+    base: str
+
+    @property
+    def tick(self) -> str:
+        return _TICKS[self.index % len(_TICKS)]
+
+    @property
+    def lot(self) -> str:
+        return _LOTS[(self.index * 5) % len(_LOTS)]
+
+    @property
+    def min_notional(self) -> str:
+        return ("5", "10", "20", "100")[self.index % 4]
+
+    @property
+    def max_leverage(self) -> int:
+        return _LEVERAGES[self.index % len(_LEVERAGES)]
+
+    @property
+    def decimals(self) -> int:
+        """Decimals of the lot (Hyperliquid ``szDecimals``, Kraken ``contractValueTradePrecision``)."""
+        return max(0, -Decimal(self.lot).as_tuple().exponent)  # type: ignore[operator]
+
+    @property
+    def funding_hours(self) -> int:
+        return 4 if self.index % 6 == 5 else 8
+
+    @property
+    def listed_ms(self) -> int:
+        return 1_600_000_000_000 + self.index * 86_400_000
+
+
+def listed_markets(names: list[str], make: Callable[[str], str], *, count: int = LISTED_SYMBOLS) -> list[Listing]:
+    """Return the listings a markets endpoint serves: ``count`` bases at least, never one of ``names`` again.
+
+    ``names`` are the venue's names of the markets that carry data (served by the caller with their own
+    fixed specs); ``make`` turns a base into the venue's name, so a generated base whose name is taken
+    is skipped.
+    """
+    taken = set(names)
+    listings = [Listing(index, base) for index, base in enumerate(LISTED_BASES) if make(base) not in taken]
+    return listings[: max(0, count - len(names))]
+
+
 # ------------------------------------------------------------------------------------------- Binance
 def binance_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
-    """Return Binance USD-M routes (``exchangeInfo``, ``klines``, ``markPriceKlines``, ``fundingRate``).
+    """Return Binance routes: USD-M ``exchangeInfo``, ``klines``, ``markPriceKlines``, ``fundingRate``,
+    ``fundingInfo``, and spot ``/api/v3/exchangeInfo``.
 
-    ``markets`` maps Binance tickers (``BTCUSDT``) to their data.
+    ``markets`` maps Binance USD-M tickers (``BTCUSDT``) to their data. ``fundingInfo`` lists, as Binance
+    does, only the symbols whose funding interval or cap was adjusted (the generated 4-hourly ones).
     """
+    perps = listed_markets(list(markets), lambda base: f"{base}USDT")
+    spots = listed_markets([], lambda base: f"{base}USDT")
 
     def exchange_info(query: dict[str, str]) -> Any:
         return {
@@ -353,8 +429,30 @@ def binance_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
             "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}],
             "exchangeFilters": [],
             "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-            "symbols": [_binance_symbol(ticker) for ticker in markets],
+            "symbols": [_binance_symbol(ticker) for ticker in markets] + [_binance_listed_perp(x) for x in perps],
         }
+
+    def spot_exchange_info(query: dict[str, str]) -> Any:
+        return {
+            "timezone": "UTC",
+            "serverTime": 1_700_000_000_000,
+            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}],
+            "exchangeFilters": [],
+            "symbols": [_binance_spot_symbol(listing) for listing in spots],
+        }
+
+    def funding_info(query: dict[str, str]) -> Any:
+        return [
+            {
+                "symbol": f"{x.base}USDT",
+                "adjustedFundingRateCap": "0.02000000",
+                "adjustedFundingRateFloor": "-0.02000000",
+                "fundingIntervalHours": x.funding_hours,
+                "disclaimer": False,
+            }
+            for x in perps
+            if x.funding_hours != 8
+        ]
 
     def klines(query: dict[str, str], *, mark: bool = False) -> Any:
         market = markets[query["symbol"]]
@@ -375,6 +473,8 @@ def binance_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
 
     return {
         "/fapi/v1/exchangeInfo": exchange_info,
+        "/api/v3/exchangeInfo": spot_exchange_info,
+        "/fapi/v1/fundingInfo": funding_info,
         "/fapi/v1/klines": klines,
         "/fapi/v1/markPriceKlines": lambda query: klines(query, mark=True),
         "/fapi/v1/fundingRate": funding_rate,
@@ -412,18 +512,113 @@ def _binance_symbol(ticker: str) -> dict[str, Any]:
     }
 
 
+def _binance_listed_perp(listing: Listing) -> dict[str, Any]:
+    ticker = f"{listing.base}USDT"
+    lot = listing.lot
+    return _binance_symbol(ticker) | {
+        "onboardDate": listing.listed_ms,
+        "filters": [
+            {"minPrice": listing.tick, "maxPrice": "1000000", "filterType": "PRICE_FILTER", "tickSize": listing.tick},
+            {"stepSize": lot, "filterType": "LOT_SIZE", "maxQty": "1000000", "minQty": lot},
+            {"stepSize": lot, "filterType": "MARKET_LOT_SIZE", "maxQty": "100000", "minQty": lot},
+            {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
+            {"notional": listing.min_notional, "filterType": "MIN_NOTIONAL"},
+            {
+                "multiplierDown": "0.9500",
+                "multiplierUp": "1.0500",
+                "multiplierDecimal": "4",
+                "filterType": "PERCENT_PRICE",
+            },
+        ],
+    }
+
+
+def _binance_spot_symbol(listing: Listing) -> dict[str, Any]:
+    # Binance spot writes every filter value with 8 decimals ("0.01000000").
+    def padded(text: str) -> str:
+        return f"{Decimal(text):.8f}"
+
+    return {
+        "symbol": f"{listing.base}USDT",
+        "status": "TRADING",
+        "baseAsset": listing.base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": "USDT",
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "otoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": listing.index % 2 == 0,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": padded(listing.tick),
+                "maxPrice": "1000000.00000000",
+                "tickSize": padded(listing.tick),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": padded(listing.lot),
+                "maxQty": "9000000.00000000",
+                "stepSize": padded(listing.lot),
+            },
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": padded(listing.min_notional),
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT", "MARGIN"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+    }
+
+
 # --------------------------------------------------------------------------------------------- Bybit
 def bybit_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
-    """Return Bybit v5 linear routes (``instruments-info``, ``kline``, ``mark-price-kline``, ``funding/history``).
+    """Return Bybit v5 routes: ``instruments-info`` (linear and spot), ``risk-limit``, and linear ``kline``,
+    ``mark-price-kline``, ``funding/history``.
 
-    Lists come newest first, as Bybit sends them.
+    ``markets`` maps linear tickers (``BTCUSDT``) to their data. Lists come newest first, as Bybit sends
+    them; ``risk-limit`` pages with ``cursor``/``nextPageCursor`` (``BYBIT_RISK_PAGE`` tiers a page).
     """
+    linear = listed_markets(list(markets), lambda base: f"{base}USDT")
+    spots = listed_markets([], lambda base: f"{base}USDT")
+    tiers = [tier for t in markets for tier in _bybit_tiers(t, Listing(0, t.removesuffix("USDT")))]
+    tiers += [tier for x in linear for tier in _bybit_tiers(f"{x.base}USDT", x)]
 
     def envelope(result: Any) -> Any:
         return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": 1_700_000_000_000}
 
     def instruments(query: dict[str, str]) -> Any:
-        return envelope({"category": "linear", "list": [_bybit_instrument(t) for t in markets], "nextPageCursor": ""})
+        if query.get("category") == "spot":
+            return envelope({"category": "spot", "list": [_bybit_spot_instrument(x) for x in spots]})
+        if query.get("status") == "PreLaunch":
+            return envelope({"category": "linear", "list": [], "nextPageCursor": ""})
+        listed = [_bybit_instrument(t) for t in markets] + [_bybit_listed_linear(x) for x in linear]
+        return envelope({"category": "linear", "list": listed, "nextPageCursor": ""})
+
+    def risk_limit(query: dict[str, str]) -> Any:
+        start = int(query.get("cursor") or 0)
+        page = tiers[start : start + BYBIT_RISK_PAGE]
+        after = start + BYBIT_RISK_PAGE
+        return envelope(
+            {"category": "linear", "list": page, "nextPageCursor": str(after) if after < len(tiers) else ""}
+        )
 
     def klines(query: dict[str, str], *, mark: bool = False) -> Any:
         market = markets[query["symbol"]]
@@ -447,9 +642,73 @@ def bybit_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
 
     return {
         "/v5/market/instruments-info": instruments,
+        "/v5/market/risk-limit": risk_limit,
         "/v5/market/kline": klines,
         "/v5/market/mark-price-kline": lambda query: klines(query, mark=True),
         "/v5/market/funding/history": funding,
+    }
+
+
+BYBIT_RISK_PAGE = 50
+
+
+def _bybit_tiers(ticker: str, listing: Listing) -> list[dict[str, Any]]:
+    # Tier n: risk limit 2,000,000 x n, maintenance 0.5% + 0.5% per tier, leverage halving down to 1.
+    top = listing.max_leverage
+    rows = []
+    for n in range(1, 4 + listing.index % 3):
+        leverage = max(1, top >> (n - 1))
+        rows.append(
+            {
+                "id": n,
+                "symbol": ticker,
+                "riskLimitValue": str(2_000_000 * n),
+                "maintenanceMargin": str(Decimal("0.005") * n),
+                "initialMargin": str((Decimal(1) / leverage).quantize(Decimal("0.0001"))),
+                "isLowestRisk": 1 if n == 1 else 0,
+                "maxLeverage": f"{leverage}.00",
+                "mmDeduction": str(Decimal(10_000) * (n - 1)),
+            }
+        )
+    return rows
+
+
+def _bybit_listed_linear(listing: Listing) -> dict[str, Any]:
+    return _bybit_instrument(f"{listing.base}USDT") | {
+        "launchTime": str(listing.listed_ms),
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": f"{listing.max_leverage}.00", "leverageStep": "0.01"},
+        "priceFilter": {"minPrice": listing.tick, "maxPrice": "1999999.80", "tickSize": listing.tick},
+        "lotSizeFilter": {
+            "maxOrderQty": "1000000",
+            "minOrderQty": listing.lot,
+            "qtyStep": listing.lot,
+            "postOnlyMaxOrderQty": "1000000",
+            "maxMktOrderQty": "100000",
+            "minNotionalValue": listing.min_notional,
+        },
+        "fundingInterval": listing.funding_hours * 60,
+    }
+
+
+def _bybit_spot_instrument(listing: Listing) -> dict[str, Any]:
+    return {
+        "symbol": f"{listing.base}USDT",
+        "baseCoin": listing.base,
+        "quoteCoin": "USDT",
+        "innovation": "0",
+        "status": "Trading",
+        "marginTrading": "utaOnly",
+        "stTag": "0",
+        "lotSizeFilter": {
+            "basePrecision": listing.lot,
+            "quotePrecision": "0.00000001",
+            "minOrderQty": listing.lot,
+            "maxOrderQty": "1000000",
+            "minOrderAmt": listing.min_notional,
+            "maxOrderAmt": "2000000",
+        },
+        "priceFilter": {"tickSize": listing.tick},
+        "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.1"},
     }
 
 
@@ -501,6 +760,8 @@ def okx_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Route]:
     """
     return {
         "/api/v5/public/instruments": partial(_okx_instruments, markets),
+        "/api/v5/public/position-tiers": partial(_okx_position_tiers, markets),
+        "/api/v5/public/funding-rate": partial(_okx_funding_rate, markets),
         "/api/v5/market/history-candles": partial(_okx_candles, markets, mark=False, cap=OKX_HISTORY_LIMIT),
         "/api/v5/market/candles": partial(_okx_candles, markets, mark=False, cap=OKX_RECENT_CANDLES_LIMIT),
         "/api/v5/market/history-mark-price-candles": partial(_okx_candles, markets, mark=True, cap=OKX_HISTORY_LIMIT),
@@ -524,9 +785,89 @@ def _okx_page(query: dict[str, Any], rows: list[Any], *, cap: int) -> list[Any]:
     return list(reversed(kept))[: min(int(query.get("limit", 100)), cap)]
 
 
+def _okx_listings(markets: dict[str, SyntheticMarket], *, swap: bool) -> list[Listing]:
+    names = [inst for inst in markets if inst.endswith("-SWAP") == swap]
+    return listed_markets(names, lambda base: f"{base}-USDT-SWAP" if swap else f"{base}-USDT")
+
+
 def _okx_instruments(markets: dict[str, SyntheticMarket], query: dict[str, Any]) -> Any:
     swap = query.get("instType") == "SWAP"
-    return _okx_envelope([_okx_instrument(inst) for inst in markets if inst.endswith("-SWAP") == swap])
+    listed = [_okx_instrument(inst) for inst in markets if inst.endswith("-SWAP") == swap]
+    listed += [_okx_listed_instrument(x, swap=swap) for x in _okx_listings(markets, swap=swap)]
+    return _okx_envelope(listed)
+
+
+def _okx_listed_instrument(listing: Listing, *, swap: bool) -> dict[str, Any]:
+    inst_id = f"{listing.base}-USDT-SWAP" if swap else f"{listing.base}-USDT"
+    lot = "1" if swap else listing.lot
+    return _okx_instrument(inst_id) | {
+        "listTime": str(listing.listed_ms),
+        "tickSz": listing.tick,
+        "lotSz": lot,
+        "minSz": lot,
+        "lever": str(listing.max_leverage) if swap else "5",
+        **({"ctVal": listing.lot} if swap else {}),
+    }
+
+
+def _okx_position_tiers(markets: dict[str, SyntheticMarket], query: dict[str, Any]) -> Any:
+    # Swap tiers bound the position in contracts (minSz/maxSz), as OKX documents for SWAP.
+    family = str(query.get("instFamily"))
+    if query.get("instType") != "SWAP" or not query.get("tdMode"):
+        return _okx_error("51000", "Parameter instType error")
+    base = family.split("-")[0]
+    listing = next((x for x in _okx_listings(markets, swap=True) if x.base == base), Listing(0, base))
+    rows = []
+    for n in range(1, 3 + listing.index % 4):
+        leverage = max(1, listing.max_leverage >> (n - 1))
+        rows.append(
+            {
+                "baseMaxLoan": "",
+                "imr": str((Decimal(1) / leverage).quantize(Decimal("0.0001"))),
+                "instFamily": family,
+                "instId": "",
+                "maxLever": str(leverage),
+                "maxSz": str(20_000 * n),
+                "minSz": str(20_000 * (n - 1)),
+                "mmr": str(Decimal("0.004") * n),
+                "optMgnFactor": "0",
+                "quoteMaxLoan": "",
+                "tier": str(n),
+                "uly": family,
+            }
+        )
+    return _okx_envelope(rows)
+
+
+def _okx_funding_rate(markets: dict[str, SyntheticMarket], query: dict[str, Any]) -> Any:
+    if query.get("instId") != "ANY":
+        return _okx_error("51000", "Parameter instId error")
+    swaps = [Listing(0, inst.split("-")[0]) for inst in markets if inst.endswith("-SWAP")]
+    swaps += _okx_listings(markets, swap=True)
+    funding_ms = 1_700_006_400_000
+    return _okx_envelope(
+        [
+            {
+                "formulaType": "noRate",
+                "fundingRate": "0.0001",
+                "fundingTime": str(funding_ms),
+                "impactValue": "",
+                "instId": f"{x.base}-USDT-SWAP",
+                "instType": "SWAP",
+                "interestRate": "0",
+                "maxFundingRate": "0.0075",
+                "method": "current_period",
+                "minFundingRate": "-0.0075",
+                "nextFundingRate": "",
+                "nextFundingTime": str(funding_ms + x.funding_hours * HOUR_MS),
+                "premium": "0.0001",
+                "settFundingRate": "0.0001",
+                "settState": "settled",
+                "ts": "1700000000000",
+            }
+            for x in swaps
+        ]
+    )
 
 
 def _okx_candles(markets: dict[str, SyntheticMarket], query: dict[str, Any], *, mark: bool, cap: int) -> Any:
@@ -633,18 +974,42 @@ HYPERLIQUID_FUNDING_LIMIT = 500  # settlements per fundingHistory answer
 
 
 def hyperliquid_routes(
-    markets: dict[str, SyntheticMarket], *, candle_history: int = HYPERLIQUID_CANDLE_HISTORY
+    markets: dict[str, SyntheticMarket],
+    *,
+    candle_history: int = HYPERLIQUID_CANDLE_HISTORY,
+    meta_sample: dict[str, Any] | None = None,
 ) -> dict[str, Route]:
     """Return the Hyperliquid ``POST /info`` route: ``spotMeta``, ``metaAndAssetCtxs``, candles and funding.
+
+    The ``metaAndAssetCtxs`` universe is the recorded ``meta_sample`` universe (``http_meta_perp_sample.json``
+    in ``../shared/data/exchange_payloads``) when given, then the coins of ``markets`` it does not hold,
+    then generated coins up to ``LISTED_SYMBOLS``.
 
     ``markets`` maps perp coins (``BTC``) to their data. As on Hyperliquid, only the most recent
     ``candle_history`` candles of a market exist (older ranges answer ``[]``), ``startTime`` and
     ``endTime`` are inclusive, lists come oldest first, a ``fundingHistory`` answer holds at most 500
     settlements, and settlement times carry millisecond jitter.
     """
+    recorded = [dict(entry) for entry in (meta_sample or {}).get("universe", [])]
+    universe = recorded + [
+        {"name": coin, "szDecimals": 5, "maxLeverage": 40, "marginTableId": 56, "onlyIsolated": None}
+        for coin in markets
+        if coin not in {entry["name"] for entry in recorded}
+    ]
+    universe += [
+        {
+            "name": x.base,
+            "szDecimals": x.decimals,
+            "maxLeverage": x.max_leverage // 2 or 3,
+            "marginTableId": x.max_leverage // 2 or 3,
+            "onlyIsolated": None,
+            "isDelisted": None,
+        }
+        for x in listed_markets([entry["name"] for entry in universe], lambda base: base)
+    ]
     handlers: dict[str, Route] = {
         "spotMeta": _hyperliquid_spot_meta,
-        "metaAndAssetCtxs": partial(_hyperliquid_meta, markets),
+        "metaAndAssetCtxs": partial(_hyperliquid_meta, universe),
         "candleSnapshot": partial(_hyperliquid_candles, markets, history=candle_history),
         "fundingHistory": partial(_hyperliquid_funding, markets),
     }
@@ -672,11 +1037,7 @@ def _hyperliquid_spot_meta(body: dict[str, Any]) -> Any:
     return {"tokens": [usdc], "universe": []}
 
 
-def _hyperliquid_meta(markets: dict[str, SyntheticMarket], body: dict[str, Any]) -> Any:
-    universe = [
-        {"name": coin, "szDecimals": 5, "maxLeverage": 40, "marginTableId": 56, "onlyIsolated": None}
-        for coin in markets
-    ]
+def _hyperliquid_meta(universe: list[dict[str, Any]], body: dict[str, Any]) -> Any:
     context = {
         "funding": "0.0000125",
         "openInterest": "10764.48",
@@ -689,7 +1050,7 @@ def _hyperliquid_meta(markets: dict[str, SyntheticMarket], body: dict[str, Any])
         "impactPxs": ["108.04", "108.06"],
         "dayBaseVlm": "87331.49",
     }
-    return [{"universe": universe, "marginTables": []}, [dict(context) for _ in markets]]
+    return [{"universe": universe, "marginTables": []}, [dict(context) for _ in universe]]
 
 
 def _hyperliquid_candles(markets: dict[str, SyntheticMarket], body: dict[str, Any], *, history: int) -> Any:
@@ -764,10 +1125,19 @@ def kraken_futures_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Rout
     routes: dict[str, Route] = {
         "/derivatives/api/v3/instruments": lambda query: {
             "result": "success",
-            "instruments": [_kraken_instrument(symbol) for symbol in markets],
+            "instruments": [_kraken_instrument(symbol) for symbol in markets]
+            + [
+                _kraken_listed_instrument(x)
+                for x in listed_markets(list(markets), lambda base: f"PF_{KRAKEN_CODES.get(base, base)}USD")
+            ],
             "serverTime": KRAKEN_SERVER_TIME,
         },
         "/derivatives/api/v4/historicalfundingrates": partial(_kraken_funding, markets),
+        "/derivatives/api/v3/feeschedules": lambda query: {
+            "result": "success",
+            "feeSchedules": [KRAKEN_FEE_SCHEDULE],
+            "serverTime": KRAKEN_SERVER_TIME,
+        },
     }
     for symbol, market in markets.items():
         for price_type in ("trade", "mark", "spot"):
@@ -808,6 +1178,38 @@ def _kraken_funding(markets: dict[str, SyntheticMarket], query: dict[str, Any]) 
 def _kraken_time(ts_ms: int) -> str:
     moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+KRAKEN_CODES = {"BTC": "XBT"}
+# Kraken Futures fee schedules give percentages as JSON numbers (0.02 = 0.02%), tiers by 30-day USD volume.
+KRAKEN_FEE_SCHEDULE = {
+    "uid": "5b755fea-c5b0-4307-a66e-b392cd5bd931",
+    "name": "PGTMainFees",
+    "tiers": [
+        {"makerFee": 0.02, "takerFee": 0.05, "usdVolume": 0.0},
+        {"makerFee": 0.015, "takerFee": 0.04, "usdVolume": 100000.0},
+        {"makerFee": 0.0125, "takerFee": 0.03, "usdVolume": 1000000.0},
+    ],
+}
+
+
+def _kraken_listed_instrument(listing: Listing) -> dict[str, Any]:
+    code = KRAKEN_CODES.get(listing.base, listing.base)
+    leverage = Decimal(listing.max_leverage)
+    return _kraken_instrument(f"PF_{code}USD") | {
+        "tickSize": float(listing.tick),
+        "openingDate": datetime.fromtimestamp(listing.listed_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "contractValueTradePrecision": listing.decimals,
+        "marginLevels": [
+            {
+                "numNonContractUnits": 100_000 * (n - 1) ** 2,
+                "initialMargin": float(n / leverage),
+                "maintenanceMargin": float(n / leverage / 2),
+            }
+            for n in range(0, 3 + listing.index % 2)
+            if n
+        ],
+    }
 
 
 def _kraken_instrument(symbol: str) -> dict[str, Any]:

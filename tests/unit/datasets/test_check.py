@@ -543,3 +543,14 @@ def test_hyperliquid_funding_moves_from_8h_to_1h_once_on_2023_06_08(shared_data:
         (datetime(2023, 8, 23, 20, tzinfo=UTC), 1),
         (datetime(2024, 8, 15, 13, tzinfo=UTC), 1),
     ]
+
+
+def test_rate_above_the_venues_cap_is_reported_even_below_the_outlier_bound() -> None:
+    # 0.05 per 8 h is 0.625 %/h: under check's 1 %/h outlier bound, over the 4 % per settlement cap.
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    funding = funding_batch([(t0 + timedelta(hours=8 * i), r) for i, r in enumerate(["0.0001", "0.05", "-0.0002"])])
+    found = kernels.find_over_cap_rates(funding.lazy(), {("binance", "8h"): 0.04}).collect()
+    assert found["code"].to_list() == ["over_cap"]
+    assert found["ts_start"].to_list() == [t0 + timedelta(hours=8)]
+    assert "cap 0.04 per 8h settlement; found 0.05" in found["message"][0]
+    assert kernels.find_rate_outliers(funding.lazy()).collect().height == 0

@@ -130,6 +130,31 @@ def test_typo_in_max_notional_per_order_fails_at_load(tmp_path: Path) -> None:
         load_config(_write(tmp_path, text))
 
 
+@pytest.mark.parametrize("value", ["1e30", "17014118346047"])
+def test_max_notional_per_order_beyond_what_nautilus_holds_fails_at_load(tmp_path: Path, value: str) -> None:
+    # 1e30 crashed the backtest in Nautilus (decimal overflow); 17014118346047 made it deny every order.
+    text = GOOD + f'[risk.max_notional_per_order]\n"binance:BTC-USDT-PERP" = {value}\n'
+    with pytest.raises(
+        ConfigError, match=r"max_notional_per_order\['binance:BTC-USDT-PERP'\]: expected > 0 and at most 17014118346046"
+    ):
+        load_config(_write(tmp_path, text))
+
+
+def test_max_notional_per_order_bound_is_the_largest_money_nautilus_holds(tmp_path: Path) -> None:
+    from nautilus_trader.model import Money
+    from nautilus_trader.risk import RiskEngineConfig
+
+    from engine.config import MAX_NOTIONAL_PER_ORDER
+
+    text = GOOD + f'[risk.max_notional_per_order]\n"binance:BTC-USDT-PERP" = {MAX_NOTIONAL_PER_ORDER}\n'
+    assert load_config(_write(tmp_path, text)).risk.max_notional_per_order  # the bound itself is accepted
+    RiskEngineConfig(max_notional_per_order={"BTCUSDT-PERP.BINANCE": str(MAX_NOTIONAL_PER_ORDER)})
+    for currency in ("USDT", "USD", "BTC"):
+        assert Money.from_str(f"{MAX_NOTIONAL_PER_ORDER} {currency}").as_decimal() == MAX_NOTIONAL_PER_ORDER
+        with pytest.raises(ValueError, match="exceeded bounds"):
+            Money.from_str(f"{MAX_NOTIONAL_PER_ORDER + 1} {currency}")
+
+
 def test_balance_currency_nautilus_does_not_know_fails_at_load(tmp_path: Path) -> None:
     text = GOOD.replace('"1000 USDT"', '"1000 ZZQQ"')
     with pytest.raises(ConfigError, match=r"venues\[binance\]\.starting_balances: expected a currency Nautilus knows"):

@@ -63,5 +63,5 @@ def test_report_is_one_self_contained_page(tmp_path: Path) -> None:
     path = render_report(tmp_path / "r.html", stats=stats, equity=equity, fills=fills, bars=bars, funding=funding)
     page = path.read_text()
     assert page.count("<script src=") == 0
-    assert page.count("Plotly.newPlot") == 3
+    assert page.count("Plotly.newPlot") == 5  # equity, attribution, rolling, exposure, one instrument
     assert "market orders at close" in page

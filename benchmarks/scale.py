@@ -1,0 +1,352 @@
+"""Full-size histories: the do-nothing floor, the bare-engine carry and the project, on one synthetic catalog.
+
+    .venv/bin/python benchmarks/scale.py [--bars 1000000] [--workers 2] [--rounds 3] [--dir DIR]
+
+Builds (once per directory and size) a seeded catalog of ``--bars`` one-minute bars in all, spread
+over 3 venues (Binance and Bybit: 8-hourly funding; Kraken: hourly) x 3 bases (BTC, ETH, SOL), spot
+and perp each, plus a mark price per perp bar and funding on each venue's clock. A run is one
+spot-perp pair (9 pairs). Each phase runs the 9 pairs in a fresh process, so its peak RSS is its own;
+phases are interleaved over ``--rounds`` rounds and the medians printed:
+
+- ``floor``: a bare ``BacktestEngine`` fed ``catalog.query`` objects (bars shifted 1 ns as the
+  project does), with a strategy that subscribes to every stream and does nothing;
+- ``bare carry``: the same engine and data with ``strategies.spot_perp_carry:SpotPerpCarry``;
+- ``project``: ``engine.backtest.run_backtest`` end to end (catalog load, engine, ledgers, artefacts);
+- ``parallel``: the project's 9 runs over ``--workers`` processes (wall time).
+
+Printed figures only, never asserted (``benchmarks/`` are not timed tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from datasets.catalog import export_catalog  # noqa: E402
+from datasets.schemas import FUNDING  # noqa: E402
+from datasets.store import Store  # noqa: E402
+from datasets.synthetic import SYNTHETIC_SOURCE, synthetic_bars  # noqa: E402
+from datasets.venues import venue_spec  # noqa: E402
+
+START = datetime(2022, 1, 1, tzinfo=UTC)
+VENUES = {"binance": ("USDT", 8), "bybit": ("USDT", 8), "kraken": ("USD", 1)}
+BASES = {"BTC": 30_000.0, "ETH": 2_000.0, "SOL": 100.0}
+BAR_STREAMS = len(VENUES) * len(BASES) * 2
+PHASES = ("floor", "bare_carry", "project")
+
+
+def pairs() -> list[tuple[str, str, str]]:
+    """Return ``(venue, spot symbol, perp symbol)`` of every run."""
+    return [(v, f"{b}-{q}", f"{b}-{q}-PERP") for v, (q, _) in VENUES.items() for b in BASES]
+
+
+def minutes_of(bars: int) -> int:
+    return max(bars // BAR_STREAMS, 24 * 60 * 3)
+
+
+def build_catalog(directory: Path, bars: int) -> Path:
+    """Write the seeded store and catalog of ``bars`` one-minute bars under ``directory`` (once)."""
+    catalog = directory / "catalog"
+    if (catalog / "data").is_dir():
+        return catalog
+    store = Store(directory / "store")
+    minutes = minutes_of(bars)
+    end = START + timedelta(minutes=minutes)
+    for seed, (venue, spot, perp) in enumerate(pairs(), start=1):
+        spec = venue_spec(venue)
+        tick = str(max(spec.instruments[spot].price_increment, spec.instruments[perp].price_increment))
+        first = BASES[spot.split("-")[0]]
+        common = {"venue": venue, "start": START, "tick": tick, "seed": seed}
+        frames = [
+            synthetic_bars(minutes, symbol=spot, first_price=first, **common),
+            synthetic_bars(minutes, symbol=perp, first_price=first * 1.0005, **common),
+            synthetic_bars(minutes, symbol=perp, first_price=first * 1.0004, price_type="mark", **common),
+        ]
+        store.write("ohlcv", pl.concat(frames).drop("_row").with_row_index("_row"), SYNTHETIC_SOURCE)
+        hours = VENUES[venue][1]
+        settlements = pl.datetime_range(START + timedelta(hours=hours), end, f"{hours}h", eager=True, time_unit="ns")
+        rng = np.random.default_rng(100 + seed)
+        # A regime that switches every few days between paying carry and not, so the carry enters and exits.
+        regime = np.repeat(rng.choice([0.0004, -0.00005, 0.0001], size=settlements.len() // 8 + 1), 8)
+        rates = regime[: settlements.len()] * hours / 8 + rng.normal(0, 0.00002, settlements.len())
+        funding = (
+            pl.DataFrame({"ts": settlements.cast(pl.Datetime("ns", "UTC")), "rate": [f"{r:.6f}" for r in rates]})
+            .with_row_index("_row")
+            .select(
+                pl.lit(venue).alias("venue"),
+                pl.lit(perp).alias("symbol"),
+                "ts",
+                pl.col("rate").cast(pl.Decimal(38, 18)),
+                pl.lit(f"{hours}h").alias("interval"),
+                *(pl.lit(None, dtype=pl.Decimal(38, 18)).alias(c) for c in ("mark_price", "index_price", "premium")),
+                pl.col("_row").cast(pl.Int64),
+            )
+            .select(*FUNDING.columns, "_row")
+        )
+        store.write("funding", funding, SYNTHETIC_SOURCE)
+    export_catalog(store, catalog)
+    return catalog
+
+
+def config_text(catalog: Path, bars: int, venue: str, spot: str, perp: str) -> str:
+    quote, hours = VENUES[venue]
+    end = START + timedelta(minutes=minutes_of(bars))
+    return f"""
+name = "scale-{venue}-{spot}"
+start = {(START + timedelta(hours=8)).isoformat().replace("+00:00", "Z")}
+end = {end.isoformat().replace("+00:00", "Z")}
+[data]
+catalog = "{catalog}"
+bar_spec = "1-MINUTE-LAST-EXTERNAL"
+mark_prices = true
+funding = true
+[[venues]]
+name = "{venue}"
+instruments = ["{spot}", "{perp}"]
+starting_balances = ["1000000 {quote}"]
+account_type = "margin"
+leverage = 3
+funding_interval = "{hours}h"
+[fill]
+slippage_bps = 1
+[risk]
+max_order_submit_rate = "1000/00:00:01"
+[strategy]
+path = "strategies.spot_perp_carry:SpotPerpCarry"
+[strategy.params]
+spot_id = "{venue}:{spot}"
+perp_id = "{venue}:{perp}"
+notional = "20000"
+entry_apr = "0.15"
+exit_apr = "0.03"
+lookback_settlements = 3
+max_holding_hours = 720
+[strategy.params.risk]
+max_total_exposure_usd = 100000
+max_leverage = {{ {venue.upper()} = 2 }}
+daily_loss_limit_usd = 20000
+max_drawdown_pct = 30
+max_price_age_secs = 600
+max_funding_age_secs = {hours * 3600 + 900}
+"""
+
+
+def configs(catalog: Path, bars: int) -> list[Any]:
+    from engine.backtest import parse_config
+
+    return [parse_config(config_text(catalog, bars, *pair).encode()) for pair in pairs()]
+
+
+def bare_run(config: Any, *, carry: bool) -> dict[str, float]:
+    """Run ``config`` on a bare ``BacktestEngine`` fed ``catalog.query`` objects; return its timings."""
+    from nautilus_trader.backtest import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.common import LoggerConfig, LogLevel
+    from nautilus_trader.model import Bar, BarType, NautilusDataType, TraderId
+    from nautilus_trader.persistence import ParquetDataCatalog
+
+    from datasets.symbols import market_of
+    from engine.fill import SlippageFillModel
+    from engine.loading import instrument_id_for, load_strategy
+    from engine.run_data import LOOKBACK, ns_of
+    from engine.venue_models import build_venue_models
+
+    models = build_venue_models(config)
+    started = time.perf_counter()
+    catalog = ParquetDataCatalog(str(config.data.catalog))
+    start_ns, end_ns = ns_of(config.start), ns_of(config.end) - 1
+    bar_types = [f"{i}-{config.data.bar_spec}" for i in _instrument_ids(config)]
+    perp = [str(instrument_id_for(v.name, s)) for v in config.venues for s in v.instruments if market_of(s) == "perp"]
+    objects: list[Any] = [
+        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, b.ts_event, b.ts_init + 1)
+        for b in catalog.query(NautilusDataType.Bar, bar_types, start=start_ns, end=end_ns)
+    ]
+    lookback = ns_of(config.start - LOOKBACK)
+    objects += catalog.query(NautilusDataType.MarkPriceUpdate, perp, start=lookback, end=end_ns)
+    objects += catalog.query(NautilusDataType.FundingRateUpdate, perp, start=lookback, end=end_ns)
+    instruments = catalog.instruments(instrument_ids=[str(i) for i in _instrument_ids(config)])
+    engine_config = BacktestEngineConfig(
+        trader_id=TraderId("BENCH-001"), logging=LoggerConfig(stdout_level=LogLevel.ERROR)
+    )
+    engine = BacktestEngine(engine_config)
+    for model in models:
+        engine.add_venue(
+            model.venue,
+            model.oms_type,
+            model.account_type,
+            list(model.starting_balances),
+            default_leverage=model.leverage,
+            fill_model=SlippageFillModel(config.fill.slippage_bps),
+            fee_model=model.fee_model(),
+            bar_execution=True,
+        )
+    for instrument in instruments:
+        engine.add_instrument(instrument)
+    engine.add_data(objects, sort=True)
+    loaded = time.perf_counter() - started
+    if carry:
+        strategy = load_strategy(config).create(lambda s: s)
+    else:
+        strategy = _floor_strategy([BarType.from_str(b) for b in bar_types], perp)
+    engine.add_strategy(strategy)
+    started = time.perf_counter()
+    engine.run()
+    ran = time.perf_counter() - started
+    orders = len(engine.cache.orders())
+    engine.dispose()
+    del engine, strategy, objects
+    return {"catalog_load": loaded, "engine_run": ran, "orders": orders}
+
+
+def _instrument_ids(config: Any) -> list[Any]:
+    from engine.loading import instrument_id_for
+
+    return [instrument_id_for(v.name, s) for v in config.venues for s in v.instruments]
+
+
+def _floor_strategy(bar_types: list[Any], perps: list[str]) -> Any:
+    from nautilus_trader.model import InstrumentId
+    from nautilus_trader.trading import Strategy, StrategyConfig
+
+    class Floor(Strategy):  # type: ignore[misc]
+        def on_start(self) -> None:
+            for bar_type in bar_types:
+                self.subscribe_bars(bar_type)
+            for perp in perps:
+                self.subscribe_funding_rates(InstrumentId.from_str(perp))
+                self.subscribe_mark_prices(InstrumentId.from_str(perp))
+
+        def on_bar(self, bar: Any) -> None:
+            return None
+
+    return Floor(StrategyConfig())
+
+
+def project_run(config: Any, out_dir: Path, chunk_bars: int | None) -> dict[str, float]:
+    from engine.backtest import run_backtest
+
+    options = {"chunk_bars": chunk_bars} if chunk_bars is not None else {}
+    result = run_backtest(config, out_dir=out_dir, **options)
+    timings = dict(result.timings_secs)
+    # Building the chunks' objects (and adding them) is part of loading the data.
+    timings["catalog_load"] = timings.get("catalog_load", 0.0) + timings.pop("feed", 0.0)
+    return {**timings, "orders": float(result.stats["orders"])}
+
+
+def phase(name: str, directory: Path, bars: int, chunk_bars: int | None = None) -> dict[str, Any]:
+    """Run one phase over every pair in this process; return summed timings and this process's peak RSS."""
+    catalog = build_catalog(directory, bars)
+    totals: dict[str, float] = {}
+    for config in configs(catalog, bars):
+        if name == "project":
+            timings = project_run(config, directory / "runs", chunk_bars)
+        else:
+            timings = bare_run(config, carry=name == "bare_carry")
+        for key, value in timings.items():
+            totals[key] = totals.get(key, 0.0) + value
+    totals["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return totals
+
+
+def _one_project(args: tuple[str, Path, int, int]) -> float:
+    text, out_dir, _, _ = args
+    from engine.backtest import parse_config, run_backtest
+
+    run_backtest(parse_config(text.encode()), out_dir=out_dir)
+    return 0.0
+
+
+def parallel(directory: Path, bars: int, workers: int) -> float:
+    catalog = build_catalog(directory, bars)
+    jobs = [(config_text(catalog, bars, *p), directory / "runs-parallel", 0, 0) for p in pairs()]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_one_project, jobs))
+    return time.perf_counter() - started
+
+
+def _subprocess(name: str, directory: Path, bars: int, chunk_bars: int | None) -> dict[str, Any]:
+    wall = time.perf_counter()
+    chunking = ["--chunk-bars", str(chunk_bars)] if chunk_bars is not None else []
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--bars", str(bars), "--dir", str(directory), *chunking],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - wall
+    return result
+
+
+def _load() -> str:
+    path = Path("/proc/loadavg")
+    return "/".join(path.read_text().split()[:3]) if path.exists() else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--chunk-bars", type=int, default=None, help="bar intervals per chunk fed to the engine")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    directory = args.dir or Path(tempfile.gettempdir()) / f"bench-scale-{args.bars}"
+    directory.mkdir(parents=True, exist_ok=True)
+    if args.phase:
+        print(json.dumps(phase(args.phase, directory, args.bars, args.chunk_bars)))
+        return
+    started = time.perf_counter()
+    build_catalog(directory, args.bars)
+    minutes = minutes_of(args.bars)
+    print(
+        f"catalog ready in {time.perf_counter() - started:.1f} s: {minutes * BAR_STREAMS:,} bars "
+        f"({minutes:,} per stream x {BAR_STREAMS} streams), {len(pairs())} spot-perp runs"
+    )
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in PHASES}
+    loads = []
+    for _ in range(args.rounds):
+        for name in PHASES:
+            loads.append(_load())
+            samples[name].append(_subprocess(name, directory, args.bars, args.chunk_bars))
+    median = {name: {key: statistics.median(s[key] for s in runs) for key in runs[0]} for name, runs in samples.items()}
+    bars = minutes * BAR_STREAMS
+    for name in PHASES:
+        m = median[name]
+        print(
+            f"{name:<11} catalog_load {m['catalog_load']:7.2f} s  engine_run {m['engine_run']:7.2f} s "
+            f"({bars / m['engine_run']:>9,.0f} bars/s)  wall {m['wall']:7.2f} s  orders {m['orders']:,.0f}  "
+            f"peak RSS {m['peak_rss_mib']:,.0f} MiB"
+        )
+    floor, carry, project = median["floor"], median["bare_carry"], median["project"]
+    print(f"ratio bare carry / floor (engine_run): {carry['engine_run'] / floor['engine_run']:.2f}x")
+    print(f"ratio project / bare carry (engine_run): {project['engine_run'] / carry['engine_run']:.2f}x")
+    print(f"ratio project / floor (engine_run): {project['engine_run'] / floor['engine_run']:.2f}x")
+    print(f"ratio project / bare catalog load: {project['catalog_load'] / floor['catalog_load']:.2f}x")
+    extra = {k: v for k, v in project.items() if k in ("ledgers", "artefacts")}
+    print("project also: " + ", ".join(f"{k} {v:.2f} s" for k, v in extra.items()))
+    loads.append(_load())
+    wall = parallel(directory, args.bars, args.workers)
+    print(f"parallel: {len(pairs())} project runs over {args.workers} workers in {wall:.2f} s wall")
+    print(f"load averages at each phase start: {' '.join(loads)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Solana lending and perp liquidations: RPC fetches (``fetch``, ``rpc``, ``progress``) and decoders."""

@@ -1,0 +1,198 @@
+"""A loopback venue's plumbing: one aiohttp server on 127.0.0.1 in a daemon thread, REST and WebSocket.
+
+A venue module (``tests/kit/bybit_linear.py``, ...) subclasses ``LoopbackServer`` and implements
+``handle_http`` and ``handle_message``; every request and WebSocket message is recorded in ``requests``
+and ``messages`` (what the adapter asked, to assert on and to read when it changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def now_ms() -> int:
+    """Return the wall clock in milliseconds (the adapters compare venue times with theirs)."""
+    return int(time.time() * 1000)
+
+
+class LoopbackServer:
+    """Serve a venue from a daemon thread; ``url``/``ws_url`` point an adapter at it."""
+
+    name = "loopback"
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.port = 0
+        self.thread = threading.Thread(target=self._serve, name=f"{self.name}-loopback", daemon=True)
+        self.runner: web.AppRunner | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.requests: list[tuple[str, str, dict[str, str], str]] = []
+        self.messages: list[tuple[str, Any]] = []
+        self.sockets: list[tuple[str, web.WebSocketResponse]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> LoopbackServer:
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("loopback venue did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            for task in self.tasks:
+                task.cancel()
+            for _, socket in self.sockets:
+                await socket.close()
+            if self.runner is not None:
+                await self.runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+    def paths(self, start: int = 0) -> list[str]:
+        """Return the paths of the HTTP requests from index ``start`` on."""
+        return [path for method, path, _, _ in self.requests[start:] if method != "WS"]
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.ready.set()
+        self.loop.run_forever()
+
+    def spawn(self, coroutine: Any) -> None:
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            self.requests.append(("WS", request.path_qs, dict(request.headers), ""))
+            return await self._websocket(request)
+        body = await request.text()
+        self.requests.append(
+            (request.method, request.path, dict(request.headers) | {"query": request.query_string}, body)
+        )
+        return await self.handle_http(request, body)
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        channel = request.path_qs
+        self.sockets.append((channel, socket))
+        await self.on_open(channel, socket)
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                payload: Any = json.loads(message.data)
+            except json.JSONDecodeError:
+                payload = message.data
+            self.messages.append((channel, payload))
+            await self.handle_message(channel, socket, payload)
+        return socket
+
+    async def on_open(self, channel: str, socket: web.WebSocketResponse) -> None:
+        return None
+
+    async def handle_http(self, request: web.Request, body: str) -> web.StreamResponse:
+        return web.json_response({"error": f"loopback: no route {request.method} {request.path}"}, status=404)
+
+    async def handle_message(self, channel: str, socket: web.WebSocketResponse, payload: Any) -> None:
+        return None
+
+
+def run_live_cli(
+    config: Path,
+    out: Path,
+    *,
+    environ: dict[str, str],
+    duration_secs: float,
+    flatten: bool,
+    log_level: str = "INFO",
+) -> tuple[int, str, dict[str, Any]]:
+    """Run ``python -m engine.live --mode live`` on ``config`` for ``duration_secs``; return code, output, stats.
+
+    Production starts only with the config hash a dry run prints (no terminal here), as an operator would.
+    """
+    live = [sys.executable, "-m", "engine.live", "--mode", "live", "--live", str(config)]
+    env = {**os.environ, **environ}
+    dry = subprocess.run(
+        [*live, "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    digest = next((line.split()[-1] for line in dry.stdout.splitlines() if "config hash:" in line), None)
+    if digest is None:
+        return dry.returncode, dry.stdout + dry.stderr, {}
+    command = [*live, "--confirm-live", digest, "--out", str(out), "--duration-secs", str(duration_secs)]
+    command += ["--flatten-on-stop" if flatten else "--no-flatten-on-stop", "--log-level", log_level]
+    done = subprocess.run(
+        command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, check=False
+    )
+    output = done.stdout + done.stderr
+    stats_files = list(out.glob("*/stats.json"))
+    stats = json.loads(stats_files[0].read_text()) if done.returncode == 0 and stats_files else {}
+    return done.returncode, output, stats
+
+
+def funding_short_toml(
+    *, venue: str, instrument: str, quote: str, connection: str, config_path: str = "strategies.demo:FundingShortConfig"
+) -> bytes:
+    """Return a live run config of the unchanged ``strategies.demo:FundingShort`` on one loopback venue.
+
+    ``config_path`` names the strategy's config class (OKX needs one without hyphens in client order ids).
+    """
+    return f"""
+name = "loopback-{venue}-live"
+start = 2024-01-01T00:00:00Z
+end = 2024-02-01T00:00:00Z
+[data]
+bar_spec = "1-MINUTE-LAST-EXTERNAL"
+[[venues]]
+name = "{venue}"
+instruments = ["{instrument}"]
+starting_balances = ["100000 {quote}"]
+[risk.max_notional_per_order]
+"{venue}:{instrument}" = 5000
+[strategy]
+path = "strategies.demo:FundingShort"
+config_path = "{config_path}"
+[strategy.params]
+instrument_ids = ["{venue}:{instrument}"]
+bar_spec = "1-MINUTE-LAST-EXTERNAL"
+notional = "2000"
+enter_rate = "0.0002"
+exit_rate = "0.0001"
+[live]
+flatten_on_stop = true
+status_interval_secs = 0.5
+position_check_interval_secs = 1
+[live.connections.{venue}]
+environment = "production"
+{connection}""".encode()
