@@ -43,8 +43,8 @@ SHARED_DATA ?= ../shared/data
 backtest-real: setup
 	$(PY) -m datasets import $(SHARED_DATA)/binance_freqtrade --no-progress
 	$(PY) -m datasets export-catalog --catalog data/catalog --venue binance --symbol BTC-USDT \
-		--symbol BTC-USDT-PERP --start 2023-12-01T00:00Z --end 2024-05-01T00:00Z --no-progress
-	$(PY) -m engine.backtest configs/binance_btc_2024q1.toml
+		--symbol BTC-USDT-PERP --no-progress
+	$(PY) -m engine.backtest configs/binance_btc_2024q1.toml configs/carry_binance_btc_spot_perp.toml
 
 lock:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv

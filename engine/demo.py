@@ -1,8 +1,10 @@
-"""``python -m engine.demo``: a backtest that works offline on a fresh machine, on SYNTHETIC data.
+"""``python -m engine.demo``: backtests that work offline on a fresh machine, on SYNTHETIC data.
 
 When the store has no data it is filled with the seeded synthetic generator (``datasets.synthetic``),
-the catalog is exported, and ``configs/demo.toml`` runs with the catalog path overridden. Every run of
-the demo on the same seed prints the same figures.
+the catalog is exported, and the demo configs run with the catalog path overridden: the two carry
+strategies (``configs/demo_carry_spot_perp.toml``: Binance BTC spot + perp; ``configs/demo_carry_cross_venue.toml``:
+Binance against Hyperliquid BTC perps) and the funding-short toy (``configs/demo.toml``). Each prints
+its summary and the path of its tearsheet. Every run of the demo on the same seed prints the same figures.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from datasets.store import Store
 from datasets.synthetic import SyntheticSpec, has_store, write_synthetic_store
 from engine.backtest.__main__ import main as backtest_main
 
-DEFAULT_CONFIG = Path("configs/demo.toml")
+DEFAULT_CONFIGS = (
+    Path("configs/demo_carry_spot_perp.toml"),
+    Path("configs/demo_carry_cross_venue.toml"),
+    Path("configs/demo.toml"),
+)
 
 
 def prepare_demo_catalog(store_root: Path, catalog_dir: Path, *, echo: bool = True) -> Path:
@@ -37,17 +43,24 @@ def prepare_demo_catalog(store_root: Path, catalog_dir: Path, *, echo: bool = Tr
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Prepare the synthetic store and catalog if needed, then run the demo config; return the exit code."""
+    """Prepare the synthetic store and catalog if needed, then run the demo configs; return the exit code."""
     parser = argparse.ArgumentParser(prog="python -m engine.demo", description=__doc__)
     parser.add_argument(
         "--store", type=Path, default=Path("data/demo/store"), help="store directory (default %(default)s)"
     )
     parser.add_argument("--catalog", type=Path, default=Path("data/demo/catalog"), help="catalog directory")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="run config (default %(default)s)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        dest="configs",
+        help="run config, repeatable (default: " + ", ".join(map(str, DEFAULT_CONFIGS)) + ")",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs"), help="runs directory (default %(default)s)")
     args = parser.parse_args(argv)
     prepare_demo_catalog(args.store, args.catalog)
-    return backtest_main([str(args.config), "--catalog", str(args.catalog), "--out", str(args.out)])
+    configs = [str(path) for path in (args.configs or DEFAULT_CONFIGS)]
+    return backtest_main([*configs, "--catalog", str(args.catalog), "--out", str(args.out)])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ picks through the engine, the ledger of record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -206,12 +206,29 @@ def load_two_leg_inputs(
 
 
 def book_apr(leg: FundingLeg, ts_ns: np.ndarray, *, lookback: int, predicted_weight: float) -> np.ndarray:
-    """Return ``FundingBook.expected_apr`` at every close of ``ts_ns``, the book knowing every settlement of ``leg``.
+    """Return ``FundingBook.expected_apr`` at every close of ``ts_ns``, the book knowing every settlement of ``leg``."""
+    return apr_series(
+        leg.settle_ns, leg.interval_secs, leg.rate_decimal, ts_ns, lookback=lookback, predicted_weight=predicted_weight
+    )
 
-    At a close ``t`` the book holds the rates announced at or before ``t`` (a rate settling at ``T`` is
-    announced at ``T - interval``) and has settled those with ``T <= t``, as on the engine's clock.
+
+def apr_series(
+    when: np.ndarray,
+    intervals: np.ndarray,
+    rates: Sequence[Decimal],
+    ts_ns: np.ndarray,
+    *,
+    lookback: int,
+    predicted_weight: float,
+) -> np.ndarray:
+    """Return the strategy's ``FundingBook.expected_apr`` at every close of ``ts_ns`` (NaN while warming up).
+
+    The book is fed every settlement (``when``, its interval, its rate as a decimal) and evaluated, in
+    decimals, at each instant what it knows changes: at a close ``t`` it holds the rates announced at or
+    before ``t`` (a rate settling at ``T`` is announced at ``T - interval``) and has settled those with
+    ``T <= t``, as the strategy's book does on the engine's clock. The one place both research twins
+    (this kernel and ``research.carry_vbt``) compute the signal.
     """
-    when, intervals = leg.settle_ns, leg.interval_secs
     announced_at = when - intervals * NS_PER_SECOND
     instants = np.unique(np.concatenate([announced_at, when]))
     order = np.argsort(announced_at, kind="stable")
@@ -222,7 +239,7 @@ def book_apr(leg: FundingLeg, ts_ns: np.ndarray, *, lookback: int, predicted_wei
     for k, instant in enumerate(instants.tolist()):
         while told < order.size and announced_at[order[told]] <= instant:
             i = int(order[told])
-            book.announce(int(when[i]), leg.rate_decimal[i], int(intervals[i]))
+            book.announce(int(when[i]), rates[i], int(intervals[i]))
             told += 1
         book.advance(instant)
         apr = book.expected_apr(lookback=lookback, predicted_weight=weight)

@@ -42,9 +42,10 @@ import vectorbt as vbt
 from datasets.catalog.bars import round_to_increment, round_to_precision
 from datasets.store import Store
 from datasets.venues import venue_spec
+from research.carry_kernel import apr_series
 from strategies.carry import pair_base_quantity
-from strategies.funding import FundingBook, funding_payment
-from strategies.signals import NS_PER_SECOND, carry_positions, cost_apr
+from strategies.funding import funding_payment
+from strategies.signals import carry_positions, cost_apr
 from strategies.spot_perp_carry import SpotPerpCarryConfig
 
 NS = pl.Datetime("ns", "UTC")
@@ -166,30 +167,17 @@ def _ns(series: pl.Series) -> np.ndarray:
 def expected_apr(inputs: CarryInputs, *, lookback: int, predicted_weight: float) -> np.ndarray:
     """Return the strategy's expected funding APR at every decision (NaN while warming up).
 
-    The strategy's own ``FundingBook.expected_apr``, in decimals, evaluated at every instant what the
-    book knows changes (a rate announced at ``T - interval``, settled at ``T``) and carried forward to
-    the decisions: at a close ``t`` the book holds the rates announced at or before ``t`` and has
-    settled those with ``T <= t``, as the strategy's book does on the engine's clock.
+    ``research.carry_kernel.apr_series``: the strategy's own ``FundingBook.expected_apr`` in decimals,
+    as its book sees the settlements on the engine's clock.
     """
-    when, intervals = inputs.settle_ns, inputs.settle_interval_secs
-    announced_at = when - intervals * NS_PER_SECOND
-    instants = np.unique(np.concatenate([announced_at, when]))
-    order = np.argsort(announced_at, kind="stable")
-    weight = Decimal(repr(predicted_weight))
-    book = FundingBook()
-    values = np.full(instants.shape, np.nan)
-    told = 0
-    for k, instant in enumerate(instants.tolist()):
-        while told < order.size and announced_at[order[told]] <= instant:
-            i = int(order[told])
-            book.announce(int(when[i]), inputs.settle_rate_decimal[i], int(intervals[i]))
-            told += 1
-        book.advance(instant)
-        apr = book.expected_apr(lookback=lookback, predicted_weight=weight)
-        if apr is not None:
-            values[k] = float(apr)
-    latest = np.searchsorted(instants, inputs.ts_ns, side="right") - 1
-    return np.where(latest >= 0, values[np.clip(latest, 0, None)], np.nan)
+    return apr_series(
+        inputs.settle_ns,
+        inputs.settle_interval_secs,
+        inputs.settle_rate_decimal,
+        inputs.ts_ns,
+        lookback=lookback,
+        predicted_weight=predicted_weight,
+    )
 
 
 def targets(inputs: CarryInputs, directions: np.ndarray, *, notional: float) -> tuple[np.ndarray, np.ndarray]:

@@ -34,12 +34,16 @@ from nautilus_trader.live.clients import DataClientFactory, MarketDataClient
 from nautilus_trader.model import Bar, FundingRateUpdate, MarkPriceUpdate, OrderStatus, PositionSide, Venue
 
 from engine.live.funding import PaperFunding, Settlement
+from engine.live.logs import get_logger
 
 # Order states that mean "the sandbox has not answered yet".
 PENDING = frozenset(
     {OrderStatus.INITIALIZED, OrderStatus.SUBMITTED, OrderStatus.PENDING_UPDATE, OrderStatus.PENDING_CANCEL}
 )
-QUIESCENCE_TIMEOUT_SECS = 5.0
+# How long the replay waits for the node to handle an event, the sandbox to answer or a booking to land.
+# Generous: the wait ends on the state, not the time (a loaded machine only makes it longer); the
+# bound exists so a node that never answers is reported (a warning) instead of hanging the replay.
+QUIESCENCE_TIMEOUT_SECS = 120.0
 SUBSCRIPTION_TIMEOUT_SECS = 10.0
 
 
@@ -327,6 +331,11 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
             if not any(order.status in PENDING for order in self.cache.orders()) and not self.feed.settling():
                 return
             await asyncio.sleep(0.0005)
+        get_logger("replay").warning(
+            "replay continues without the sandbox's answer",
+            waited_secs=QUIESCENCE_TIMEOUT_SECS,
+            why="orders still pending or a market exit unfinished; the replay may diverge from the backtest",
+        )
 
 
 def signed_quantity(position: Any) -> Decimal:

@@ -29,7 +29,8 @@ def summarize(result: RunResult) -> str:
     timings = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_secs.items())
     lines.append(f"  time: {timings}")
     if result.run_dir is not None:
+        lines.append(f"  artefacts: {result.run_dir}")
         report = result.run_dir / "report.html"
-        shown = f"  (report: {report})" if report.exists() else ""
-        lines.append(f"  artefacts: {result.run_dir}{shown}")
+        if report.exists():
+            lines.append(f"  tearsheet: {report}")
     return "\n".join(lines)

@@ -102,6 +102,22 @@ def _rows(database: Path, table: str, columns: list[str]) -> list[tuple[object, 
         connection.close()
 
 
+def _sessions(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+    except sqlite3.OperationalError:
+        return 0
+    try:
+        count: int = connection.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        return count
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        connection.close()
+
+
 def _committed(database: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     fills = _rows(database, "fills", ["session", "client_order_id", "trade_id", "ts", "quantity", "price"])
     funding = _rows(database, "funding", ["ts", "instrument_id", "amount"])
@@ -144,8 +160,13 @@ def test_kill_9_at_random_moments_loses_nothing_and_the_resumed_pnl_is_exact(cat
     snapshots: list[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]] = []
     kills = 0
     for index, target in enumerate(targets):
+        started = 0 if index == 0 else _sessions(database)
         process = _cli(config_file, tmp_path, *(["--fresh"] if index == 0 else []))
         deadline = time.monotonic() + 120
+        # Kill only once this process has opened its session: a target the earlier sessions already
+        # passed must not kill it during start-up, before it journals anything (a loaded machine).
+        while process.poll() is None and _sessions(database) <= started and time.monotonic() < deadline:
+            time.sleep(0.002)
         while process.poll() is None and time.monotonic() < deadline:
             fills, funding = _committed(database)
             if len(fills) + len(funding) >= target:

@@ -8,6 +8,7 @@ opening one position; each replay takes a second or two.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ from engine.live import run_session
 from engine.live import session as session_module
 from engine.live.journal import Journal
 from engine.live.signals import StartupAborted
+from engine.loading import config_hash, load_config
 from engine.results.artefacts import renderers
 from tests.kit.live import flat_perp_catalog, replay_options, risk_hold_toml
 
@@ -136,3 +138,13 @@ def test_the_cli_renders_the_session_and_cumulative_reports_and_names_the_journa
     assert renderers(), "the project is installed (make setup): its HTML renderer is registered"
     assert (run_dir / "report.html").exists()
     assert (run_dir / "session-1" / "report.html").exists()
+    digest = config_hash(load_config(config))
+    assert run_dir.name == digest
+    for folder in (run_dir, run_dir / "session-1"):  # the cumulative run and its session both register
+        manifest = json.loads((folder / "run.json").read_text())
+        assert (manifest["environment"], manifest["status"], manifest["error"]) == ("paper", "ok", None)
+        assert manifest["config_hash"] == digest
+        assert manifest["name"] == "paper-session-files"
+        assert manifest["code"]["describe"] not in ("", "unknown")
+        assert manifest["started_at"] <= manifest["finished_at"]
+        assert manifest["input_key"]
