@@ -42,6 +42,7 @@ backtest: setup
 SHARED_DATA ?= ../shared/data
 backtest-real: setup
 	$(PY) -m datasets import $(SHARED_DATA)/binance_freqtrade --no-progress
+	$(PY) -m datasets import configs/instruments_mid2025.csv --no-progress
 	$(PY) -m datasets export-catalog --catalog data/catalog --venue binance --symbol BTC-USDT \
 		--symbol BTC-USDT-PERP --no-progress
 	$(PY) -m engine.backtest configs/binance_btc_2024q1.toml configs/carry_binance_btc_spot_perp.toml

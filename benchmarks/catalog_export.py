@@ -28,9 +28,10 @@ if str(REPO) not in sys.path:
 import polars as pl  # noqa: E402
 
 from datasets.catalog import export_catalog  # noqa: E402
+from datasets.instruments import InstrumentSpec, spec_in_force  # noqa: E402
 from datasets.store import SourceInfo, Store  # noqa: E402
 from datasets.synthetic import synthetic_bars  # noqa: E402
-from datasets.venues import instrument_spec  # noqa: E402
+from datasets.testing import write_fixture_instruments  # noqa: E402
 
 VENUE, SYMBOL = "binance", "BTC-USDT-PERP"
 START = datetime(2022, 1, 1, tzinfo=UTC)
@@ -40,16 +41,21 @@ SOURCE = SourceInfo(source="benchmarks/catalog_export.py", sha256="0" * 64, impo
 def build_store(root: Path, n_bars: int, *, seed: int = 42) -> Store:
     """Return a store at ``root`` holding ``n_bars`` seeded one-minute bars of the benchmark perp."""
     store = Store(root)
-    tick = str(instrument_spec(VENUE, SYMBOL).price_increment)
+    write_fixture_instruments(store)
+    tick = str(_spec(store).price_increment)
     store.write("ohlcv", synthetic_bars(n_bars, venue=VENUE, symbol=SYMBOL, start=START, tick=tick, seed=seed), SOURCE)
     return store
 
 
-def object_path_bars(frame: pl.DataFrame) -> list[Any]:
+def _spec(store: Store) -> InstrumentSpec:
+    return spec_in_force(store, VENUE, SYMBOL, START)
+
+
+def object_path_bars(frame: pl.DataFrame, store: Store) -> list[Any]:
     """Return store rows as Nautilus ``Bar`` objects stamped at the close, as a caller of ``write_bars`` builds them."""
     from nautilus_trader.model import Bar, BarType, Price, Quantity
 
-    spec = instrument_spec(VENUE, SYMBOL)
+    spec = _spec(store)
     bar_type = BarType.from_str(f"{spec.instrument_id}-1-MINUTE-LAST-EXTERNAL")
     price_precision, size_precision = spec.price_precision, spec.size_precision
     floats = frame.select(
@@ -92,7 +98,7 @@ def time_catalog_export(n_bars: int = 1_000_000, *, baseline_bars: int = 100_000
         slice_rows = min(baseline_bars, n_bars)
         frame = store.scan("ohlcv").head(slice_rows).collect()
         started = time.perf_counter()
-        bars = object_path_bars(frame)
+        bars = object_path_bars(frame, store)
         build_secs = time.perf_counter() - started
         (root / "baseline").mkdir()
         baseline = ParquetDataCatalog(str(root / "baseline"))

@@ -1,19 +1,24 @@
 """Import throughput against a bare polars read_ipc -> write_parquet of the same files, same process.
 
-    .venv/bin/python benchmarks/ingest.py [--data ../shared/data/binance_freqtrade] [--repeat 3]
+    .venv/bin/python benchmarks/ingest.py [--data ../shared/data/binance_freqtrade] [--pairs 9] [--bars N]
 
-Prints rows/s of the full import (importer, validation, decimal conversion, partitioning, lineage,
-atomic writes) and of the bare baseline, and their ratio (target <= 3). Each figure is the best of
-``--repeat`` runs into a fresh temp dir. Then times the Nautilus catalog export of 1,000,000 bars
-(target <= 3 s) through ``benchmarks/catalog_export.py`` when that module is present.
+Runs ``--pairs`` interleaved pairs (bare then full, the order alternating pair to pair, each into a
+fresh temp dir) of the bare baseline and the full import (importer, validation, decimal conversion,
+partitioning, lineage, atomic writes), and prints the median and range of the per-pair ratio
+full / bare (target <= 3) with the load average, so a burst of load elsewhere moves one pair, not
+the figure. Then times the Nautilus catalog export of ``--bars`` bars (target <= 3 s for 1,000,000)
+through ``benchmarks/catalog_export.py`` when that module is present (``--bars 0`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -34,32 +39,47 @@ def bare_copy(files: list[Path], out: Path) -> int:
     return rows
 
 
-def best_of(repeat: int, run: object) -> tuple[float, int]:
-    best = float("inf")
-    rows = 0
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            rows = run(Path(tmp))  # type: ignore[operator]
-            best = min(best, time.perf_counter() - start)
-    return best, rows
+def timed(run: Callable[[Path], int]) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        rows = run(Path(tmp))
+        return time.perf_counter() - start, rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "binance_freqtrade")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bars", type=int, default=1_000_000, help="bars for the catalog export timing")
+    parser.add_argument("--pairs", type=int, default=9)
+    parser.add_argument("--bars", type=int, default=1_000_000, help="bars for the catalog export timing (0: skip)")
     args = parser.parse_args()
 
     files, _ = expand_inputs([args.data])
-    bare_secs, bare_rows = best_of(args.repeat, lambda tmp: bare_copy(files, tmp))
-    full_secs, full_rows = best_of(args.repeat, lambda tmp: import_paths([args.data], Store(tmp)).rows)
-    print(f"input: {args.data} ({len(files)} files, {full_rows:,} rows)")
-    print(f"bare read_ipc -> write_parquet: {bare_secs:6.3f} s  {bare_rows / bare_secs:12,.0f} rows/s")
-    print(f"full import (validated, lineage): {full_secs:6.3f} s  {full_rows / full_secs:12,.0f} rows/s")
-    print(f"ratio full / bare: {full_secs / bare_secs:.2f} (target <= 3)")
 
+    def bare(tmp: Path) -> int:
+        return bare_copy(files, tmp)
+
+    def full(tmp: Path) -> int:
+        return import_paths([args.data], Store(tmp)).rows
+
+    timed(bare), timed(full)  # warm-up: page cache, imports, polars thread pool
+    ratios, bare_secs, full_secs = [], [], []
+    rows = 0
+    for pair in range(args.pairs):
+        order = (bare, full) if pair % 2 == 0 else (full, bare)
+        secs = {run: timed(run) for run in order}
+        (b, _), (f, rows) = secs[bare], secs[full]
+        bare_secs.append(b)
+        full_secs.append(f)
+        ratios.append(f / b)
+    print(f"input: {args.data} ({len(files)} files, {rows:,} rows); load average {os.getloadavg()}")
+    print(f"bare read_ipc -> write_parquet: median {statistics.median(bare_secs):6.3f} s")
+    print(f"full import (validated, lineage): median {statistics.median(full_secs):6.3f} s")
+    print(
+        f"ratio full / bare over {args.pairs} interleaved pairs: median {statistics.median(ratios):.2f} "
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}; target <= 3)"
+    )
+    if args.bars <= 0:
+        return 0
     try:
         from benchmarks.catalog_export import time_catalog_export
     except ImportError as exc:

@@ -12,7 +12,8 @@ phases are interleaved over ``--rounds`` rounds and the medians printed:
   project does), with a strategy that subscribes to every stream and does nothing;
 - ``bare carry``: the same engine and data with ``strategies.spot_perp_carry:SpotPerpCarry``;
 - ``project``: ``engine.backtest.run_backtest`` end to end (catalog load, engine, ledgers, artefacts);
-- ``parallel``: the project's 9 runs over ``--workers`` processes (wall time).
+- ``parallel``: ``python -m engine.backtest`` on the 9 configs with ``--workers 1`` and ``--workers K``
+  (wall time, reports included).
 
 Printed figures only, never asserted (``benchmarks/`` are not timed tests).
 """
@@ -27,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from datasets.catalog import export_catalog  # noqa: E402
+from datasets.instruments import spec_in_force  # noqa: E402
 from datasets.schemas import FUNDING  # noqa: E402
 from datasets.store import Store  # noqa: E402
 from datasets.synthetic import SYNTHETIC_SOURCE, synthetic_bars  # noqa: E402
-from datasets.venues import venue_spec  # noqa: E402
+from datasets.testing import write_fixture_instruments  # noqa: E402
 
 START = datetime(2022, 1, 1, tzinfo=UTC)
 VENUES = {"binance": ("USDT", 8), "bybit": ("USDT", 8), "kraken": ("USD", 1)}
@@ -66,13 +67,13 @@ def build_catalog(directory: Path, bars: int) -> Path:
     if (catalog / "data").is_dir():
         return catalog
     store = Store(directory / "store")
+    write_fixture_instruments(store)
     minutes = minutes_of(bars)
     end = START + timedelta(minutes=minutes)
     for seed, (venue, spot, perp) in enumerate(pairs(), start=1):
-        spec = venue_spec(venue)
-        tick = str(max(spec.instruments[spot].price_increment, spec.instruments[perp].price_increment))
+        tick = str(max(spec_in_force(store, venue, s, START).price_increment for s in (spot, perp)))
         first = BASES[spot.split("-")[0]]
-        common = {"venue": venue, "start": START, "tick": tick, "seed": seed}
+        common: dict[str, Any] = {"venue": venue, "start": START, "tick": tick, "seed": seed}
         frames = [
             synthetic_bars(minutes, symbol=spot, first_price=first, **common),
             synthetic_bars(minutes, symbol=perp, first_price=first * 1.0005, **common),
@@ -240,7 +241,7 @@ def _floor_strategy(bar_types: list[Any], perps: list[str]) -> Any:
 def project_run(config: Any, out_dir: Path, chunk_bars: int | None) -> dict[str, float]:
     from engine.backtest import run_backtest
 
-    options = {"chunk_bars": chunk_bars} if chunk_bars is not None else {}
+    options: dict[str, Any] = {"chunk_bars": chunk_bars} if chunk_bars is not None else {}
     result = run_backtest(config, out_dir=out_dir, **options)
     timings = dict(result.timings_secs)
     # Building the chunks' objects (and adding them) is part of loading the data.
@@ -263,20 +264,24 @@ def phase(name: str, directory: Path, bars: int, chunk_bars: int | None = None) 
     return totals
 
 
-def _one_project(args: tuple[str, Path, int, int]) -> float:
-    text, out_dir, _, _ = args
-    from engine.backtest import parse_config, run_backtest
-
-    run_backtest(parse_config(text.encode()), out_dir=out_dir)
-    return 0.0
-
-
-def parallel(directory: Path, bars: int, workers: int) -> float:
+def cli_wall(directory: Path, bars: int, workers: int) -> float:
+    """Return the wall time of ``python -m engine.backtest`` on every pair's config with ``--workers``."""
     catalog = build_catalog(directory, bars)
-    jobs = [(config_text(catalog, bars, *p), directory / "runs-parallel", 0, 0) for p in pairs()]
+    folder = directory / "configs"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for venue, spot, perp in pairs():
+        path = folder / f"{venue}-{spot}.toml"
+        path.write_text(config_text(catalog, bars, venue, spot, perp))
+        paths.append(str(path))
+    out = directory / f"runs-cli-{workers}"
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(_one_project, jobs))
+    subprocess.run(
+        [sys.executable, "-m", "engine.backtest", *paths, "--out", str(out), "--workers", str(workers)],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return time.perf_counter() - started
 
 
@@ -340,11 +345,25 @@ def main() -> None:
     print(f"ratio project / bare carry (engine_run): {project['engine_run'] / carry['engine_run']:.2f}x")
     print(f"ratio project / floor (engine_run): {project['engine_run'] / floor['engine_run']:.2f}x")
     print(f"ratio project / bare catalog load: {project['catalog_load'] / floor['catalog_load']:.2f}x")
+    ends = {
+        name: sum(median[name].get(k, 0.0) for k in ("catalog_load", "engine_run", "ledgers", "artefacts"))
+        for name in PHASES
+    }
+    print(
+        "ratio project / bare carry (end to end: load, run, ledgers, artefacts): "
+        f"{ends['project'] / ends['bare_carry']:.2f}x"
+    )
     extra = {k: v for k, v in project.items() if k in ("ledgers", "artefacts")}
     print("project also: " + ", ".join(f"{k} {v:.2f} s" for k, v in extra.items()))
-    loads.append(_load())
-    wall = parallel(directory, args.bars, args.workers)
-    print(f"parallel: {len(pairs())} project runs over {args.workers} workers in {wall:.2f} s wall")
+    walls = {}
+    for workers in (1, args.workers):
+        loads.append(_load())
+        walls[workers] = cli_wall(directory, args.bars, workers)
+    print(
+        f"python -m engine.backtest on the {len(pairs())} configs (config -> artefacts -> reports): "
+        f"--workers 1 {walls[1]:.2f} s, --workers {args.workers} {walls[args.workers]:.2f} s wall "
+        f"({walls[1] / walls[args.workers]:.2f}x)"
+    )
     print(f"load averages at each phase start: {' '.join(loads)}")
 
 

@@ -30,6 +30,7 @@ from datasets.venues import DATA_VENUES, UnknownInstrumentError, UnknownVenueErr
 if TYPE_CHECKING:
     from datasets.acquire.fetch import FetchReport
     from datasets.onchain.fetch import Decoder, OnchainPlan
+    from datasets.onchain.prices import PriceTable
     from datasets.onchain.rpc import RpcEndpoint
 
 log = logging.getLogger("datasets")
@@ -106,12 +107,24 @@ def _parser() -> argparse.ArgumentParser:
         type=_utc,
         help="when the specs of an undated metadata file (Binance leverage brackets) were in force, ISO 8601",
     )
+    imp.add_argument(
+        "--mapping",
+        type=Path,
+        help="read the files as tidy long tables (CSV or Parquet) through this TOML mapping "
+        "(datasets/importers/tidy.py describes it)",
+    )
     imp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     imp.set_defaults(handler=_import)
 
     status = commands.add_parser("status", help="coverage per venue, symbol, kind, interval and range")
     _store_option(status)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument(
+        "--summary",
+        action="store_true",
+        help="one row per venue, kind, series and interval (symbol count, range, rows): the universe at a glance",
+    )
+    status.add_argument("--venue", action="append", help="only this venue (repeatable)")
     status.set_defaults(handler=_status)
 
     check = commands.add_parser("check", help="report soft findings: gaps, interval changes, placeholders, outliers")
@@ -129,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
     export.add_argument("--start", type=_utc, help="first instant, ISO 8601 (UTC if no offset)")
     export.add_argument("--end", type=_utc, help="end instant (exclusive), ISO 8601")
+    export.add_argument(
+        "--infer-instruments",
+        action="store_true",
+        help="for symbols without stored instrument specs, infer tick and lot from the data (marked inferred) "
+        "instead of refusing (exit 3)",
+    )
     export.add_argument("--no-progress", action="store_true", help="hide progress bars")
     export.set_defaults(handler=_export)
     _acquisition_commands(commands)
@@ -173,7 +192,15 @@ def _import(args: argparse.Namespace) -> int:
         skip_unrecognised=args.skip_unrecognised,
         as_of=args.as_of,
     )
-    report = import_paths(args.paths, store, options=options, progress=not args.no_progress)
+    if args.mapping is not None:
+        from datasets.importers.tidy import TidyImporter, load_mapping, mapping_digest
+        from datasets.pipeline import import_with
+
+        importer = TidyImporter(load_mapping(args.mapping))
+        lineage = (("mapping", str(args.mapping)), ("mapping_sha256", mapping_digest(args.mapping)))
+        report = import_with(importer, args.paths, store, options=options, extra=lineage)
+    else:
+        report = import_paths(args.paths, store, options=options, progress=not args.no_progress)
     for path in report.skipped:
         log.info("skipped %s: empty, or no importer recognises it", path)
     if report.extreme_rates:
@@ -190,10 +217,14 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from datasets.status import coverage, coverage_json, format_coverage
+    from datasets.status import coverage, coverage_json, format_coverage, format_summary, summarise
 
-    rows = coverage(Store(args.store))
-    print(coverage_json(rows) if args.json else format_coverage(rows))
+    rows = [row for row in coverage(Store(args.store)) if not args.venue or row.venue in args.venue]
+    if args.summary:
+        summary = summarise(rows)
+        print(coverage_json(summary) if args.json else format_summary(summary))
+    else:
+        print(coverage_json(rows) if args.json else format_coverage(rows))
     return ExitCode.OK
 
 
@@ -216,6 +247,7 @@ def _export(args: argparse.Namespace) -> int:
         symbols=args.symbol,
         start=args.start,
         end=args.end,
+        infer_instruments=args.infer_instruments,
         progress=not args.no_progress,
     )
     print(summary)
@@ -224,8 +256,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- acquisition
-VENUE_CHOICES = ("binance", "bybit", "okx", "hyperliquid", "kraken")
+VENUE_CHOICES = ("binance", "bybit", "okx", "hyperliquid", "kraken", "dydx", "drift", "lighter")
 RECORDER_VENUES = ("binance", "bybit", "okx")
+DEX_FUNDING_VENUES = ("dydx", "drift", "lighter")  # datasets.acquire.dex_funding, not ccxt_venues
 
 
 def _acquisition_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -337,6 +370,34 @@ def _onchain_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     onchain.add_argument("--account-type", help="with --accounts all: only this Anchor account type, e.g. Obligation")
     onchain.add_argument(
+        "--from-snapshot",
+        type=Path,
+        help="decode a raw snapshot file already in the store (onchain-accounts.*.parquet) into account_states; "
+        "no network",
+    )
+    onchain.add_argument(
+        "--prices",
+        type=Path,
+        help="CSV mint,price_usd,source: USD prices for marginfi/Kamino notional_usd and bonus, and account values",
+    )
+    onchain.add_argument(
+        "--prices-from-store",
+        action="store_true",
+        help="also price mints by the newest stored Kamino reserve / marginfi bank oracle price (account_states); "
+        "--prices wins where both have a mint",
+    )
+    onchain.add_argument(
+        "--drift-markets",
+        type=Path,
+        help="TOML of Drift spot/perp market parameters and oracle prices (with its source) for Drift user health",
+    )
+    onchain.add_argument(
+        "--encoding",
+        choices=("json", "jsonParsed"),
+        default="json",
+        help="getTransaction encoding (default json; both decode alike)",
+    )
+    onchain.add_argument(
         "--idls",
         type=Path,
         default=Path("../shared/data/solana/solana_idls"),
@@ -369,6 +430,8 @@ def _fetch_onchain(args: argparse.Namespace) -> int:
 
     store = Store(args.store)
     try:
+        if args.from_snapshot is not None:
+            return _decode_snapshot(args, store, args.from_snapshot)
         endpoint = RpcEndpoint.resolve(args.rpc)
         if args.accounts:
             if args.dry_run:
@@ -387,7 +450,7 @@ def _fetch_onchain(args: argparse.Namespace) -> int:
         print(plan.describe())
         if args.dry_run or not plan.regions:
             return ExitCode.OK
-        decoder = load_decoder(args.protocol, idls_dir=args.idls)
+        decoder = load_decoder(args.protocol, idls_dir=args.idls, prices=_prices(args, store))
         return asyncio.run(_walk_onchain(args, store, endpoint, plan, decoder))
     except (PlanError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -412,6 +475,7 @@ async def _walk_onchain(
             page_limit=args.page_size,
             batch_signatures=args.batch_signatures,
             concurrency=args.concurrency,
+            encoding=args.encoding,
             progress=not args.no_progress,
         )
         report = await fetcher.run(plan)
@@ -430,6 +494,37 @@ async def _snapshot_accounts(args: argparse.Namespace, store: Store, endpoint: R
             store, rpc, protocol=args.protocol, addresses=selection, account_type=args.account_type
         )
         print(f"{snapshot}; {rpc.stats.line()}")
+    return _decode_snapshot(args, store, snapshot.path)
+
+
+def _prices(args: argparse.Namespace, store: Store) -> PriceTable | None:
+    from datasets.onchain.account_states import stored_prices
+    from datasets.onchain.prices import PriceTable, load_prices
+
+    table = PriceTable() if args.prices is None else load_prices(args.prices)
+    if args.prices_from_store:
+        table = table.merged(stored_prices(store).values())
+    return table or None
+
+
+def _decode_snapshot(args: argparse.Namespace, store: Store, path: Path) -> int:
+    from collections import Counter
+
+    from datasets.onchain.account_states import write_account_states
+    from datasets.onchain.health import load_drift_markets
+    from datasets.onchain.idl import load_idls
+
+    markets = None if args.drift_markets is None else load_drift_markets(args.drift_markets)
+    summary, states = write_account_states(
+        store, path, idls=load_idls(args.idls), prices=_prices(args, store), drift_markets=markets
+    )
+    types = ", ".join(f"{n} {t}" for t, n in sorted(Counter(r["account_type"] for r in states.rows).items()))
+    print(
+        f"account_states: {len(states.rows):,} rows ({types or 'none'}) from {path.name}, "
+        f"{len(summary.partitions_written)} partition files written; {len(states.skips):,} accounts skipped"
+    )
+    for skip in states.skips[:10]:
+        print(f"  skipped {skip.pubkey}: {skip.reason}")
     return ExitCode.OK
 
 
@@ -479,6 +574,8 @@ def _fetch(args: argparse.Namespace) -> int:
 
     store = Store(args.store)
     now = utc_now()
+    if args.venue in DEX_FUNDING_VENUES:
+        return _fetch_dex_funding(args, store, now)
     series_kinds = [kind for kind in args.kind if kind != "instruments"]
     if series_kinds and not args.symbols:
         raise PlanError(f"--kind {','.join(series_kinds)} needs --symbols (e.g. --symbols BTC,ETH)")
@@ -516,6 +613,33 @@ def _fetch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     return _fetched(fetcher.run(plans))
+
+
+def _fetch_dex_funding(args: argparse.Namespace, store: Store, now: datetime) -> int:
+    from datasets.acquire.dex_funding import dex_base, fetch_dex_funding
+    from datasets.acquire.errors import PlanError
+    from datasets.acquire.retry import RetryPolicy
+
+    if args.kind != ["funding"] or not args.symbols:
+        raise PlanError(
+            f"{args.venue} is a research-only funding venue: expected --kind funding and --symbols (e.g. BTC,ETH), "
+            f"was --kind {','.join(args.kind)}"
+        )
+    bases = [dex_base(text) for text in args.symbols]
+    print(f"funding {args.venue}: {', '.join(bases)} hourly, from {args.since or 'the last stored settlement'}")
+    if args.dry_run:
+        return ExitCode.OK
+    report = fetch_dex_funding(
+        store,
+        args.venue,
+        bases,
+        since=args.since,
+        until=args.until or now,
+        api_url=args.api_url,
+        retry=RetryPolicy(attempts=args.retries),
+    )
+    print(report)
+    return ExitCode.OK
 
 
 def _instrument_requests(venue: str) -> str:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation, localcontext
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from datasets.schemas import DECIMAL_PRECISION, DECIMAL_SCALE, PL_DECIMAL
 
 # decimal128(38, 18) holds 20 integer digits: magnitudes from this one on do not fit.
 MAX_ABS_DECIMAL = 10.0 ** (DECIMAL_PRECISION - DECIMAL_SCALE)
+# Scaled magnitudes below this hold at most one decimal of a scale inside a float's round-trip interval.
+_EXACT_INT = 2.0**50
 
 
 def decimal_from_float(expr: pl.Expr) -> pl.Expr:
@@ -25,6 +29,35 @@ def decimal_from_float(expr: pl.Expr) -> pl.Expr:
     """
     finite = expr.is_finite()
     return pl.when(finite).then(expr.cast(pl.String)).otherwise(None).cast(PL_DECIMAL, strict=True)
+
+
+def decimals_from_floats(values: pl.Series) -> pl.Series:
+    """Return ``values`` (float64) as the store's decimal: exactly ``decimal_from_float``, without the text.
+
+    Let ``k`` be the largest scale (at most 18) with ``max|v| * 10**k < 2**50`` over the finite values.
+    When every finite ``v`` equals ``m / 10**k`` rounded to float64, with ``m = rint(v * 10**k)``, that
+    decimal is the value of ``v``'s shortest round-trip text: the check is exact (IEEE division of two
+    exact operands rounds correctly), no other ``k``-decimal round-trips (they lie ``10**-k`` apart, ``v``'s
+    round-trip interval is under ``10**-k / 4`` wide) and a shorter text would be a ``k``-decimal too. Its
+    128-bit integer ``m * 10**(18 - k)`` is then built directly; any other column goes through the text.
+    """
+    x = values.cast(pl.Float64).to_numpy()
+    finite = np.isfinite(x)
+    every = bool(finite.all())
+    if not every:
+        x = np.where(finite, x, 0.0)
+    top = float(np.abs(x).max(initial=0.0))
+    k = DECIMAL_SCALE
+    while k > 0 and top * 10.0**k >= _EXACT_INT:
+        k -= 1
+    scale = 10.0**k
+    m = np.rint(x * scale)
+    if float(np.abs(m).max(initial=0.0)) >= _EXACT_INT or not np.array_equal(m / scale, x):
+        return values.to_frame().select(decimal_from_float(pl.col(values.name))).to_series()
+    ints = pa.array(m.astype(np.int64), mask=None if every else ~finite)
+    # At scale 18 - k, m is stored as the 128-bit integer m * 10**(18 - k): read at scale 18 that is m / 10**k.
+    scaled = pl.Series(values.name, ints).cast(pl.Decimal(DECIMAL_PRECISION, DECIMAL_SCALE - k)).to_arrow()
+    return pl.Series(values.name, scaled.view(pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE)))
 
 
 def decimal_from_text(expr: pl.Expr, *, percent: bool = False) -> pl.Expr:

@@ -19,8 +19,18 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 
-Kind = Literal["ohlcv", "funding", "liquidations", "instruments", "margin_tiers", "liquidation_extras"]
-KINDS: tuple[Kind, ...] = ("ohlcv", "funding", "liquidations", "instruments", "margin_tiers", "liquidation_extras")
+Kind = Literal[
+    "ohlcv", "funding", "liquidations", "instruments", "margin_tiers", "liquidation_extras", "account_states"
+]
+KINDS: tuple[Kind, ...] = (
+    "ohlcv",
+    "funding",
+    "liquidations",
+    "instruments",
+    "margin_tiers",
+    "liquidation_extras",
+    "account_states",
+)
 
 DECIMAL_PRECISION = 38
 DECIMAL_SCALE = 18
@@ -181,6 +191,10 @@ INSTRUMENTS = KindSpec(
             pa.field("settle", pa.string(), nullable=True),
             pa.field("tick_size", DECIMAL, nullable=False),
             pa.field("lot_size", DECIMAL, nullable=False),
+            # Decimals of the tick and lot as the venue writes them ("0.10": 2, Nautilus' precision), which the
+            # decimal128 value loses; null: the decimals of the normalised value.
+            pa.field("price_precision", pa.int64(), nullable=True),
+            pa.field("size_precision", pa.int64(), nullable=True),
             pa.field("min_quantity", DECIMAL, nullable=True),
             pa.field("min_notional", DECIMAL, nullable=True),
             pa.field("contract_multiplier", DECIMAL, nullable=False),
@@ -199,7 +213,15 @@ INSTRUMENTS = KindSpec(
     key=("venue", "symbol", "effective_from"),
     partition_by=("venue",),
     price_columns=("tick_size", "lot_size", "contract_multiplier"),
-    nonnegative_columns=("min_quantity", "min_notional", "max_leverage", "initial_margin", "maintenance_margin"),
+    nonnegative_columns=(
+        "price_precision",
+        "size_precision",
+        "min_quantity",
+        "min_notional",
+        "max_leverage",
+        "initial_margin",
+        "maintenance_margin",
+    ),
     time_column="effective_from",
     versioned_by=("venue", "symbol"),
     unversioned_columns=("source",),
@@ -249,7 +271,10 @@ MARGIN_TIERS = KindSpec(
 # Amounts are raw integers of the mint (``*_amount``) with the mint's ``*_decimals``; ``pre_health`` /
 # ``post_health`` are the protocol's own figure where the transaction carries one (marginfi's event health,
 # Drift's total collateral minus margin requirement in USD); ``priority_fee_lamports`` is
-# ceil(compute unit price x limit / 1e6). ``event_id`` joins the row to its ``liquidations`` row.
+# ceil(compute unit price x limit / 1e6). With a USD price of both mints (Drift's record, or a price table
+# for marginfi and Kamino: ``price_source``), ``liquidation_bonus_usd`` = ``seized_value_usd`` -
+# ``repaid_value_usd`` and ``liquidation_bonus_bps`` = that / repaid value x 1e4 (Drift perps: the
+# liquidator fee). ``event_id`` joins the row to its ``liquidations`` row.
 LIQUIDATION_EXTRAS = KindSpec(
     kind="liquidation_extras",
     schema=pa.schema(
@@ -277,6 +302,10 @@ LIQUIDATION_EXTRAS = KindSpec(
             pa.field("liquidator_fee_mint", pa.string(), nullable=True),
             pa.field("liquidator_fee_amount", RAW_AMOUNT, nullable=True),
             pa.field("liquidation_bonus_bps", DECIMAL, nullable=True),
+            pa.field("repaid_value_usd", DECIMAL, nullable=True),
+            pa.field("seized_value_usd", DECIMAL, nullable=True),
+            pa.field("liquidation_bonus_usd", DECIMAL, nullable=True),
+            pa.field("price_source", pa.string(), nullable=True),
             pa.field("pre_health", DECIMAL, nullable=True),
             pa.field("post_health", DECIMAL, nullable=True),
             pa.field("compute_unit_limit", pa.int64(), nullable=True),
@@ -301,6 +330,53 @@ LIQUIDATION_EXTRAS = KindSpec(
     ),
 )
 
+# Decoded account states of the lending and perp programs (datasets.onchain.account_states), from a
+# snapshot of accounts (``fetch-onchain --accounts``) read at ``slot`` and fetched at ``ts``. One row per
+# position (``position`` 0.., ``position_kind`` deposit/borrow/perp) of an Obligation, MarginfiAccount or
+# Drift User, and one row (``position`` null) per account with no position, Reserve, Bank or PythPrice.
+# ``shares`` is the position in the protocol's own unit (Kamino cTokens, marginfi shares, Drift scaled
+# balance or perp base); ``amount`` the native units of ``mint`` (``decimals``) where the state says.
+# Account figures repeat on every row of the account: ``collateral_usd`` is the maintenance-weighted
+# collateral (Drift: total collateral), ``borrows_usd`` the weighted borrows (Drift: maintenance margin
+# requirement), ``health_ratio`` = collateral / borrows (below 1: liquidatable); ``health_source`` says
+# whether the program cached them or they were computed, and from which prices.
+ACCOUNT_STATES = KindSpec(
+    kind="account_states",
+    schema=pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),
+            pa.field("protocol", pa.string(), nullable=False),
+            pa.field("account_type", pa.string(), nullable=False),
+            pa.field("account", pa.string(), nullable=False),
+            pa.field("program_owner", pa.string(), nullable=False),
+            pa.field("authority", pa.string(), nullable=True),
+            pa.field("slot", pa.int64(), nullable=False),
+            pa.field("ts", TIMESTAMP, nullable=False),
+            pa.field("position", pa.int64(), nullable=True),
+            pa.field("position_kind", pa.string(), nullable=True),
+            pa.field("position_market", pa.string(), nullable=True),
+            pa.field("mint", pa.string(), nullable=True),
+            pa.field("shares", DECIMAL, nullable=True),
+            pa.field("amount", DECIMAL, nullable=True),
+            pa.field("decimals", pa.int64(), nullable=True),
+            pa.field("price_usd", DECIMAL, nullable=True),
+            pa.field("value_usd", DECIMAL, nullable=True),
+            pa.field("weight", DECIMAL, nullable=True),
+            pa.field("collateral_usd", DECIMAL, nullable=True),
+            pa.field("borrows_usd", DECIMAL, nullable=True),
+            pa.field("health_ratio", DECIMAL, nullable=True),
+            pa.field("health_source", pa.string(), nullable=True),
+            pa.field("idl_version", pa.string(), nullable=True),
+            pa.field("source", pa.string(), nullable=False),
+        ]
+    ),
+    key=("venue", "protocol", "ts", "account", "position"),
+    partition_by=("venue", "protocol"),
+    price_columns=("price_usd",),
+    # Drift's total collateral (so the ratio) goes below zero when perp losses exceed the deposits.
+    nonnegative_columns=("value_usd", "borrows_usd"),
+)
+
 SPECS: dict[Kind, KindSpec] = {
     "ohlcv": OHLCV,
     "funding": FUNDING,
@@ -308,6 +384,7 @@ SPECS: dict[Kind, KindSpec] = {
     "instruments": INSTRUMENTS,
     "margin_tiers": MARGIN_TIERS,
     "liquidation_extras": LIQUIDATION_EXTRAS,
+    "account_states": ACCOUNT_STATES,
 }
 
 

@@ -27,6 +27,7 @@ from datasets.numeric import decimal_from_float
 from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL, interval_secs
 from datasets.store import SourceInfo, Store, WriteSummary
 from datasets.symbols import market_of
+from datasets.testing import write_fixture_instruments
 from datasets.validate import ROW
 
 SYNTHETIC_VERSION = "1"
@@ -110,6 +111,9 @@ def synthetic_frames(spec: SyntheticSpec) -> dict[str, pl.DataFrame]:
 def write_synthetic_store(store: Store, spec: SyntheticSpec | None = None) -> dict[str, WriteSummary]:
     """Generate ``spec`` (default: BTC and ETH, 2024-01-01, 91 days) and write it through ``Store.write``.
 
+    The store also gets the fixture instrument specs (``datasets.testing.write_fixture_instruments``), so
+    it exports to a catalog as it is.
+
     Raises
     ------
     ValidationError, ConflictError
@@ -118,7 +122,10 @@ def write_synthetic_store(store: Store, spec: SyntheticSpec | None = None) -> di
     spec = spec or SyntheticSpec()
     info = _synthetic_source(spec.source())
     frames = synthetic_frames(spec)
-    return {kind: store.write(kind, frame, info) for kind, frame in frames.items()}
+    written = {kind: store.write(kind, frame, info) for kind, frame in frames.items()}
+    # The instruments of the synthetic symbols: the hand-typed fixture table (datasets.testing).
+    written["instruments"] = write_fixture_instruments(store)
+    return written
 
 
 def synthetic_bars(

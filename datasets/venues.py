@@ -1,14 +1,18 @@
-"""Static facts about the venues we trade: Nautilus names, fees, funding clocks and instrument specs.
+"""Static facts about the venues we trade: Nautilus names, fee schedules, funding clocks and id rules.
 
-One table, read by the catalog exporter (instruments and the fees it writes to ``venues.json``, which is
-where the engine takes its fee models from) and by the engine for instrument ids.
-Every number here was typed from the venues' public pages **as of the author's knowledge (mid 2025)**;
-none was fetched. Fees and filters change: re-check them against the venue (or against the instruments
-Nautilus' live adapter loads) before trusting a backtest's costs or going live.
+Venue-level facts only. Instrument specs (tick, lot, margins, multiplier) are data: they come into the
+store's ``instruments`` kind from the venues (``python -m datasets fetch --kind instruments --venue V``)
+or from a table (``python -m datasets import FILE``), and the catalog export builds the Nautilus
+instruments from them (``datasets.instruments``, ``datasets.catalog``).
+
+The fee schedules are each venue's public base tier, typed from its pages **as of the author's
+knowledge (mid 2025)**; none was fetched (the venues serve fees on private endpoints only). Re-check them
+against the venue before trusting a backtest's costs or going live; the catalog's ``venues.json`` carries
+them to the engine.
 
 Instrument ids follow the conventions of Nautilus' own live adapters (read in the adapters' Rust
 source, nautilus_trader@a95c8042), so a strategy config written against a backtest catalog runs live
-unchanged; the rules live in ``instrument_id_for``:
+unchanged; the rules live in ``instrument_id_from_parts``:
 
 =============  ============================  ===============================
 venue          spot                          perpetual
@@ -16,25 +20,19 @@ venue          spot                          perpetual
 binance        ``BTCUSDT.BINANCE``           ``BTCUSDT-PERP.BINANCE``
 bybit          ``BTCUSDT-SPOT.BYBIT``        ``BTCUSDT-LINEAR.BYBIT``
 okx            ``BTC-USDT.OKX``              ``BTC-USDT-SWAP.OKX``
-hyperliquid    (no spot specs)               ``BTC-USD-PERP.HYPERLIQUID``
+hyperliquid    ``BTC-USDC-SPOT.HYPERLIQUID`` ``BTC-USD-PERP.HYPERLIQUID``
 kraken         ``BTC/USD.KRAKEN``            ``PF_XBTUSD.KRAKEN``
 =============  ============================  ===============================
 
-Price precision is the number of decimals of the tick *as the venue writes it* (Nautilus parses
-``"0.10"`` as precision 2), which is what the live adapter produces. ``margin_init`` is the first
-risk tier's initial margin rate (1 / max leverage, rounded up to 4 decimals where it does not divide)
-and ``margin_maint`` its maintenance rate, the way Nautilus' Kraken adapter fills them; they are rates
-of notional, so use them with Nautilus' ``StandardMarginModel``. OKX swaps are sized in contracts
-(``multiplier`` = contract value in base units), as on the venue and in the live adapter. One
-deliberate difference: Hyperliquid perps keep the adapter's ``-USD-PERP`` id but quote in USDC, the
-currency they are margined in (see the comment on ``HYPERLIQUID``).
+One deliberate difference: Hyperliquid perps keep the adapter's ``-USD-PERP`` id but quote in USDC, the
+currency they are margined in (a backtest USDC account cannot price USD margin without FX quotes).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
@@ -43,7 +41,7 @@ from nautilus_trader.model import InstrumentId
 
 from datasets.errors import DatasetError
 from datasets.schemas import interval_secs
-from datasets.symbols import PERP_SUFFIX, Market
+from datasets.symbols import PERP_SUFFIX, Market, market_of
 
 
 class UnknownVenueError(DatasetError):
@@ -51,7 +49,7 @@ class UnknownVenueError(DatasetError):
 
 
 class UnknownInstrumentError(DatasetError):
-    """A canonical symbol has no instrument spec on a venue."""
+    """A symbol is not a canonical ``BASE-QUOTE[-PERP]`` symbol, or the store has no spec of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,66 +63,14 @@ class FeeSchedule:
 
 
 @dataclass(frozen=True, slots=True)
-class InstrumentSpec:
-    """What Nautilus needs to build one instrument of a venue.
-
-    Attributes
-    ----------
-    venue, symbol : str
-        Store venue (``binance``) and canonical symbol (``BTC-USDT-PERP``).
-    base, quote, settlement : str
-        Currency codes; ``settlement`` equals ``quote`` for spot.
-    price_increment, size_increment, min_quantity : Decimal
-        Tick, lot and minimum order size, written as the venue writes them.
-    margin_init, margin_maint : Decimal
-        First-tier initial and maintenance margin rates (zero for spot).
-    multiplier : Decimal
-        Base units per contract (1 except OKX swaps).
-    """
-
-    venue: str
-    symbol: str
-    base: str
-    quote: str
-    settlement: str
-    price_increment: Decimal
-    size_increment: Decimal
-    min_quantity: Decimal
-    margin_init: Decimal = Decimal(0)
-    margin_maint: Decimal = Decimal(0)
-    multiplier: Decimal = Decimal(1)
-
-    @property
-    def market(self) -> Market:
-        return "perp" if self.symbol.endswith(PERP_SUFFIX) else "spot"
-
-    @property
-    def price_precision(self) -> int:
-        return _decimals(self.price_increment)
-
-    @property
-    def size_precision(self) -> int:
-        return _decimals(self.size_increment)
-
-    @property
-    def instrument_id(self) -> InstrumentId:
-        return instrument_id_for(self.venue, self.symbol)
-
-    @property
-    def raw_symbol(self) -> str:
-        return raw_symbol_for(self.venue, self.symbol)
-
-
-@dataclass(frozen=True, slots=True)
 class VenueSpec:
-    """One venue: its Nautilus name, fee schedules, funding clock and instruments."""
+    """One venue: its Nautilus name, fee schedules and funding clock."""
 
     name: str
     nautilus_venue: str
     perp_fees: FeeSchedule
     spot_fees: FeeSchedule
     funding_interval: str
-    instruments: Mapping[str, InstrumentSpec] = field(default_factory=dict)
 
     def fees(self, market: Market) -> FeeSchedule:
         """Return the fee schedule of a market (``spot`` or ``perp``)."""
@@ -135,184 +81,62 @@ class VenueSpec:
         return interval_secs(self.funding_interval) // 60
 
 
-def _decimals(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int):
-        raise ValueError(f"an increment must be a finite decimal, was {value}")
-    return max(0, -exponent)
-
-
 def _d(text: str) -> Decimal:
     return Decimal(text)
-
-
-def _spot(venue: str, base: str, quote: str, tick: str, lot: str, min_qty: str) -> InstrumentSpec:
-    return InstrumentSpec(
-        venue=venue,
-        symbol=f"{base}-{quote}",
-        base=base,
-        quote=quote,
-        settlement=quote,
-        price_increment=_d(tick),
-        size_increment=_d(lot),
-        min_quantity=_d(min_qty),
-    )
-
-
-def _perp(
-    venue: str,
-    base: str,
-    quote: str,
-    tick: str,
-    lot: str,
-    min_qty: str,
-    *,
-    margin_init: str,
-    margin_maint: str,
-    settlement: str | None = None,
-    multiplier: str = "1",
-) -> InstrumentSpec:
-    return InstrumentSpec(
-        venue=venue,
-        symbol=f"{base}-{quote}{PERP_SUFFIX}",
-        base=base,
-        quote=quote,
-        settlement=settlement or quote,
-        price_increment=_d(tick),
-        size_increment=_d(lot),
-        min_quantity=_d(min_qty),
-        margin_init=_d(margin_init),
-        margin_maint=_d(margin_maint),
-        multiplier=_d(multiplier),
-    )
-
-
-def _venue(
-    name: str,
-    nautilus_venue: str,
-    *,
-    perp_fees: FeeSchedule,
-    spot_fees: FeeSchedule,
-    funding_interval: str,
-    instruments: list[InstrumentSpec],
-) -> VenueSpec:
-    return VenueSpec(
-        name=name,
-        nautilus_venue=nautilus_venue,
-        perp_fees=perp_fees,
-        spot_fees=spot_fees,
-        funding_interval=funding_interval,
-        instruments=MappingProxyType({spec.symbol: spec for spec in instruments}),
-    )
 
 
 AS_OF = "2025-06 (author's knowledge, not fetched: re-check)"
 
 # Binance. Fees: binance.com/en/fee/schedule, Regular user (VIP 0), no BNB discount: spot 0.1000% /
-# 0.1000%; USD-M futures 0.0200% maker / 0.0500% taker. Funding every 8 h (00/08/16 UTC) on these
-# symbols. Filters: spot and USD-M exchangeInfo PRICE_FILTER.tickSize / LOT_SIZE.stepSize, minQty.
-# Perp margins: first bracket of binance_leverage_tiers.json (freqtrade 2026.9 package data, also in
-# ../shared/data/binance_margin/): maintMarginRatio and 1/initialLeverage (BTC, ETH 150x; SOL 100x;
-# LINK, AVAX 75x); tests/unit/datasets/test_catalog_venues.py checks them against that file.
-BINANCE = _venue(
+# 0.1000%; USD-M futures 0.0200% maker / 0.0500% taker. Funding every 8 h (00/08/16 UTC) on most symbols.
+BINANCE = VenueSpec(
     "binance",
     "BINANCE",
     perp_fees=FeeSchedule(_d("0.0002"), _d("0.0005"), "Binance USD-M futures, Regular user VIP 0", AS_OF),
     spot_fees=FeeSchedule(_d("0.001"), _d("0.001"), "Binance spot, Regular user VIP 0, no BNB discount", AS_OF),
     funding_interval="8h",
-    instruments=[
-        _spot("binance", "BTC", "USDT", "0.01", "0.00001", "0.00001"),
-        _spot("binance", "ETH", "USDT", "0.01", "0.0001", "0.0001"),
-        _spot("binance", "SOL", "USDT", "0.01", "0.001", "0.001"),
-        _perp("binance", "BTC", "USDT", "0.10", "0.001", "0.001", margin_init="0.0067", margin_maint="0.004"),
-        _perp("binance", "ETH", "USDT", "0.01", "0.001", "0.001", margin_init="0.0067", margin_maint="0.004"),
-        _perp("binance", "SOL", "USDT", "0.0100", "1", "1", margin_init="0.01", margin_maint="0.005"),
-        _perp("binance", "LINK", "USDT", "0.001", "0.01", "0.01", margin_init="0.0134", margin_maint="0.005"),
-        _perp("binance", "AVAX", "USDT", "0.0010", "1", "1", margin_init="0.0134", margin_maint="0.005"),
-    ],
 )
 
 # Bybit. Fees: bybit.com/en/help-center fee rates, non-VIP: spot 0.1000% / 0.1000%; perpetual and
-# futures contracts 0.0200% maker / 0.0550% taker. Funding every 8 h on these symbols. Filters: v5
-# instruments-info priceFilter.tickSize, lotSizeFilter.qtyStep|basePrecision, minOrderQty. Margins:
-# risk limit tier 1 (BTC, ETH 100x: IM 1%, MM 0.5%; SOL 50x: IM 2%, MM 1%).
-BYBIT = _venue(
+# futures contracts 0.0200% maker / 0.0550% taker. Funding every 8 h on most symbols.
+BYBIT = VenueSpec(
     "bybit",
     "BYBIT",
     perp_fees=FeeSchedule(_d("0.0002"), _d("0.00055"), "Bybit derivatives, non-VIP", AS_OF),
     spot_fees=FeeSchedule(_d("0.001"), _d("0.001"), "Bybit spot, non-VIP", AS_OF),
     funding_interval="8h",
-    instruments=[
-        _spot("bybit", "BTC", "USDT", "0.01", "0.000001", "0.000048"),
-        _spot("bybit", "ETH", "USDT", "0.01", "0.00001", "0.00062"),
-        _spot("bybit", "SOL", "USDT", "0.01", "0.001", "0.011"),
-        _perp("bybit", "BTC", "USDT", "0.10", "0.001", "0.001", margin_init="0.01", margin_maint="0.005"),
-        _perp("bybit", "ETH", "USDT", "0.01", "0.01", "0.01", margin_init="0.01", margin_maint="0.005"),
-        _perp("bybit", "SOL", "USDT", "0.010", "0.1", "0.1", margin_init="0.02", margin_maint="0.01"),
-    ],
 )
 
 # OKX. Fees: okx.com/fees, Regular user Lv1: spot 0.080% maker / 0.100% taker; USDT-margined swaps
-# 0.020% / 0.050%. Funding every 8 h on these swaps. Filters: public/instruments tickSz, lotSz, minSz;
-# swaps trade in contracts of ctVal base units (BTC 0.01, ETH 0.1, SOL 1). Margins: position tier 1
-# (BTC, ETH 100x: IM 1%, MM 0.4%; SOL 50x: IM 2%, MM 1%).
-OKX = _venue(
+# 0.020% / 0.050%. Funding every 8 h on most swaps; swaps trade in contracts of ctVal base units.
+OKX = VenueSpec(
     "okx",
     "OKX",
     perp_fees=FeeSchedule(_d("0.0002"), _d("0.0005"), "OKX USDT-margined swaps, Regular user Lv1", AS_OF),
     spot_fees=FeeSchedule(_d("0.0008"), _d("0.001"), "OKX spot, Regular user Lv1", AS_OF),
     funding_interval="8h",
-    instruments=[
-        _spot("okx", "BTC", "USDT", "0.1", "0.00000001", "0.00001"),
-        _spot("okx", "ETH", "USDT", "0.01", "0.000001", "0.0001"),
-        _spot("okx", "SOL", "USDT", "0.01", "0.000001", "0.001"),
-        _perp("okx", "BTC", "USDT", "0.1", "0.01", "0.01", margin_init="0.01", margin_maint="0.004", multiplier="0.01"),
-        _perp("okx", "ETH", "USDT", "0.01", "0.01", "0.01", margin_init="0.01", margin_maint="0.004", multiplier="0.1"),
-        _perp("okx", "SOL", "USDT", "0.01", "0.01", "0.01", margin_init="0.02", margin_maint="0.01", multiplier="1"),
-    ],
 )
 
 # Hyperliquid. Fees: hyperliquid.gitbook.io docs "Fees", tier 0 (<= $5M 14-day volume): perps 0.015%
 # maker / 0.045% taker; spot 0.040% / 0.070%. Funding every hour (8-hourly before 2023-06-08; the store
-# carries each settlement's own interval). Perps are margined and settled in USDC; Nautilus' adapter
-# names them ``BTC-USD-PERP`` and quotes them in USD, but a backtest USDC account then cannot price
-# USD margin without FX quotes (orders are DENIED "Account currency conversion failed"), so these specs
-# quote and settle in USDC and keep the adapter's id. Filters from the adapter's rule: lot 10^-szDecimals,
-# tick 10^-(6 - szDecimals) (BTC 5, ETH 4, SOL 2 szDecimals); minimum order is $10 notional, so
-# min_quantity is one lot.
-# Margins: max leverage BTC 40x, ETH 25x, SOL 20x; maintenance is half the initial margin at max leverage.
-HYPERLIQUID = _venue(
+# carries each settlement's own interval). Perps are margined and settled in USDC.
+HYPERLIQUID = VenueSpec(
     "hyperliquid",
     "HYPERLIQUID",
     perp_fees=FeeSchedule(_d("0.00015"), _d("0.00045"), "Hyperliquid perps, tier 0", AS_OF),
     spot_fees=FeeSchedule(_d("0.0004"), _d("0.0007"), "Hyperliquid spot, tier 0", AS_OF),
     funding_interval="1h",
-    instruments=[
-        _perp("hyperliquid", "BTC", "USDC", "0.1", "0.00001", "0.00001", margin_init="0.025", margin_maint="0.0125"),
-        _perp("hyperliquid", "ETH", "USDC", "0.01", "0.0001", "0.0001", margin_init="0.04", margin_maint="0.02"),
-        _perp("hyperliquid", "SOL", "USDC", "0.0001", "0.01", "0.01", margin_init="0.05", margin_maint="0.025"),
-    ],
 )
 
 # Kraken. Fees: kraken.com/features/fee-schedule, Kraken Pro spot, $0-10k 30-day volume: 0.25% maker /
-# 0.40% taker (the tier-0 values of AssetPairs ``fees_maker``/``fees``); Kraken Futures 0.02% / 0.05%.
-# Perpetuals (``PF_``, multi-collateral, USD-settled) fund every hour. Filters: spot AssetPairs tick_size,
-# lot_decimals (8), ordermin; futures instruments tickSize, contractValueTradePrecision, first
-# marginLevels entry (IM 2%, MM 1%).
-KRAKEN = _venue(
+# 0.40% taker; Kraken Futures 0.02% / 0.05%. Perpetuals (``PF_``, multi-collateral, USD-settled) fund
+# every hour.
+KRAKEN = VenueSpec(
     "kraken",
     "KRAKEN",
     perp_fees=FeeSchedule(_d("0.0002"), _d("0.0005"), "Kraken Futures, base tier", AS_OF),
     spot_fees=FeeSchedule(_d("0.0025"), _d("0.004"), "Kraken Pro spot, $0-10k 30-day volume", AS_OF),
     funding_interval="1h",
-    instruments=[
-        _spot("kraken", "BTC", "USD", "0.1", "0.00000001", "0.00005"),
-        _spot("kraken", "ETH", "USD", "0.01", "0.00000001", "0.002"),
-        _spot("kraken", "SOL", "USD", "0.01", "0.00000001", "0.02"),
-        _perp("kraken", "BTC", "USD", "0.5", "0.0001", "0.0001", margin_init="0.02", margin_maint="0.01"),
-        _perp("kraken", "ETH", "USD", "0.1", "0.001", "0.001", margin_init="0.02", margin_maint="0.01"),
-        _perp("kraken", "SOL", "USD", "0.01", "0.01", "0.01", margin_init="0.02", margin_maint="0.01"),
-    ],
 )
 
 VENUES: Mapping[str, VenueSpec] = MappingProxyType({v.name: v for v in (BINANCE, BYBIT, OKX, HYPERLIQUID, KRAKEN)})
@@ -334,24 +158,21 @@ def venue_spec(venue: str) -> VenueSpec:
         ) from None
 
 
-def instrument_spec(venue: str, symbol: str) -> InstrumentSpec:
-    """Return the instrument spec of a canonical symbol on a venue.
+def split_symbol(symbol: str) -> tuple[str, str, Market]:
+    """Return the base, quote and market of a canonical symbol (``BTC-USDT-PERP -> BTC, USDT, perp``).
 
     Raises
     ------
-    UnknownVenueError
-        If the venue has no entry.
     UnknownInstrumentError
-        If the venue has no spec for the symbol; the message lists the venue's known symbols.
+        If the symbol is not ``BASE-QUOTE`` or ``BASE-QUOTE-PERP``.
     """
-    spec = venue_spec(venue)
-    try:
-        return spec.instruments[symbol]
-    except KeyError:
+    market = market_of(symbol)
+    parts = symbol.removesuffix(PERP_SUFFIX).split("-")
+    if len(parts) != 2 or not all(parts):
         raise UnknownInstrumentError(
-            f"no instrument spec for {symbol!r} on {venue}: known symbols are {', '.join(spec.instruments)}; "
-            "add it to datasets/venues.py"
-        ) from None
+            f"expected a canonical symbol BASE-QUOTE or BASE-QUOTE-PERP (BTC-USDT-PERP), was {symbol!r}"
+        )
+    return parts[0], parts[1], market
 
 
 def instrument_id_for(venue: str, symbol: str) -> InstrumentId:
@@ -362,23 +183,21 @@ def instrument_id_for(venue: str, symbol: str) -> InstrumentId:
     UnknownVenueError
         If the venue has no entry.
     UnknownInstrumentError
-        If the venue has no spec for the symbol.
+        If the symbol is not canonical.
     """
-    spec = instrument_spec(venue, symbol)
-    return instrument_id_from_parts(venue, spec.base, spec.quote, spec.market)
+    base, quote, market = split_symbol(symbol)
+    return instrument_id_from_parts(venue, base, quote, market)
 
 
 def instrument_id_from_parts(venue: str, base: str, quote: str, market: Market) -> InstrumentId:
     """Return the Nautilus ``InstrumentId`` of any base/quote pair on a venue's market, by the adapters' rules.
-
-    ``instrument_id_for`` applies the same rules to the symbols this module has specs for; this one
-    serves every instrument a venue lists (``datasets.acquire.instruments``).
 
     Raises
     ------
     UnknownVenueError
         If the venue has no entry or no id rule.
     """
+    nautilus_venue = venue_spec(venue).nautilus_venue
     perp = market == "perp"
     match venue:
         case "binance":
@@ -393,8 +212,8 @@ def instrument_id_from_parts(venue: str, base: str, quote: str, market: Market) 
         case "kraken":
             native = f"PF_{_kraken_futures_code(base)}{quote}" if perp else f"{base}/{quote}"
         case _:
-            raise UnknownVenueError(f"no instrument id rule for venue {venue!r}; add one to instrument_id_for")
-    return InstrumentId.from_str(f"{native}.{venue_spec(venue).nautilus_venue}")
+            raise UnknownVenueError(f"no instrument id rule for venue {venue!r}; add one to instrument_id_from_parts")
+    return InstrumentId.from_str(f"{native}.{nautilus_venue}")
 
 
 def raw_symbol_for(venue: str, symbol: str) -> str:
@@ -402,20 +221,18 @@ def raw_symbol_for(venue: str, symbol: str) -> str:
 
     Raises
     ------
-    UnknownVenueError
-        If the venue has no entry.
     UnknownInstrumentError
-        If the venue has no spec for the symbol.
+        If the symbol is not canonical.
     """
-    spec = instrument_spec(venue, symbol)
+    base, quote, market = split_symbol(symbol)
     if venue == "okx":
-        return f"{spec.base}-{spec.quote}-SWAP" if spec.market == "perp" else f"{spec.base}-{spec.quote}"
+        return f"{base}-{quote}-SWAP" if market == "perp" else f"{base}-{quote}"
     if venue == "hyperliquid":
-        return spec.base
+        return base
     if venue == "kraken":
-        code = _kraken_futures_code(spec.base)
-        return f"PF_{code}{spec.quote}" if spec.market == "perp" else f"{code}{spec.quote}"
-    return f"{spec.base}{spec.quote}"
+        code = _kraken_futures_code(base)
+        return f"PF_{code}{quote}" if market == "perp" else f"{code}{quote}"
+    return f"{base}{quote}"
 
 
 def _kraken_futures_code(base: str) -> str:
@@ -468,6 +285,8 @@ class DataVenue:
     perp_launch: date | None
     funding: FundingClock
     source: str
+    # Funding for research only: no Nautilus adapter or instrument specs, so no backtest or live venue.
+    research_only: bool = False
 
     def launch(self, market: str | None) -> date:
         """Return the first day data of ``market`` (``spot``/``perp``; None: either) can exist."""
@@ -547,6 +366,36 @@ DATA_VENUES: Mapping[str, DataVenue] = MappingProxyType(
                 date(2021, 11, 1),
                 FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, _CEX_CAP, "settlement"),
                 _SOURCE,
+            ),
+            # Research-only funding venues (datasets/importers/{dydx,drift,lighter}.py): hourly funding,
+            # no adapter mapping. dYdX v4 mainnet from 2023-10-26 (its indexer stamps ms after the hour).
+            # Drift v2 perps from 2022-12 (a FundingRateRecord is stamped when a keeper cranks the update,
+            # minutes after the hour: the real mainnet record in ../shared/data is 115 s late; 30 minutes
+            # late still is that hour's). Lighter mainnet from 2025-01 (settlements on the hour, clamped at
+            # 0.5 %/h by its docs). No cap known for dYdX and Drift: Hyperliquid's 4 %/h bounds all three.
+            DataVenue(
+                "dydx",
+                None,
+                date(2023, 10, 26),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, Decimal("0.04"), "hour"),
+                _SOURCE,
+                research_only=True,
+            ),
+            DataVenue(
+                "drift",
+                None,
+                date(2022, 12, 1),
+                FundingClock(3_600, _CEX_JITTER_SECS, 30 * 60, Decimal("0.04"), "hour"),
+                _SOURCE,
+                research_only=True,
+            ),
+            DataVenue(
+                "lighter",
+                None,
+                date(2025, 1, 1),
+                FundingClock(3_600, _CEX_JITTER_SECS, _CEX_JITTER_SECS, Decimal("0.04"), "hour"),
+                _SOURCE,
+                research_only=True,
             ),
         )
     }

@@ -36,8 +36,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from datasets.venues import VENUES
+from datasets.venues import DATA_VENUES, VENUES
 from engine.errors import ConfigError
+from strategies.sizing import Sizing, SizingMode
 
 VENUE_NAMES: tuple[str, ...] = tuple(VENUES)
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -66,6 +67,9 @@ class DataConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
         Load ``FundingRateUpdate`` for perps; the engine settles funding from them.
     liquidations : bool
         Load the catalog's liquidation custom data and deliver it to the strategy.
+    store : str, optional
+        Canonical store whose ``margin_tiers`` give the perps' maintenance brackets (the strategy's
+        ``risk.margin_tiers``, for the liquidation-distance control); None: each perp's flat ``margin_maint``.
     """
 
     catalog: str = "catalog"
@@ -73,6 +77,7 @@ class DataConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     mark_prices: bool = True
     funding: bool = True
     liquidations: bool = False
+    store: str | None = None
 
     def __post_init__(self) -> None:
         if not BAR_SPEC.match(self.bar_spec):
@@ -114,6 +119,12 @@ class VenueConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True
     funding_interval: str = "data"
 
     def __post_init__(self) -> None:
+        if self.name in DATA_VENUES and DATA_VENUES[self.name].research_only:
+            raise ValueError(
+                f"name: {self.name!r} is a research-only venue (its funding is in the store for research, but it has "
+                "no Nautilus adapter mapping or instrument specs), so it cannot run in a backtest, paper or live "
+                f"node; expected one of {', '.join(VENUE_NAMES)}"
+            )
         if self.name not in VENUE_NAMES:
             raise ValueError(f"name: expected one of {', '.join(VENUE_NAMES)}, was {self.name!r}")
         if not self.instruments:
@@ -180,6 +191,59 @@ class RiskConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
                 )
 
 
+class SizingConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Optional ``[sizing]`` section: how the strategy sizes entries (``strategies.sizing`` has the formulas).
+
+    Attributes
+    ----------
+    mode : {"fixed_notional", "volatility_target", "kelly"}
+        ``fixed_notional`` (the default): the strategy's ``notional``.
+    target_volatility, volatility_window_bars, max_notional : optional
+        Volatility targeting: annualised target, bars of realised volatility, cap on one entry's notional.
+    win_rate, average_win, average_loss, kelly_fraction : optional
+        Fractional Kelly: win rate in [0, 1], average win and loss as positive fractions of the notional,
+        share of the full Kelly fraction in (0, 1].
+    max_correlated_exposure_usd : Decimal, optional
+        Cap on the strategy's exposure with correlated instruments counted together.
+    correlation_window_days : int
+        Days of bars before ``start`` the correlation of the configured instruments is estimated over
+        (``engine.correlation``), from the canonical store.
+    correlation_interval : str
+        Bar interval of the store's ``ohlcv`` trade bars used for it (``1h``).
+    store : str, optional
+        Canonical store root; defaults to ``$DATA_ROOT`` or ``./data/store``.
+    """
+
+    mode: SizingMode = "fixed_notional"
+    target_volatility: Decimal | None = None
+    volatility_window_bars: int = 720
+    max_notional: Decimal | None = None
+    win_rate: Decimal | None = None
+    average_win: Decimal | None = None
+    average_loss: Decimal | None = None
+    kelly_fraction: Decimal = Decimal("0.5")
+    max_correlated_exposure_usd: Decimal | None = None
+    correlation_window_days: int = 30
+    correlation_interval: str = "1h"
+    store: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.correlation_window_days < 1:
+            raise ValueError(f"correlation_window_days: expected >= 1, was {self.correlation_window_days}")
+        if not FUNDING_INTERVAL.match(self.correlation_interval) or self.correlation_interval == "data":
+            raise ValueError(
+                f"correlation_interval: expected a store interval like '1h', was {self.correlation_interval!r}"
+            )
+        Sizing.from_mapping(self.strategy_fields())
+
+    def strategy_fields(self) -> dict[str, Any]:
+        """Return the fields the strategy's ``sizing`` parameter takes (``strategies.sizing.Sizing``)."""
+        fields = msgspec.structs.asdict(self)
+        for name in ("correlation_window_days", "correlation_interval", "store"):
+            del fields[name]
+        return fields
+
+
 class StrategySpec(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The strategy to run: import paths and parameters.
 
@@ -243,6 +307,62 @@ class ConnectionConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields
                 raise ValueError(f"{label}: expected an http(s):// or ws(s):// URL, was {value!r}")
 
 
+class AnomalyConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Optional ``[live.anomalies]``: conditions that halt new exposure in paper and live (``engine.live.anomalies``).
+
+    Every check is off unless its limit is set. A triggered check halts new exposure for the rest of the
+    session (reducing orders still go), optionally flattens, and records a risk event.
+
+    Attributes
+    ----------
+    max_disconnected_secs : float, optional
+        A venue sent nothing (market data reaching the strategy, order events) for longer (wall clock).
+    max_ack_latency_ms : float, optional
+        An order waited longer for the venue's first answer (accepted, rejected or filled).
+    max_unexplained_balance_change : Decimal, optional
+        A venue balance moved by more than this, in its currency, between two readings (every second) with
+        no fill or funding settlement of that venue between them.
+    balance_grace_secs : float
+        Slack around those readings: a fill or settlement (paper booking, or a venue's funding instant) this
+        close to the interval still explains a change.
+    check_positions : bool
+        Compare the node's positions at the venue (after Nautilus' reconciliation) with ours: the journal's
+        fills before this session plus the strategy's own fills since.
+    position_grace_secs : float
+        How long a position difference must last to count (reconciliation in progress).
+    max_rejects : int, optional
+        This many order rejections within ``reject_window_secs``.
+    reject_window_secs : float
+    flatten : bool
+        Also close every position of the strategy when a check triggers.
+    """
+
+    max_disconnected_secs: float | None = None
+    max_ack_latency_ms: float | None = None
+    max_unexplained_balance_change: Decimal | None = None
+    balance_grace_secs: float = 5.0
+    check_positions: bool = False
+    position_grace_secs: float = 2.0
+    max_rejects: int | None = None
+    reject_window_secs: float = 60.0
+    flatten: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_disconnected_secs", "max_ack_latency_ms", "reject_window_secs"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}: expected > 0, was {value}")
+        if self.max_unexplained_balance_change is not None and self.max_unexplained_balance_change < 0:
+            raise ValueError(
+                f"max_unexplained_balance_change: expected >= 0, was {self.max_unexplained_balance_change}"
+            )
+        for name in ("balance_grace_secs", "position_grace_secs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected >= 0, was {getattr(self, name)}")
+        if self.max_rejects is not None and self.max_rejects < 1:
+            raise ValueError(f"max_rejects: expected >= 1, was {self.max_rejects}")
+
+
 class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Optional ``[live]`` section: what paper and live nodes need beyond a backtest config.
 
@@ -272,6 +392,8 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     max_data_age_secs : float, optional
         ``/healthz`` turns 503 when a stream's last event is older (replay: in replay time); None: three
         bar intervals of ``data.bar_spec``.
+    anomalies : AnomalyConfig, optional
+        Anomaly halts (``[live.anomalies]``); none when absent.
     """
 
     connections: dict[str, ConnectionConfig] = msgspec.field(default_factory=dict)
@@ -284,6 +406,7 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     position_check_interval_secs: float = 60.0
     journal_backups: int = 7
     max_data_age_secs: float | None = None
+    anomalies: AnomalyConfig | None = None
 
     def __post_init__(self) -> None:
         for name in self.connections:
@@ -318,6 +441,8 @@ class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     trader_id : str
     live : LiveConfig, optional
         Connections and node settings for ``python -m engine.live``; ignored by backtests.
+    sizing : SizingConfig, optional
+        Entry sizing and the correlated exposure cap, passed to the strategy's ``sizing`` parameter.
     """
 
     name: str
@@ -330,6 +455,7 @@ class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     trader_id: str = "BACKTESTER-001"
     live: LiveConfig | None = None
+    sizing: SizingConfig | None = None
 
     def __post_init__(self) -> None:
         if self.end <= self.start:

@@ -1,8 +1,10 @@
 """``python -m engine.demo``: backtests that work offline on a fresh machine, on SYNTHETIC data.
 
 When the store has no data it is filled with the seeded synthetic generator (``datasets.synthetic``),
-the catalog is exported, and the demo configs run with the catalog path overridden: the two carry
-strategies (``configs/demo_carry_spot_perp.toml``: Binance BTC spot + perp; ``configs/demo_carry_cross_venue.toml``:
+the hand-typed fixture instrument table (``configs/instruments_mid2025.csv``, not a source of truth) is
+imported into the store's ``instruments`` kind, the catalog is exported from the store, and the demo
+configs run with the catalog path overridden: the two carry strategies
+(``configs/demo_carry_spot_perp.toml``: Binance BTC spot + perp; ``configs/demo_carry_cross_venue.toml``:
 Binance against Hyperliquid BTC perps) and the funding-short toy (``configs/demo.toml``). Each prints
 its summary and the path of its tearsheet. Every run of the demo on the same seed prints the same figures.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from datasets.catalog import export_catalog
 from datasets.store import Store
 from datasets.synthetic import SyntheticSpec, has_store, write_synthetic_store
+from datasets.testing import write_fixture_instruments
 from engine.backtest.__main__ import main as backtest_main
 
 DEFAULT_CONFIGS = (
@@ -35,6 +38,7 @@ def prepare_demo_catalog(store_root: Path, catalog_dir: Path, *, echo: bool = Tr
                 file=sys.stderr,
             )
         write_synthetic_store(store, SyntheticSpec())
+    write_fixture_instruments(store)  # a store of an older demo may lack them; unchanged specs add nothing
     if not (catalog_dir / "data").is_dir():
         if echo:
             print(f"exporting catalog {catalog_dir}", file=sys.stderr)

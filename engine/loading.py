@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,9 +25,12 @@ import msgspec
 import msgspec.toml as msgspec_toml
 from nautilus_trader.model import Currency, InstrumentId
 
-from datasets.errors import DatasetError
+from datasets.errors import DatasetError, NotInStoreError
+from datasets.instruments import margin_tiers_at
+from datasets.store import Store
 from datasets.venues import instrument_id_for as _instrument_id_for
 from engine.config import INSTRUMENT_REFERENCE, RunConfig, parse_money
+from engine.correlation import estimate_correlation
 from engine.errors import ConfigError
 
 
@@ -116,13 +120,20 @@ def with_overrides(
 def config_json(config: RunConfig) -> str:
     """Return the resolved config as canonical JSON (sorted keys, decimals and datetimes as text).
 
-    An absent ``[live]`` section is left out, so adding it to the format did not change any backtest's hash;
+    An absent ``[live]`` or ``[sizing]`` section is left out, so adding it to the format did not change any
+    backtest's hash;
     so is a connection's default ``environment = "paper"``, so saying it explicitly changes no hash either.
     """
     document = msgspec.to_builtins(config)
+    if document["data"].get("store") is None:  # added with the liquidation control: no hash changed
+        document["data"].pop("store", None)
+    if document.get("sizing") is None:
+        document.pop("sizing", None)
     if document.get("live") is None:
         document.pop("live", None)
     else:
+        if document["live"].get("anomalies") is None:
+            document["live"].pop("anomalies", None)
         for connection in document["live"]["connections"].values():
             if connection.get("environment") == "paper":
                 del connection["environment"]
@@ -255,6 +266,10 @@ def load_strategy(config: RunConfig) -> StrategyPlan:
     params = resolve_params(config)
     if "bar_spec" not in params and "bar_spec" in _parameters(config_class):
         params["bar_spec"] = config.data.bar_spec
+    if config.sizing is not None:
+        params["sizing"] = sizing_params(config, config_class, params)
+    if config.data.store is not None and _takes(config_class, "risk"):
+        params["risk"] = margin_tier_params(config, params.get("risk"))
     try:
         built = config_class(**params)
     except (TypeError, ValueError) as exc:
@@ -262,6 +277,80 @@ def load_strategy(config: RunConfig) -> StrategyPlan:
             f"strategy.params: {config_path} rejected the params ({exc}); expected its keyword arguments"
         ) from None
     return StrategyPlan(strategy_class=strategy_class, config=built, path=strategy_path)
+
+
+def sizing_params(config: RunConfig, config_class: type, params: dict[str, Any]) -> dict[str, Any]:
+    """Return the strategy's ``sizing`` parameter from ``[sizing]``, with the estimated correlation matrix.
+
+    Raises
+    ------
+    ConfigError
+        If the strategy takes no ``sizing``, the params set it too, or the correlation cannot be estimated.
+    """
+    sizing = config.sizing
+    if sizing is None:
+        return {}
+    if not _takes(config_class, "sizing"):
+        raise ConfigError(
+            f"sizing: expected a strategy config with a sizing parameter, {config_class.__name__} has none"
+        )
+    if "sizing" in params:
+        raise ConfigError("strategy.params.sizing: expected sizing once, in [sizing]; remove it from strategy.params")
+    fields = sizing.strategy_fields()
+    instruments = [(v.name, s, str(instrument_id_for(v.name, s))) for v in config.venues for s in v.instruments]
+    if sizing.max_correlated_exposure_usd is not None and len(instruments) > 1:
+        fields["correlation"] = estimate_correlation(config, sizing, instruments=instruments)
+    return fields
+
+
+def margin_tier_params(config: RunConfig, risk: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the strategy's ``risk`` param with ``margin_tiers`` read from the store ``[data].store``.
+
+    Each configured instrument with notional brackets in the store gets those in force at ``start``
+    (the first stored version for an earlier window: brackets carry no history before their import);
+    ``risk.margin_tiers`` set in the params wins. Instruments without brackets keep their flat rate.
+
+    Raises
+    ------
+    ConfigError
+        If the store cannot be read.
+    """
+    document = dict(risk or {})
+    if config.data.store is None or "margin_tiers" in document:
+        return document
+    store = Store(Path(config.data.store))
+    tiers: dict[str, list[dict[str, str | None]]] = {}
+    for venue in config.venues:
+        for symbol in venue.instruments:
+            try:
+                rows = margin_tiers_at(store, venue.name, symbol, config.start, before_first="earliest")
+            except NotInStoreError:
+                continue
+            except DatasetError as exc:
+                raise ConfigError(
+                    f"data.store: expected a readable store at {config.data.store}, was not ({exc})"
+                ) from None
+            if rows and all(row.bound_unit == "notional" for row in rows):
+                tiers[str(instrument_id_for(venue.name, symbol))] = [
+                    {
+                        "notional_floor": str(row.notional_floor),
+                        "notional_cap": None if row.notional_cap is None else str(row.notional_cap),
+                        "maintenance_rate": str(row.maintenance_margin),
+                        "maintenance_amount": str(row.maintenance_amount or 0),
+                    }
+                    for row in rows
+                ]
+    if tiers:
+        document["margin_tiers"] = tiers
+    return document
+
+
+def _takes(config_class: type, name: str) -> bool:
+    try:
+        parameters = inspect.signature(config_class).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _parameters(config_class: type) -> set[str]:

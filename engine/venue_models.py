@@ -1,9 +1,10 @@
 """Venue models: what a simulated venue looks like to the engine (fees, account, funding clock).
 
 The fees come from the catalog a run reads: its ``venues.json`` (written by
-``datasets.catalog.export_catalog`` from ``datasets.venues`` at export time) lists each exported
-instrument's maker/taker rates and each venue's funding clock. ``read_catalog_fees`` reads it once
-per run, and ``build_venue_model`` turns a ``VenueConfig`` into the arguments of
+``datasets.catalog.export_catalog`` from the venues' fee schedules at export time) lists each exported
+instrument's maker/taker rates, each venue's funding clock, and which instruments' specs were inferred
+from the data rather than stored (``VenueModel.inferred``; a run reports them, ``inferred_warning``).
+``read_catalog_fees`` reads it once per run, and ``build_venue_model`` turns a ``VenueConfig`` into the arguments of
 ``BacktestEngine.add_venue`` or a sandbox execution client: the fee model (spot and perp rates differ
 on one venue, so each instrument gets its own override; ``maker_fee``/``taker_fee`` in the config
 override both), the account and OMS types and the leverage. A backtest therefore charges the fees of
@@ -50,6 +51,7 @@ class VenueModel:
     leverage: Decimal
     fees: dict[InstrumentId, tuple[Decimal, Decimal]] | None
     funding_interval: str
+    inferred: tuple[str, ...] = ()
 
     def fee_model(self) -> MakerTakerFeeModel:
         """Return a fee model charging each instrument its own (maker, taker) rates.
@@ -178,12 +180,14 @@ def build_venue_model(config: VenueConfig, catalog: CatalogFees | None) -> Venue
         known = currency(code, where=f"venues[{config.name}].starting_balances")
         balances.append(Money.from_str(f"{amount} {known.code}"))
     fees: dict[InstrumentId, tuple[Decimal, Decimal]] | None = None
+    inferred: tuple[str, ...] = ()
     if catalog is None:
         spec = venue_spec(config.name)
         venue, clock = spec.nautilus_venue, spec.funding_interval
     else:
         entry = catalog.venue(config.name)
         venue, clock = entry.nautilus_venue, entry.funding_interval
+        inferred = tuple(str(i) for i in instrument_ids.values() if str(i) in entry.inferred)
         fees = {}
         for symbol, instrument_id in instrument_ids.items():
             maker, taker = _listed_fees(catalog, entry, config.name, symbol, instrument_id)
@@ -200,6 +204,16 @@ def build_venue_model(config: VenueConfig, catalog: CatalogFees | None) -> Venue
         leverage=config.leverage,
         fees=fees,
         funding_interval=clock if config.funding_interval == "data" else config.funding_interval,
+        inferred=inferred,
+    )
+
+
+def inferred_warning(instrument_ids: list[str]) -> str:
+    """Return the run warning for instruments whose specs the catalog export inferred from the data."""
+    return (
+        f"inferred instrument specs: {', '.join(instrument_ids)}: tick and lot were derived from the data "
+        "(export-catalog --infer-instruments), margins are unknown and no venue maximum leverage was checked; "
+        "fetch the venue's specs (python -m datasets fetch --kind instruments --venue V) and re-export"
     )
 
 

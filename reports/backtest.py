@@ -210,7 +210,15 @@ def render_report(
         .sort("venue", "instrument_id")
         .iter_rows(named=True)
     ]
+    # Smallest distance of each perp leg's liquidation price to the mark at a decision (strategies.risk).
+    liquidation_rows = [
+        (instrument_id, ", ".join(f"{k} {fmt(Decimal(v), 2)}%" for k, v in values.items()))
+        for instrument_id, values in stats.get("liquidation_distance_pct", {}).items()
+    ]
     title = html.escape(f"Backtest {stats.get('name', '')} ({stats.get('config_hash', '')})")
+    warnings = "".join(
+        f'<p class="warning"><strong>Warning:</strong> {html.escape(str(w))}</p>' for w in stats.get("warnings", [])
+    )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:1200px}}table{{border-collapse:collapse;margin:.5em 0 1em}}
@@ -220,9 +228,11 @@ th,td{{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-weight:norm
 <p>{html.escape(stats.get("start", ""))} to {html.escape(stats.get("end", ""))};
 money in {html.escape(stats.get("currency", ""))}.
 pnl_total = pnl_price + pnl_funding + pnl_fees, exactly.</p>
+{warnings}
 {_table(headline)}
 <h2>By currency</h2>{_table(by_currency)}
 <h2>Funding settled</h2>{_table(funding_rows or [("none", "")])}
+<h2>Liquidation distance</h2>{_table(liquidation_rows or [("no perp leg", "")])}
 <h2>Fill model</h2><p>{html.escape(stats.get("fill_model", ""))}</p>
 <h2>Venues</h2>{_table([(str(i), v) for i, v in enumerate(stats.get("venues", []))])}
 {parts[0] if parts else ""}{"".join(parts[1:2])}

@@ -36,6 +36,7 @@ import pandas as pd
 import polars as pl
 
 from datasets.catalog.bars import round_to_increment, round_to_precision
+from datasets.instruments import spec_in_force
 from datasets.store import Store
 from datasets.venues import venue_spec
 from research.errors import SweepError
@@ -99,7 +100,7 @@ def _leg(text: str) -> tuple[str, str]:
 
 
 def _closes(store: Store, venue: str, symbol: str, price_type: str, *, start: datetime, end: datetime) -> pl.DataFrame:
-    instrument = venue_spec(venue).instruments[symbol]
+    instrument = spec_in_force(store, venue, symbol, start)
     if price_type == "trade":
         rounded = round_to_increment(pl.col("close"), instrument.price_increment)
     else:
@@ -181,7 +182,7 @@ def load_two_leg_inputs(
     )
     if grid.height == 0:
         raise SweepError(f"expected common bars of {legs[0]} and {legs[1]} in [{start}, {end}), found none")
-    specs = [venue_spec(v).instruments[s] for v, s in legs]
+    specs = [spec_in_force(store, v, s, start) for v, s in legs]
     fees = []
     for (venue, _), spec in zip(legs, specs, strict=True):
         configured = (taker_fees or {}).get(venue)

@@ -40,6 +40,7 @@ import polars as pl
 import vectorbt as vbt
 
 from datasets.catalog.bars import round_to_increment, round_to_precision
+from datasets.instruments import spec_in_force
 from datasets.store import Store
 from datasets.venues import venue_spec
 from research.carry_kernel import apr_series
@@ -96,11 +97,11 @@ def load_carry_inputs(
     spot_symbol, perp_symbol = f"{base}-{quote}", f"{base}-{quote}-PERP"
     step = pd.Timedelta(interval).to_pytimedelta()
     spec = venue_spec(venue)
-    spot_spec, perp_spec = spec.instruments[spot_symbol], spec.instruments[perp_symbol]
+    spot_spec, perp_spec = (spec_in_force(store, venue, s, start) for s in (spot_symbol, perp_symbol))
 
     def closes(symbol: str, price_type: str) -> pl.DataFrame:
         # Round as the catalog export does, so both implementations see the same prices.
-        instrument = spec.instruments[symbol]
+        instrument = spot_spec if symbol == spot_symbol else perp_spec
         if price_type == "trade":
             rounded = round_to_increment(pl.col("close"), instrument.price_increment)
         else:

@@ -25,9 +25,7 @@
 # 5. Out of sample: walk-forward sweeps of both carry strategies, every pick re-run through the engine.
 
 # %%
-import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -35,26 +33,16 @@ import polars as pl
 
 from datasets.catalog import export_catalog
 from datasets.pipeline import import_paths
-from datasets.store import Store
+from datasets.testing import FIXTURE_INSTRUMENTS
 from engine.backtest import load_config, run_backtest, with_overrides
 from research.carry_vbt import load_carry_inputs, parameter_grid, params_from_config, run_carry, sweep
+from research.notebook_setup import notebook_workspace
 
 started = time.perf_counter()
 
 
-def find_repo(start: Path) -> Path:
-    for folder in (start, *start.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "research").is_dir():
-            return folder
-    raise FileNotFoundError(f"expected to run inside the carrylab repo, was in {start}")
-
-
-REPO = find_repo(Path.cwd())
-SHARED = REPO.parent / "shared" / "data"
-if not SHARED.is_dir():
-    raise FileNotFoundError(f"real data folder {SHARED} not found: clone the repo next to shared/ (see README)")
-WORK = Path(tempfile.mkdtemp(prefix="funding_carry_"))
-store = Store(WORK / "store")
+workspace = notebook_workspace("funding_carry")
+REPO, SHARED, WORK, store = workspace.repo, workspace.shared, workspace.work, workspace.store
 
 # %% [markdown]
 # ## Import: every funding file of the three venues, and Binance BTC spot, perp and mark bars
@@ -66,7 +54,8 @@ bar_files = [
     SHARED / "binance_freqtrade/futures/BTC_USDT_USDT-1h-futures.feather",
     SHARED / "binance_freqtrade/futures/BTC_USDT_USDT-1h-mark.feather",
 ]
-report = import_paths([*funding_files, *bar_files], store)
+# The instrument specs: the repo's hand-typed fixture table (configs/instruments_mid2025.csv, says so in its header).
+report = import_paths([*funding_files, *bar_files, FIXTURE_INSTRUMENTS], store)
 print(f"imported {report.rows:,} rows from {report.files} files into {store.root}")
 
 # %% [markdown]

@@ -9,6 +9,7 @@ from pathlib import Path
 from datasets.catalog import export_catalog
 from datasets.pipeline import import_paths
 from datasets.store import Store
+from datasets.testing import FIXTURE_INSTRUMENTS
 from research.carry_kernel import CROSS_VENUE, SPOT_PERP
 from research.errors import SweepError
 
@@ -63,7 +64,8 @@ def prepare_shared_data(
     if missing:
         raise SweepError(f"expected the recorded files under {shared}, missing {missing}: check --shared")
     store = Store(root / "store")
-    import_paths(paths, store)
+    # The recorded files carry no instrument specs: the hand-typed fixture table stands in (datasets.testing).
+    import_paths([*paths, FIXTURE_INSTRUMENTS], store)
     catalog = root / "catalog"
     export_catalog(store, catalog, venues=venues, symbols=symbols, start=start, end=end)
     return PreparedData(store, catalog)

@@ -15,6 +15,11 @@ Every bar close where both legs have a bar, ``TwoLegCarry``:
 4. re-balances a leg that drifted more than ``hedge_tolerance_pct`` from its target (partial fills,
    a denied leg).
 
+Most bars change nothing, and then cost little without changing any decision: the equity breakers
+are fed only what can move them (``RiskManagedStrategy.check_equity``), the state machine is not
+stepped again while the signal, the direction and the side of ``max_holding_hours`` are those of a
+step that held, and the hedge is not re-measured until a fill or an order moves the holdings.
+
 Quantities: the target is in base units; a perp's position and orders are in contracts of
 ``multiplier`` base units (an OKX BTC swap: 0.01 BTC), so a perp leg of ``b`` base units is
 ``b / multiplier`` contracts, rounded down to the contract lot. The pair quantity is rounded down to a
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -41,6 +47,7 @@ from strategies.risk import (
     state_field,
 )
 from strategies.signals import NS_PER_SECOND, carry_step, cost_apr, hedge_orders
+from strategies.sizing import Sizing
 
 DEFAULT_BAR_SPEC = "1-HOUR-LAST-EXTERNAL"
 # The slowest funding clock in our data (Binance, Bybit, OKX: 8 h): warm-up covers that many settlements.
@@ -167,7 +174,7 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         Time bars that drive decisions (``1-HOUR-LAST-EXTERNAL``).
     notional : str
         Quote amount of each leg at entry (base quantity = notional / first leg's close, rounded down
-        to both lots in base units).
+        to both lots in base units); the ``sizing`` mode may scale it.
     entry_apr, exit_apr : str
         Annualised thresholds (0.10 = 10 %/year): enter at ``signal - cost >= entry_apr``, exit when
         the signal in the position's favour falls below ``exit_apr``.
@@ -185,6 +192,8 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         Re-balance a leg more than this far (percent of the target quantity) from its target.
     risk : dict
         ``strategies.risk.RiskLimits`` fields.
+    sizing : dict, optional
+        ``strategies.sizing.Sizing`` fields (the run config's ``[sizing]``); None: fixed ``notional``.
 
     Raises
     ------
@@ -206,6 +215,7 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         max_holding_hours: int = 2160,
         hedge_tolerance_pct: str = "1",
         risk: dict[str, Any] | None = None,
+        sizing: dict[str, Any] | None = None,
         order_id_tag: str | None = None,
     ) -> None:
         super().__init__()
@@ -221,6 +231,7 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         self.max_holding_hours = int(max_holding_hours)
         self.hedge_tolerance_pct = decimal_param("hedge_tolerance_pct", hedge_tolerance_pct)
         self.risk = RiskLimits.from_mapping(risk)
+        self.sizing = Sizing.from_mapping(sizing)
         check_carry_params(self)
 
     @property
@@ -272,7 +283,17 @@ class TwoLegCarry(RiskManagedStrategy):
         self.decisions = 0
         self.max_drift = Decimal(0)
         self.last_signal: Decimal | None = None
-        self._balanced: tuple[Decimal, ...] | None = None  # (target, holdings) of a rebalance that sent nothing
+        # (target, holdings_version) of a rebalance that sent nothing: the holdings cannot have moved since.
+        self._balanced: tuple[Decimal, int] | None = None
+        self._cost = config.cost
+        self._max_holding_secs = config.max_holding_hours * 3600
+        self._book_list = list(self.books.values())
+        self._other_leg = {legs[0]: legs[1], legs[1]: legs[0]}
+        self._steady: tuple[Decimal | None, int] | None = None  # (signal, direction) of the last step that held
+        # First-leg closes for the realised volatility, kept only when the sizing mode reads them.
+        self.sizing_closes: deque[Decimal] | None = (
+            deque(maxlen=config.sizing.volatility_window_bars) if config.sizing.mode == "volatility_target" else None
+        )
 
     def signal(self) -> Decimal | None:
         """Return the carry signal as an APR in favour of direction ``+1``, or None while warming up.
@@ -302,9 +323,12 @@ class TwoLegCarry(RiskManagedStrategy):
         instrument_id = bar.bar_type.instrument_id
         ts_ns = bar.ts_event
         self.observe_bar_close(instrument_id, bar.close, ts_ns)
+        if self.sizing_closes is not None and instrument_id == self.legs[0]:
+            self.sizing_closes.append(bar.close.as_decimal())
         bar_ts = self.bar_ts
         bar_ts[instrument_id] = ts_ns
-        if bar_ts.get(self.legs[0]) == bar_ts.get(self.legs[1]):
+        other = self._other_leg.get(instrument_id)
+        if other is not None and bar_ts.get(other) == ts_ns:
             self.decide(ts_ns)
 
     def decide(self, ts_ns: int) -> None:
@@ -319,26 +343,41 @@ class TwoLegCarry(RiskManagedStrategy):
         self.check_equity()
         if self.gate.halted:
             return
+        self.check_liquidation()
         now = self.clock.timestamp_ns()
-        for book in self.books.values():
+        for book in self._book_list:
             book.advance(now)
         signal = self.signal()
         self.last_signal = signal
         self.decisions += 1
-        held_secs = (ts_ns - self.entered_ns) // NS_PER_SECOND if self.direction else 0
-        wanted = carry_step(
-            self.direction,
-            held_secs,
-            signal,
-            entry_apr=params.entry_apr,
-            exit_apr=params.exit_apr,
-            cost=params.cost,
-            max_holding_secs=params.max_holding_hours * 3600,
-            allow_reverse=self.allow_reverse,
-        )
-        if wanted != self.direction:
+        direction = self.direction
+        steady = self._steady
+        if (
+            steady is not None
+            and steady[0] is signal
+            and steady[1] == direction
+            and (not direction or ts_ns - self.entered_ns < self._max_holding_secs * NS_PER_SECOND)
+        ):
+            # The signal object, the direction and the holding period's side of its limit are those of
+            # a step that held: carry_step would hold again.
+            wanted = direction
+        else:
+            held_secs = (ts_ns - self.entered_ns) // NS_PER_SECOND if direction else 0
+            wanted = carry_step(
+                direction,
+                held_secs,
+                signal,
+                entry_apr=params.entry_apr,
+                exit_apr=params.exit_apr,
+                cost=self._cost,
+                max_holding_secs=self._max_holding_secs,
+                allow_reverse=self.allow_reverse,
+            )
+            self._steady = (signal, direction) if wanted == direction else None
+        if wanted != direction:
             self.switch(wanted, ts_ns)
-        self.rebalance()
+        if (self.target, self.holdings_version) != self._balanced:
+            self.rebalance()
 
     def switch(self, wanted: int, ts_ns: int) -> None:
         """Close both legs (always allowed) and, unless ``wanted`` is flat, open the new pair."""
@@ -350,24 +389,65 @@ class TwoLegCarry(RiskManagedStrategy):
         quantity = self.pair_quantity()
         if quantity <= 0:
             return
-        first = quantity if wanted * self.FIRST_LEG_SIGN > 0 else -quantity
+        first = self.liquidation_fit(quantity if wanted * self.FIRST_LEG_SIGN > 0 else -quantity)
+        if first == 0:
+            return
         # Set before sending: a leg the engine denies calls ``on_order_lost`` from inside ``submit_order``.
         self.direction, self.target, self.entered_ns = wanted, first, ts_ns
         if not self.submit_checked([self.leg_order(0, first), self.leg_order(1, -first)]):
             self.direction, self.target = 0, Decimal(0)
 
     def pair_quantity(self) -> Decimal:
-        """Return the base quantity of each leg: notional / first leg's close, rounded down to both lots."""
+        """Return the base quantity of each leg: the entry notional / first leg's close, rounded down to both lots."""
         price = self.last_price.get(self.legs[0])
         if not price:
             return Decimal(0)
+        lots = self.pair_lots()
+        return pair_base_quantity(self.entry_notional(price), price, lots=lots) if lots else Decimal(0)
+
+    def pair_lots(self) -> list[Decimal]:
+        """Return both legs' lots in base units (a perp's size increment x multiplier); empty if one is not cached."""
         lots = []
         for instrument_id in self.legs:
             instrument = self.cache.instrument(instrument_id)
             if instrument is None:
-                return Decimal(0)
+                return []
             lots.append(instrument.size_increment.as_decimal() * self.multiplier(instrument_id))
-        return pair_base_quantity(self.params.notional, price, lots=lots)
+        return lots
+
+    def liquidation_fit(self, first: Decimal) -> Decimal:
+        """Return the first leg's signed base quantity cut so every perp leg keeps its liquidation distance.
+
+        The cut (``RiskManagedStrategy.liquidation_room``) applies to both legs alike, rounded down to
+        both lots, and is recorded as a ``liquidation_distance`` risk event: ``reduce``, or ``deny`` when
+        nothing fits.
+        """
+        scale, tight = self.liquidation_room([self.leg_order(0, first), self.leg_order(1, -first)])
+        if tight is None:
+            return first
+        fitted = pair_base_quantity(abs(first) * scale, Decimal(1), lots=self.pair_lots())
+        detail = f"pair {abs(first)} cut to {fitted}" if fitted else f"pair {abs(first)} refused"
+        self._record(self.clock.timestamp_ns(), tight, "reduce" if fitted else "deny", detail=detail)
+        return fitted if first > 0 else -fitted
+
+    def entry_notional(self, price: Decimal) -> Decimal:
+        """Return each leg's notional at entry: the sizing mode's, scaled down to the correlated exposure cap."""
+        params = self.params
+        sizing = params.sizing
+        if sizing.mode == "fixed_notional" and sizing.max_correlated_exposure_usd is None:
+            return params.notional
+        equity = sum(self.equity_by_venue().values(), Decimal(0)) if sizing.mode == "kelly" else Decimal(0)
+        notional = sizing.entry_notional(
+            params.notional,
+            equity=equity,
+            closes=list(self.sizing_closes or ()),
+            bar_interval_ns=params.bar_interval_ns,
+        )
+        prices = self.last_price
+        current = {str(i): abs(self.base_holding(i)) * prices.get(i, Decimal(0)) for i in self.risk_instruments}
+        # Both legs get the same base quantity, notional / price: the second leg's exposure is at its own price.
+        added = {str(i): notional * prices.get(i, price) / price for i in self.legs}
+        return notional * sizing.entry_scale(current, added)
 
     def base_holding(self, instrument_id: InstrumentId) -> Decimal:
         """Return ``holding`` in base units (contracts x multiplier for a perp)."""
@@ -380,11 +460,11 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def rebalance(self) -> None:
         """Trade a leg back to its target when it drifted beyond the tolerance."""
-        holdings = [self.base_holding(i) for i in self.legs]
-        key = (self.target, *holdings)
+        key = (self.target, self.holdings_version)
         if key == self._balanced:
             return  # nothing moved since a rebalance that found nothing to trade
         self._balanced = key
+        holdings = [self.base_holding(i) for i in self.legs]
         if self.target:
             drift = max(abs(holdings[0] - self.target), abs(holdings[1] + self.target)) / abs(self.target)
             self.max_drift = max(self.max_drift, drift)
@@ -396,6 +476,13 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def on_risk_flatten(self) -> None:
         self.direction, self.target = 0, Decimal(0)
+
+    def on_liquidation_reduce(self, instrument_id: InstrumentId, fraction: Decimal) -> None:
+        # Both legs shrink to the same base quantity; the decision's rebalance trades them (reductions only).
+        cut = pair_base_quantity(abs(self.target) * fraction, Decimal(1), lots=self.pair_lots())
+        self.target = cut if self.target > 0 else -cut
+        if cut == 0:
+            self.direction = 0
 
     def on_save(self) -> dict[str, bytes]:
         """Return the carry's state (direction, target, entry time, funding books) and the breakers'."""

@@ -11,14 +11,16 @@ Nautilus injects (cache, portfolio, clock, order factory).
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, OrderSide
+from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, OrderSide, Venue
 from nautilus_trader.trading import Strategy, StrategyConfig
 
-from strategies.carry import decimal_param
-from strategies.risk import lot_quantity
+from strategies.carry import bar_interval_ns, decimal_param
+from strategies.risk import USD_LIKE, lot_quantity
+from strategies.sizing import Sizing
 
 
 class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
@@ -34,6 +36,8 @@ class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
         Short size in quote currency per instrument, converted at the last close.
     enter_rate, exit_rate : str
         Short when the funding rate >= ``enter_rate``; flatten when it is <= ``exit_rate``.
+    sizing : dict, optional
+        ``strategies.sizing.Sizing`` fields (the run config's ``[sizing]``); None: fixed ``notional``.
     """
 
     PARAMETER_SPACE: ClassVar[dict[str, tuple[str, str]]] = {
@@ -49,6 +53,7 @@ class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
         notional: str = "10000",
         enter_rate: str = "0.0001",
         exit_rate: str = "0",
+        sizing: dict[str, Any] | None = None,
         order_id_tag: str | None = None,
     ) -> None:
         super().__init__()
@@ -59,6 +64,7 @@ class FundingShortConfig(StrategyConfig):  # type: ignore[misc]
         self.notional = decimal_param("notional", notional)
         self.enter_rate = decimal_param("enter_rate", enter_rate)
         self.exit_rate = decimal_param("exit_rate", exit_rate)
+        self.sizing = Sizing.from_mapping(sizing)
         if self.notional <= 0:
             raise ValueError(f"notional: expected > 0, was {notional}")
         if self.exit_rate > self.enter_rate:
@@ -73,6 +79,9 @@ class FundingShort(Strategy):  # type: ignore[misc]
         self.params = config
         self.announced: dict[InstrumentId, Decimal] = {}
         self.settled: dict[InstrumentId, Decimal] = {}
+        window = config.sizing.volatility_window_bars
+        self.closes: dict[InstrumentId, deque[Decimal]] = {i: deque(maxlen=window) for i in config.instrument_ids}
+        self.bar_interval_ns = bar_interval_ns(config.bar_spec)
 
     def on_start(self) -> None:
         for instrument_id in self.params.instrument_ids:
@@ -87,6 +96,8 @@ class FundingShort(Strategy):  # type: ignore[misc]
 
     def on_bar(self, bar: Bar) -> None:
         instrument_id = bar.bar_type.instrument_id
+        if self.params.sizing.mode == "volatility_target":
+            self.closes[instrument_id].append(bar.close.as_decimal())
         rate = self.settled.get(instrument_id)
         if rate is None:
             return
@@ -97,13 +108,38 @@ class FundingShort(Strategy):  # type: ignore[misc]
                 return
             # Contracts of ``multiplier`` base units each (an OKX BTC swap: 0.01 BTC).
             value = bar.close.as_decimal() * instrument.multiplier.as_decimal()
-            quantity = lot_quantity(instrument, self.params.notional / value)
+            quantity = lot_quantity(instrument, self.entry_notional(instrument_id) / value)
             target = -quantity.as_decimal()
         elif rate <= self.params.exit_rate and current != 0:
             target = Decimal(0)
         else:
             return
         _trade_towards(self, instrument_id, current, target)
+
+    def entry_notional(self, instrument_id: InstrumentId) -> Decimal:
+        """Return the short's notional: the sizing mode's, scaled down to the correlated exposure cap."""
+        params = self.params
+        sizing = params.sizing
+        if sizing.mode == "fixed_notional" and sizing.max_correlated_exposure_usd is None:
+            return params.notional
+        equity = self._equity(instrument_id.venue) if sizing.mode == "kelly" else Decimal(0)
+        closes = list(self.closes[instrument_id])
+        notional = sizing.entry_notional(
+            params.notional, equity=equity, closes=closes, bar_interval_ns=self.bar_interval_ns
+        )
+        current = {}
+        for position in self.cache.positions_open(strategy_id=self.strategy_id):
+            last = self.cache.bar(BarType.from_str(f"{position.instrument_id}-{params.bar_spec}"))
+            if last is not None:
+                exposure = position.quantity.as_decimal() * position.multiplier.as_decimal() * last.close.as_decimal()
+                current[str(position.instrument_id)] = exposure
+        return notional * sizing.entry_scale(current, {str(instrument_id): notional})
+
+    def _equity(self, venue: Venue) -> Decimal:
+        account = self.portfolio.account(venue)
+        if account is None:
+            return Decimal(0)
+        return sum((m.as_decimal() for c, m in account.balances_total().items() if c.code in USD_LIKE), Decimal(0))
 
 
 class EmaCrossConfig(StrategyConfig):  # type: ignore[misc]

@@ -36,6 +36,15 @@ from nautilus_trader.common import DataActor, DataActorConfig
 from nautilus_trader.model import InstrumentId, OrderSide, Quantity, Venue
 from nautilus_trader.trading import Strategy
 
+from strategies.liquidation_price import (
+    Book,
+    LiquidationGuard,
+    MaintenanceTier,
+    MarginMode,
+    OpenLeg,
+    flat_tiers,
+    tiers_from_mapping,
+)
 from strategies.positions import OpenPrices
 
 RISK_EVENTS_TOPIC = "carrylab.risk.events"
@@ -60,8 +69,12 @@ Control = Literal[
     "drawdown",
     "kill_switch",
     "nautilus_risk_engine",
+    "liquidation_distance",
 ]
-Action = Literal["allow", "deny", "flatten", "halt", "resume"]
+Action = Literal["allow", "deny", "flatten", "halt", "resume", "reduce"]
+# Safety default of ``RiskLimits.min_liquidation_distance_pct``: a cross-margined perp leg may be at most
+# about 6.5x its venue's wallet (short: distance = (wallet / notional - MMR) / (1 + MMR)).
+DEFAULT_MIN_LIQUIDATION_DISTANCE_PCT = Decimal(15)
 
 
 class RiskConfigError(ValueError):
@@ -86,6 +99,19 @@ class RiskLimits:
         Fall from peak equity, in percent, that flattens and halts for the rest of the run.
     max_price_age_secs, max_funding_age_secs : int, optional
         No new exposure when the instrument's last price (bar or mark) or funding update is older.
+    min_liquidation_distance_pct : Decimal, optional
+        Smallest distance, in percent of the mark, between a perp leg's liquidation price and the mark:
+        new exposure is cut to the largest size that keeps it (or refused), an open leg the mark moved
+        closer is reduced (``strategies.liquidation_price``). On by default
+        (``DEFAULT_MIN_LIQUIDATION_DISTANCE_PCT``); 0 in a config turns it off.
+    margin_mode : {"cross", "isolated"}
+        How the venue margins a perp leg: with the venue's whole wallet (Nautilus' margin account) or with
+        its own ``notional / isolated_leverage``.
+    isolated_leverage : Decimal
+        Leverage of an isolated leg.
+    margin_tiers : dict[str, tuple[MaintenanceTier, ...]]
+        Instrument id (``BTCUSDT-PERP.BINANCE``) -> maintenance brackets, built by ``engine.loading`` from the
+        store's ``margin_tiers``; a perp without an entry uses its instrument's flat ``margin_maint``.
     """
 
     max_total_exposure_usd: Decimal | None = None
@@ -95,6 +121,10 @@ class RiskLimits:
     max_drawdown_pct: Decimal | None = None
     max_price_age_secs: int | None = None
     max_funding_age_secs: int | None = None
+    min_liquidation_distance_pct: Decimal | None = DEFAULT_MIN_LIQUIDATION_DISTANCE_PCT
+    margin_mode: MarginMode = "cross"
+    isolated_leverage: Decimal = Decimal(1)
+    margin_tiers: dict[str, tuple[MaintenanceTier, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> RiskLimits:
@@ -119,9 +149,35 @@ class RiskLimits:
                 values[key] = {str(v).upper(): _positive(f"risk.max_leverage.{v}", x) for v, x in value.items()}
             elif key.endswith("_secs"):
                 values[key] = int(_positive(f"risk.{key}", value))
+            elif key in ("min_liquidation_distance_pct", "margin_mode", "margin_tiers"):
+                values[key] = _liquidation_limit(key, value)
             else:
                 values[key] = _positive(f"risk.{key}", value)
         return cls(**values)
+
+
+def _liquidation_limit(key: str, value: Any) -> Any:
+    if key == "margin_mode":
+        if value not in ("cross", "isolated"):
+            raise RiskConfigError(f"risk.margin_mode: expected 'cross' or 'isolated', was {value!r}")
+        return value
+    if key == "margin_tiers":
+        if not isinstance(value, Mapping):
+            raise RiskConfigError(f"risk.margin_tiers: expected a table instrument id -> brackets, was {value!r}")
+        try:
+            return {str(i): tiers_from_mapping(rows, where=f"risk.margin_tiers.{i}") for i, rows in value.items()}
+        except ValueError as exc:
+            raise RiskConfigError(str(exc)) from None
+    if not isinstance(value, bool) and isinstance(value, int | float | str | Decimal) and _is_zero(value):
+        return None  # the safety default switched off explicitly
+    return _positive(f"risk.{key}", value)
+
+
+def _is_zero(value: int | float | str | Decimal) -> bool:
+    try:
+        return Decimal(str(value)) == 0
+    except InvalidOperation:
+        return False
 
 
 def _positive(name: str, value: Any) -> Decimal:
@@ -212,6 +268,8 @@ class RiskGate:
         self.day_start_equity: Decimal | None = None
         self.price_ts: dict[str, int] = {}
         self.funding_ts: dict[str, int] = {}
+        # update_is_noop's floats of (peak, day start, limits), rebuilt when one of them is replaced.
+        self._floats: tuple[Any, ...] = (None, None, None, 0.0, None, None, None)
 
     @property
     def halted(self) -> bool:
@@ -376,10 +434,47 @@ class RiskGate:
                 decisions.append(Decision(False, "daily_loss", reason, loss, loss_limit))
         return decisions
 
+    def update_is_noop(self, now_ns: int, equity: float, error: float) -> bool:
+        """Return whether ``update_equity(now_ns, e)`` changes nothing for every ``e`` within ``equity +- error``.
+
+        A screen in floats for a caller that can estimate the equity cheaply (``error`` bounds the
+        estimate's error): True only when the update cannot start a day, raise the peak or reach a
+        limit, so skipping it leaves every decision and every saved value as they were.
+        """
+        peak = self.peak_equity
+        if peak is None or now_ns // NS_PER_DAY != self.day:
+            return False
+        known = self._floats
+        if known[0] is not peak or known[1] is not self.day_start_equity or known[2] is not self.limits:
+            known = self._floats = (peak, self.day_start_equity, self.limits, *_as_floats(self, peak))
+        peak_value, day_start, drawdown_pct, loss_limit = known[3:]
+        # Floats of the Decimal peak and limits are off by ~1e-16 of their size: widen by far more.
+        slack = error + 1e-9 * (abs(equity) + abs(peak_value))
+        if equity + slack >= peak_value:
+            return False
+        low = equity - slack
+        if drawdown_pct is not None and peak_value > 0 and (self.halted_until_ns is not None or not self.halted):
+            if (peak_value - low) * 100 >= drawdown_pct * peak_value * (1 - 1e-9):
+                return False
+        if loss_limit is not None and not self.halted and day_start is not None:
+            if day_start - low >= loss_limit - slack:
+                return False
+        return True
+
     def kill(self, reason: str) -> Decision:
         """Halt for good: the kill switch."""
         self.halted_reason, self.halted_until_ns = f"kill switch: {reason}", None
         return Decision(False, "kill_switch", self.halted_reason)
+
+
+def _as_floats(gate: RiskGate, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
+    day_start, drawdown, loss = gate.day_start_equity, gate.limits.max_drawdown_pct, gate.limits.daily_loss_limit_usd
+    return (
+        float(peak),
+        None if day_start is None else float(day_start),
+        None if drawdown is None else float(drawdown),
+        None if loss is None else float(loss),
+    )
 
 
 class RiskManagedStrategy(Strategy):  # type: ignore[misc]
@@ -417,7 +512,21 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self._equity_key: tuple[Any, ...] | None = None
         self._flat_key: tuple[Any, ...] | None = None
         self._balances_version = 0
+        self._estimate_terms: tuple[object, list[tuple[InstrumentId, float, float, float, float]]] = (None, [])
+        self._estimate_base: tuple[int, float] = (-1, 0.0)
         self._ids: dict[InstrumentId, str] = {}
+        # Price times seen since the gate last looked (``_sync_prices``): a bar or mark is one dict store.
+        self._seen: dict[InstrumentId, int] = {}
+        # Bumped whenever ``holding`` may change (a fill, a position event, an order sent or lost).
+        self.holdings_version = 0
+        self.liquidation = LiquidationGuard(
+            limits.margin_tiers,
+            min_distance_pct=limits.min_liquidation_distance_pct,
+            margin_mode=limits.margin_mode,
+            isolated_leverage=limits.isolated_leverage,
+        )
+        self._liquidation_version: int | None = None  # balances version of the guard's last refresh
+        self._liquidation_ids: list[tuple[InstrumentId, str]] = []  # the open legs at that refresh
 
     @property
     def last_price(self) -> dict[InstrumentId, Decimal]:
@@ -440,17 +549,36 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self.funding_instruments = {str(i) for i in funding}
         self.subscribe_topic(KILL_SWITCH_TOPIC, self._on_kill_switch)
         self.subscribe_topic(FUNDING_BOOKED_TOPIC, self._on_funding_booked)
+        for instrument_id in self.risk_instruments:
+            instrument = self.cache.instrument(instrument_id)
+            key = str(instrument_id)
+            if instrument is None or key in self.liquidation.tiers or instrument.is_inverse:
+                continue
+            if instrument.margin_maint > 0:  # a perp without published tiers: its flat maintenance rate
+                self.liquidation.tiers[key] = flat_tiers(instrument.margin_maint)
 
     def observe_bar(self, instrument_id: InstrumentId, close: Decimal, ts_ns: int) -> None:
         """Record a bar close (the price orders fill at, and the exposure price)."""
         self._closes.pop(instrument_id, None)
         self._last_price[instrument_id] = close
-        self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+        self._observe_price(instrument_id, ts_ns)
 
     def observe_bar_close(self, instrument_id: InstrumentId, close: Any, ts_ns: int) -> None:
         """Record a bar close given as a Nautilus ``Price``, converted to ``Decimal`` only when read."""
         self._closes[instrument_id] = close
-        self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+        seen = self._seen
+        if seen.get(instrument_id, ts_ns) <= ts_ns:
+            seen[instrument_id] = ts_ns
+
+    def _observe_price(self, instrument_id: InstrumentId, ts_ns: int) -> None:
+        seen = self._seen
+        if seen.get(instrument_id, ts_ns) <= ts_ns:
+            seen[instrument_id] = ts_ns
+
+    def _sync_prices(self) -> None:
+        for instrument_id, ts_ns in self._seen.items():
+            self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+        self._seen.clear()
 
     def _id_text(self, instrument_id: InstrumentId) -> str:
         text = self._ids.get(instrument_id)
@@ -460,7 +588,9 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def observe_mark(self, instrument_id: InstrumentId, ts_ns: int) -> None:
         """Record that a mark price arrived (it keeps the price fresh)."""
-        self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+        seen = self._seen
+        if seen.get(instrument_id, ts_ns) <= ts_ns:
+            seen[instrument_id] = ts_ns
 
     def observe_funding(self, instrument_id: InstrumentId, ts_ns: int, next_funding_ns: int | None = None) -> None:
         """Record that a funding update arrived (and when it settles, which moves the balance)."""
@@ -526,6 +656,33 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
                 self._open.append((instrument_id, signed, opened, multiplier, instrument_id.venue.value))
         return self._open
 
+    def _equity_estimate(self) -> tuple[float, float]:
+        # equity_by_venue in floats and a bound on its error (1e-9 of the magnitudes summed: floats
+        # are good to ~1e-15 of them here); the terms are rebuilt when the open positions are.
+        open_positions = self._open_positions()
+        if self._estimate_terms[0] is not open_positions:
+            terms = []
+            for instrument_id, signed, opened_at, multiplier, _ in open_positions:
+                quantity, opened_price = float(signed * multiplier), float(opened_at)
+                terms.append((instrument_id, quantity, opened_price, abs(quantity), abs(quantity * opened_price)))
+            self._estimate_terms = (open_positions, terms)
+        if self._estimate_base[0] != self._balances_version:
+            self._estimate_base = (self._balances_version, float(sum((self._balances or {}).values(), Decimal(0))))
+        total = self._estimate_base[1]
+        size = abs(total)
+        closes, prices = self._closes, self._last_price
+        for instrument_id, quantity, opened, magnitude, opened_magnitude in self._estimate_terms[1]:
+            close = closes.get(instrument_id)
+            if close is not None:
+                price = close.as_double()
+            elif instrument_id in prices:
+                price = float(prices[instrument_id])
+            else:
+                continue
+            total += quantity * (price - opened)
+            size += magnitude * abs(price) + opened_magnitude
+        return total, 1e-9 * size + 1e-9
+
     def _venue_balances(self) -> dict[str, Decimal]:
         now = self.clock.timestamp_ns()
         if self._next_settlement_ns is not None and self._next_settlement_ns <= now:
@@ -536,7 +693,9 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             self._balances_version += 1
             self._balances = {}
             for venue in sorted({i.venue.value for i in self.risk_instruments}):
-                account = self.portfolio.account(Venue(venue))
+                # The cache's copy of the account: the portfolio's costs ~5x more (each clones the event
+                # history, benchmarks/fill_growth.py).
+                account = self.cache.account_for_venue(Venue(venue))
                 total = Decimal(0)
                 if account is not None:
                     for currency, money in account.balances_total().items():
@@ -554,6 +713,10 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             # Flat, balances unchanged: the equity is the same as at the last check.
             if self._flat_key == (now // NS_PER_DAY, self._balances_version, gate.halted_reason, gate.halted_until_ns):
                 return
+        if not settling and self._balances is not None:
+            estimate, error = self._equity_estimate()
+            if gate.update_is_noop(now, estimate, error):
+                return  # in a position, far from a new peak and from every limit: nothing to update
         equity = sum(self.equity_by_venue().values(), Decimal(0))
         # The same equity on the same UTC day from the same halt state changes nothing: skip the update.
         if self._equity_key == (now // NS_PER_DAY, equity, gate.halted_reason, gate.halted_until_ns):
@@ -592,6 +755,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             OrderIntent(str(inst.id), inst.id.venue.value, qty, self.last_price.get(inst.id, Decimal(0)))
             for inst, _, qty in sized
         ]
+        self._sync_prices()
         decision = self.gate.check(
             intents,
             positions={str(i.id): self.holding(i.id) for i, _, _ in sized}
@@ -602,6 +766,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             funding_instruments=self.funding_instruments,
             multipliers={str(i): self.multiplier(i) for i in [*self.risk_instruments, *(s.id for s, _, _ in sized)]},
         )
+        if decision.allowed:
+            sized, decision = self._liquidation_check(now, sized, decision)
+            intents = [
+                OrderIntent(str(i.id), i.id.venue.value, q, self.last_price.get(i.id, Decimal(0))) for i, _, q in sized
+            ]
         described = ", ".join(f"{i.instrument_id} {i.quantity:+}" for i in intents)
         if not decision.allowed:
             self._record(now, decision, "deny", detail=f"denied [{described}]")
@@ -611,11 +780,149 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             side = OrderSide.BUY if signed > 0 else OrderSide.SELL
             order = self.order_factory.market(instrument.id, side, quantity)
             self.pending[str(order.client_order_id)] = (instrument.id, signed)
+            self.holdings_version += 1
             self.submit_order(order)
         return True
 
+    def _liquidation_check(
+        self, now: int, sized: list[tuple[Any, Quantity, Decimal]], decision: Decision
+    ) -> tuple[list[tuple[Any, Quantity, Decimal]], Decision]:
+        scale, tight = self.liquidation_room([(i.id, q) for i, _, q in sized])
+        if tight is None:
+            return sized, decision
+        if len(sized) > 1 or scale <= 0:
+            return sized, tight
+        instrument, _, signed = sized[0]
+        quantity = lot_quantity(instrument, signed * scale)
+        if quantity.as_decimal() <= 0:
+            return sized, tight
+        self._record(now, tight, "reduce", detail=f"cut {instrument.id} {signed:+} to {quantity.as_decimal()}")
+        return [(instrument, quantity, quantity.as_decimal() if signed > 0 else -quantity.as_decimal())], decision
+
+    def liquidation_room(self, orders: Sequence[tuple[InstrumentId, Decimal]]) -> tuple[Decimal, Decision | None]:
+        """Return the fraction of ``orders`` that keeps every perp leg's liquidation distance, and the tightest leg.
+
+        ``orders`` are signed, in the instruments' units. A fraction below 1 comes with a denying
+        ``liquidation_distance`` decision naming the leg whose distance at the full size is the smallest;
+        at 1 the decision is None. Orders that reduce a leg, and instruments without tiers, always fit.
+        """
+        guard = self.liquidation
+        if guard.min_distance_pct is None or not guard.tiers:
+            return Decimal(1), None
+        scale, tight = Decimal(1), None
+        for instrument_id, signed in orders:
+            key = self._id_text(instrument_id)
+            held = self.holding(instrument_id)
+            mark = self.last_price.get(instrument_id)
+            if key not in guard.tiers or not signed or not mark or _reduces(held, signed):
+                continue
+            legs = self._legs()
+            book = Book(legs, self._venue_balances(), self._leg_prices())
+            multiplier = self.multiplier(instrument_id)
+            old, delta = held * multiplier, signed * multiplier
+            side = 1 if old + delta > 0 else -1
+            own = sum((leg.quantity * (mark - leg.entry_price) for leg in legs if leg.instrument_id == key), Decimal(0))
+            safe = guard.safe_quantity(
+                key, instrument_id.venue.value, side=side, own_unrealised=own, book=book, mark=mark
+            )
+            same_side = old != 0 and (old > 0) == (side > 0)
+            fraction = min(
+                Decimal(1), max(Decimal(0), (safe - abs(old) if same_side else abs(old) + safe) / abs(delta))
+            )
+            if fraction < scale:
+                scale = fraction
+                distance = guard.distance_if(
+                    key, instrument_id.venue.value, quantity=old + delta, own_unrealised=own, book=book, mark=mark
+                )
+                reason = (
+                    f"{key} liquidation price would be {distance:.2f}% from the mark {mark}, minimum "
+                    f"{guard.min_distance_pct}%: {fraction:.4f} of the order keeps it"
+                )
+                tight = Decision(False, "liquidation_distance", reason, distance, guard.min_distance_pct, key)
+        return scale, tight
+
+    def check_liquidation(self) -> None:
+        """Once per decision: reduce an open perp leg the mark brought within the minimum liquidation distance.
+
+        The liquidation prices are recomputed only after a fill or a balance change; otherwise this is
+        one comparison per open leg. ``on_liquidation_reduce`` does the reducing.
+        """
+        guard = self.liquidation
+        if not guard.tiers:
+            return
+        if not self._open_positions():
+            if guard.watches:
+                guard.refresh(Book([], {}, {}))
+            return
+        self._refresh_liquidation()
+        closes, last = self._closes, self._last_price
+        exact: dict[str, Decimal] = {}
+        for instrument_id, text in self._liquidation_ids:
+            close = closes.get(instrument_id)
+            if close is not None:
+                if guard.screen(text, close.as_double()):
+                    exact[text] = close.as_decimal()
+            elif instrument_id in last and guard.screen(text, float(last[instrument_id])):
+                exact[text] = last[instrument_id]
+        crossed = guard.observe(exact) if exact else []
+        if not crossed:
+            return
+        book = Book(self._legs(), self._venue_balances(), self._leg_prices())
+        legs, prices = book.legs, book.prices
+        for key in crossed:
+            leg = next(leg for leg in legs if leg.instrument_id == key)
+            mark = prices[key]
+            own = leg.quantity * (mark - leg.entry_price)
+            side = 1 if leg.quantity > 0 else -1
+            safe = guard.safe_quantity(key, leg.venue, side=side, own_unrealised=own, book=book, mark=mark)
+            fraction = min(Decimal(1), max(Decimal(0), safe / abs(leg.quantity)))
+            distance = guard.distances_pct(prices)[key]
+            reason = (
+                f"{key} liquidation price {guard.watches[key].liquidation} is {distance:.2f}% from the mark {mark}, "
+                f"minimum {guard.min_distance_pct}%: reducing the position to {fraction:.4f} of it"
+            )
+            decision = Decision(
+                False, "liquidation_distance", reason, distance, guard.min_distance_pct or Decimal(0), key
+            )
+            self._record(self.clock.timestamp_ns(), decision, "reduce")
+            guard.disarm(key)
+            self.on_liquidation_reduce(InstrumentId.from_str(key), fraction)
+
+    def on_liquidation_reduce(self, instrument_id: InstrumentId, fraction: Decimal) -> None:
+        """Cut the position on ``instrument_id`` to ``fraction`` of it, to the lot (a carry cuts both legs)."""
+        held = self.holding(instrument_id)
+        self.submit_checked([(instrument_id, -held * (1 - fraction))])
+
+    def liquidation_distances(self) -> dict[str, Decimal]:
+        """Return each open perp leg's liquidation distance at the last price, in percent (the status line)."""
+        if not self.liquidation.tiers:
+            return {}
+        self._refresh_liquidation()
+        return self.liquidation.distances_pct(self._leg_prices())
+
+    def _refresh_liquidation(self) -> Book | None:
+        wallet = self._venue_balances()
+        if self._liquidation_version == self._balances_version:
+            return None
+        book = Book(self._legs(), wallet, self._leg_prices())
+        self.liquidation.refresh(book)
+        self._liquidation_version = self._balances_version
+        self._liquidation_ids = [(i, self._id_text(i)) for i, *_ in self._open_positions()]
+        return book
+
+    def _legs(self) -> list[OpenLeg]:
+        return [
+            OpenLeg(self._id_text(i), venue, signed * multiplier, opened)
+            for i, signed, opened, multiplier, venue in self._open_positions()
+        ]
+
+    def _leg_prices(self) -> dict[str, Decimal]:
+        prices = self.last_price
+        return {self._id_text(i): prices[i] for i, *_ in self._open_positions() if i in prices}
+
     def on_save(self) -> dict[str, bytes]:
         """Return the breakers' state (halt, peak and day-start equity, data ages, last prices) for a restart."""
+        self._sync_prices()
         gate = self.gate
         document = {
             "halted_reason": gate.halted_reason,
@@ -648,6 +955,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         gate.day = state_field(document, RISK_STATE_KEY, "day", (int, type(None)))
         gate.day_start_equity = state_decimal(document, RISK_STATE_KEY, "day_start_equity", optional=True)
         gate.price_ts = _int_map(document, "price_ts")
+        self._seen.clear()
         gate.funding_ts = _int_map(document, "funding_ts")
         prices = state_field(document, RISK_STATE_KEY, "last_price", dict)
         self.last_price = {
@@ -662,6 +970,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self._positions_moved()
 
     def _positions_moved(self) -> None:
+        self._liquidation_version = None
+        self.holdings_version += 1
         self._net.clear()
         self._open = None
         self._equity_key = None
@@ -692,18 +1002,21 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def on_order_denied(self, event: Any) -> None:
         self.pending.pop(str(event.client_order_id), None)
+        self.holdings_version += 1
         decision = Decision(False, "nautilus_risk_engine", str(event.reason), instrument_id=str(event.instrument_id))
         self._record(self.clock.timestamp_ns(), decision, "deny")
         self.on_order_lost(event.instrument_id)
 
     def on_order_rejected(self, event: Any) -> None:
         self.pending.pop(str(event.client_order_id), None)
+        self.holdings_version += 1
         decision = Decision(False, "nautilus_risk_engine", f"venue rejected: {event.reason}")
         self._record(self.clock.timestamp_ns(), decision, "deny")
         self.on_order_lost(event.instrument_id)
 
     def on_order_canceled(self, event: Any) -> None:
         self.pending.pop(str(event.client_order_id), None)
+        self.holdings_version += 1
 
     def on_order_lost(self, instrument_id: InstrumentId) -> None:
         """Called when an order of ours was denied or rejected; the next decision re-balances."""
@@ -728,6 +1041,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self.log.warning(f"risk: {decision.control} -> flattening all positions ({decision.reason})")
         self._record(now, decision, "flatten")
         self.pending.clear()
+        self.holdings_version += 1
         self.market_exit()
         self.on_risk_flatten()
 

@@ -35,8 +35,8 @@ import polars as pl
 from tqdm import tqdm
 
 from datasets.acquire.ccxt_venues import CcxtVenue, FetchKind, ccxt_symbol, ccxt_venue, make_exchange
-from datasets.acquire.errors import FetchError, MalformedPageError, PlanError
-from datasets.acquire.retry import RetryPolicy, call_with_retry
+from datasets.acquire.errors import MalformedPageError, PlanError
+from datasets.acquire.retry import RetryPolicy, call_ccxt
 from datasets.gaps import LATE_FRACTION, Hole, KnownGap, find_holes, known_gaps
 from datasets.importers.common import funding_frame
 from datasets.intervals import infer_funding_interval
@@ -609,23 +609,14 @@ class Fetcher:
         return _without_repeats(frame, what), rows, isinstance(rows, list) and len(rows) >= limit
 
     def _call(self, exchange: ccxt.Exchange, call: Callable[[], Any], *, what: str) -> Any:
-        def guarded() -> Any:
-            try:
-                return call()
-            except ccxt.NetworkError:
-                raise
-            except ccxt.BaseError as exc:
-                raise FetchError(
-                    f"{what}: {exchange.id} refused the request ({type(exc).__name__}: {exc}); "
-                    "check the symbol, interval and range (it is not retried: the error is not transient)"
-                ) from exc
-            except (TypeError, KeyError, ValueError, IndexError, AttributeError) as exc:
-                raise MalformedPageError(
-                    f"{what}: {exchange.id} answered a page ccxt cannot parse ({type(exc).__name__}: {exc}); "
-                    f"nothing of it was written: {_body(exchange)}"
-                ) from exc
-
-        return call_with_retry(guarded, self.retry, what=what)
+        return call_ccxt(
+            call,
+            self.retry,
+            what=what,
+            venue=exchange.id,
+            refused_hint="check the symbol, interval and range",
+            page=lambda: f"nothing of it was written: {_body(exchange)}",
+        )
 
     def _require_json(self, exchange: ccxt.Exchange, what: str) -> None:
         if exchange.last_json_response is None and exchange.last_http_response:

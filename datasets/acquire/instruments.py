@@ -40,9 +40,10 @@ import ccxt
 import polars as pl
 
 from datasets.acquire.ccxt_venues import CcxtVenue, ccxt_venue
-from datasets.acquire.errors import FetchError, MalformedPageError
-from datasets.acquire.retry import RetryPolicy, call_with_retry
+from datasets.acquire.errors import MalformedPageError
+from datasets.acquire.retry import RetryPolicy, call_ccxt
 from datasets.importers.binance_margin import binance_bracket_tiers
+from datasets.instruments import decimals
 from datasets.numeric import exact_decimal, reciprocal
 from datasets.schemas import INSTRUMENTS, MARGIN_TIERS, SYMBOL_PATTERN, interval_label
 from datasets.store import SourceInfo, Store
@@ -200,25 +201,13 @@ class _Caller:
         self.policy = policy
 
     def __call__(self, method: str, call: Callable[[], Any]) -> Any:
-        what = f"{self.exchange.id} {method}"
-
-        def guarded() -> Any:
-            try:
-                return call()
-            except ccxt.NetworkError:
-                raise
-            except ccxt.BaseError as exc:
-                raise FetchError(
-                    f"{what}: {self.exchange.id} refused the request ({type(exc).__name__}: {exc}); "
-                    "it is not retried (the error is not transient): check --api-url and the venue's status"
-                ) from exc
-            except (TypeError, KeyError, ValueError, IndexError, AttributeError) as exc:
-                raise MalformedPageError(
-                    f"{what}: {self.exchange.id} answered a page ccxt cannot parse ({type(exc).__name__}: {exc}); "
-                    "nothing was written"
-                ) from exc
-
-        return call_with_retry(guarded, self.policy, what=what)
+        return call_ccxt(
+            call,
+            self.policy,
+            what=f"{self.exchange.id} {method}",
+            venue=self.exchange.id,
+            refused_hint="check --api-url and the venue's status",
+        )
 
 
 def _listed(row: CcxtVenue, market: Market, markets: Mapping[str, Any], report: InstrumentReport) -> list[_Listed]:
@@ -380,6 +369,8 @@ def _spec(row: CcxtVenue, item: _Listed, extras: _Extras, *, source: str) -> dic
             raise MalformedPageError(
                 f"{row.name} {item.symbol}: expected a {name} in the venue's market record, found none: {info!r:.200}"
             )
+    # The decimals the venue writes the tick and lot with ("0.10": 2), which the stored decimal loses.
+    spec["price_precision"], spec["size_precision"] = decimals(spec["tick_size"]), decimals(spec["lot_size"])
     return spec
 
 

@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
@@ -41,12 +42,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from datasets.acquire.errors import PlanError
 from datasets.acquire.tasks import spawn
+from datasets.errors import NotInStoreError
 from datasets.importers.common import event_ids, venue_symbol
 from datasets.importers.liquidations import ID_FIELDS, NOTIONAL_QUOTES
+from datasets.instruments import instrument_specs_at
 from datasets.schemas import LIQUIDATIONS, PL_DECIMAL
 from datasets.store import SourceInfo, Store
 from datasets.validate import ROW
-from datasets.venues import VENUES
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +188,21 @@ def _record(
     }
 
 
-def liquidation_rows(records: list[Record], *, source: str) -> pl.DataFrame:
+def _multiplier(store: Store | None, venue: str, symbol: str, ts_ms: int) -> Decimal | None:
+    if store is None:
+        return None
+    at = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    try:
+        return instrument_specs_at(store, venue, symbol, at).contract_multiplier
+    except NotInStoreError:
+        return None
+
+
+def liquidation_rows(records: list[Record], *, source: str, store: Store | None = None) -> pl.DataFrame:
     """Return canonical ``liquidations`` rows (with ``_row``) for parsed stream records.
+
+    A size in contracts (OKX) becomes base units through the contract multiplier of the instrument spec
+    ``store`` holds in force at the event; without one the quantity and notional are left empty.
 
     Raises
     ------
@@ -203,8 +218,8 @@ def liquidation_rows(records: list[Record], *, source: str) -> pl.DataFrame:
         price = Decimal(record["price"])
         quantity: Decimal | None = Decimal(record["quantity"])
         if record["contracts"]:
-            spec = VENUES[venue].instruments.get(symbol) if venue in VENUES else None
-            quantity = None if spec is None or quantity is None else quantity * spec.multiplier
+            multiplier = _multiplier(store, venue, symbol, record["ts_ms"])
+            quantity = None if multiplier is None or quantity is None else quantity * multiplier
         quote = symbol.split("-")[1]
         notional = price * quantity if quantity is not None and quote in NOTIONAL_QUOTES else None
         rows.append(
@@ -443,7 +458,7 @@ class LiquidationRecorder:
             records = self.spec.parse(message)
             if not records:
                 return
-            frame = liquidation_rows(records, source=self.spec.source)
+            frame = liquidation_rows(records, source=self.spec.source, store=self.store)
         except (ValueError, KeyError, TypeError, InvalidOperation, LookupError) as exc:
             self.stats.malformed += 1
             log.warning("%s liquidation stream: skipped a malformed message (%s): %.200r", self.config.venue, exc, raw)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import ccxt
 
-from datasets.acquire.errors import RetryExhaustedError
+from datasets.acquire.errors import FetchError, MalformedPageError, RetryExhaustedError
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,64 @@ def call_with_retry[T](
             )
             policy.sleep(wait)
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+# What ccxt raises when a venue's page does not have the shape its parser expects.
+CCXT_PARSE_ERRORS: tuple[type[BaseException], ...] = (TypeError, KeyError, ValueError, IndexError, AttributeError)
+
+
+def call_ccxt[T](
+    call: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    what: str,
+    venue: str,
+    refused_hint: str,
+    page: Callable[[], str] = lambda: "nothing was written",
+) -> T:
+    """Return ``call()`` (a ccxt request), retrying transient errors and naming every other failure.
+
+    Parameters
+    ----------
+    call : Callable[[], T]
+        The ccxt request.
+    policy : RetryPolicy
+        Attempts and backoff for ccxt's ``NetworkError`` family.
+    what : str
+        The request in words, for log lines and errors.
+    venue : str
+        The ccxt exchange id, for the errors.
+    refused_hint : str
+        How to fix a request the venue refused.
+    page : Callable[[], str]
+        Describes the page ccxt could not parse (called only on that error).
+
+    Raises
+    ------
+    FetchError
+        If the venue refused the request (any ccxt error but a network one): not retried.
+    MalformedPageError
+        If ccxt could not parse the venue's answer.
+    RetryExhaustedError
+        If every attempt failed transiently.
+    """
+
+    def guarded() -> T:
+        try:
+            return call()
+        except ccxt.NetworkError:
+            raise
+        except ccxt.BaseError as exc:
+            raise FetchError(
+                f"{what}: {venue} refused the request ({type(exc).__name__}: {exc}); it is not retried "
+                f"(the error is not transient): {refused_hint}"
+            ) from exc
+        except CCXT_PARSE_ERRORS as exc:
+            raise MalformedPageError(
+                f"{what}: {venue} answered a page ccxt cannot parse ({type(exc).__name__}: {exc}); {page()}"
+            ) from exc
+
+    return call_with_retry(guarded, policy, what=what)
 
 
 def _short(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """Export the canonical store into a Nautilus 2.x ``ParquetDataCatalog``: the one place that knows its format.
 
-``export_catalog(store, catalog_dir, ...)`` writes, for every selected venue and canonical symbol with a
-spec in ``datasets.venues``:
+``export_catalog(store, catalog_dir, ...)`` writes, for every selected venue and canonical symbol with
+data, from the instrument spec stored in force at the start of its window (``datasets.instruments``:
+the ``instruments`` kind, fetched from the venue or imported from a table):
 
 - the instrument (``CurrencyPair`` spot, ``CryptoPerpetual`` perp), through Nautilus' own writer;
 - bars from ``ohlcv``: trade prices as ``<instrument_id>-<step>-<MINUTE|HOUR|DAY>-LAST-EXTERNAL``,
@@ -14,7 +15,13 @@ spec in ``datasets.venues``:
   ``datasets.catalog.funding`` for the timing and its look-ahead);
 - liquidations as ``Liquidation`` custom data (``datasets.catalog.liquidations``), for any venue.
 
-Streams whose venue or symbol has no spec are skipped and listed in the summary. Re-exporting
+A symbol with data but no stored spec in force refuses the export (``MissingInstrumentSpecsError``,
+exit 3) naming the symbols and the command that fetches their specs, unless ``infer_instruments`` is
+set: then tick and lot are inferred from the data (``datasets.instruments.infer_instrument_spec``) and
+the instrument is marked inferred (its Nautilus ``info``, ``"inferred": true`` in ``venues.json``, and the
+engine's ``stats.json`` and report). One spec per instrument: a spec change inside the window is not
+applied (the window's start decides). Streams of research-only venues (no Nautilus venue in
+``datasets.venues.VENUES``) and funding on spot symbols are skipped and listed in the summary. Re-exporting
 replaces: every stream an export touches (a bar type, an instrument's mark prices, funding, ...) is
 rewritten whole from the store rows in ``[start, end)``, so the catalog never holds duplicates; a
 touched stream without rows in the range is removed; streams the export does not touch are kept.
@@ -39,7 +46,8 @@ beside the old streams::
                             "spot": {...}},
           "instruments": {                         # every exported instrument, with its own rates
             "BTCUSDT-PERP.BINANCE": {"symbol": "BTC-USDT-PERP", "market": "perp",
-                                     "maker_fee": "0.0002", "taker_fee": "0.0005"}
+                                     "maker_fee": "0.0002", "taker_fee": "0.0005"},
+            "LINKUSDT-PERP.BINANCE": {..., "inferred": true}   # only on inferred specs
           }
         }
       }
@@ -77,9 +85,17 @@ from datasets.catalog.instruments import build_instrument, instrument_type_direc
 from datasets.catalog.liquidations import TYPE_NAME as LIQUIDATION_TYPE
 from datasets.catalog.liquidations import liquidations_table
 from datasets.errors import NotInStoreError
+from datasets.instruments import (
+    InstrumentSpec,
+    MissingInstrumentSpecsError,
+    infer_instrument_spec,
+    missing_specs_message,
+    spec_in_force,
+)
 from datasets.schemas import FUNDING, LIQUIDATIONS, OHLCV, interval_secs
 from datasets.store import Store
-from datasets.venues import VENUES, InstrumentSpec, UnknownInstrumentError, venue_spec
+from datasets.symbols import market_of
+from datasets.venues import VENUES, venue_spec
 
 __all__ = [
     "VENUES_FILE",
@@ -87,6 +103,7 @@ __all__ = [
     "CatalogVenue",
     "ExportSummary",
     "ExportedStream",
+    "MissingInstrumentSpecsError",
     "SkippedStream",
     "export_catalog",
     "read_venues_file",
@@ -167,6 +184,7 @@ class CatalogVenue:
     maker_fee: Decimal
     taker_fee: Decimal
     fee_overrides: dict[Any, tuple[Decimal, Decimal]]
+    inferred: frozenset[str] = frozenset()
 
     def fee_model(self) -> Any:
         """Return a ``MakerTakerFeeModel`` charging each exported instrument its own rates."""
@@ -181,6 +199,7 @@ class _Plan:
     funding: set[tuple[str, str]] = field(default_factory=set)
     liquidations: set[tuple[str, str]] = field(default_factory=set)
     skipped: list[SkippedStream] = field(default_factory=list)
+    first: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     def instruments(self) -> list[tuple[str, str]]:
         return sorted(set(self.ohlcv) | self.funding)
@@ -194,6 +213,7 @@ def export_catalog(
     symbols: Sequence[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
+    infer_instruments: bool = False,
     progress: bool = False,
 ) -> ExportSummary:
     """Write the store's instruments, bars, mark/index prices, funding and liquidations as a Nautilus catalog.
@@ -208,6 +228,9 @@ def export_catalog(
         Store venues (``binance``) and canonical symbols (``BTC-USDT-PERP``) to export (default: all).
     start, end : datetime, optional
         Half-open UTC range ``[start, end)`` of store ``ts`` (bar open time, settlement time).
+    infer_instruments : bool
+        Infer tick and lot from the data for symbols without a stored spec in force (marked inferred)
+        instead of refusing the export.
     progress : bool
         Show a progress bar per instrument on stderr.
 
@@ -220,8 +243,9 @@ def export_catalog(
     ------
     UnknownVenueError
         If a requested venue has no spec in ``datasets.venues``.
-    UnknownInstrumentError
-        If a requested symbol has no spec on any requested venue.
+    MissingInstrumentSpecsError
+        If a symbol with data has no stored spec in force at the start of its window (and none can be
+        inferred with ``infer_instruments``); the message names them and the command that fetches them.
     NotInStoreError
         If the store holds no data of a requested venue or symbol, or none in ``[start, end)``; the
         message lists what it holds (nothing is changed then).
@@ -230,12 +254,13 @@ def export_catalog(
         catalog's ``venues.json`` is not in the documented format (nothing is changed then).
     """
     _check_range(start, end)
-    _check_selection(venues, symbols)
+    for venue in venues or ():
+        venue_spec(venue)
     _require_in_store(store, venues, symbols, start, end)
     root = Path(catalog_dir)
     plan = _plan(store, venues, symbols)
     summary = ExportSummary(catalog_dir=root, skipped=list(plan.skipped))
-    specs = [venue_spec(v).instruments[s] for v, s in plan.instruments()]
+    specs = _specs(store, plan, start, end, infer=infer_instruments)
     instruments = [build_instrument(spec) for spec in specs]
     with CatalogWriter(root) as writer:
         writer.stage_instruments([instrument_type_directory(spec) for spec in specs], instruments)
@@ -247,7 +272,7 @@ def export_catalog(
             _export_ohlcv(store, writer, summary, spec, streams, start, end)
             if (spec.venue, spec.symbol) in plan.funding:
                 _export_funding(store, writer, summary, spec, start, end)
-        _export_liquidations(store, writer, summary, plan.liquidations, start, end)
+        _export_liquidations(store, writer, summary, plan.liquidations, specs, start, end)
         _stage_venues_file(writer, specs)
         writer.commit()
     return summary
@@ -290,6 +315,7 @@ def _catalog_venue(name: str, entry: dict[str, Any]) -> CatalogVenue:
         maker_fee=_fee(entry["maker_fee"]),
         taker_fee=_fee(entry["taker_fee"]),
         fee_overrides=overrides,
+        inferred=frozenset(iid for iid, i in entry["instruments"].items() if i.get("inferred") is True),
     )
 
 
@@ -352,23 +378,8 @@ def _require_in_store(
         )
 
 
-def _check_selection(venues: Sequence[str] | None, symbols: Sequence[str] | None) -> None:
-    chosen = [venue_spec(v) for v in venues] if venues is not None else list(VENUES.values())
-    for symbol in symbols or ():
-        if not any(symbol in v.instruments for v in chosen):
-            known = sorted({s for v in chosen for s in v.instruments})
-            raise UnknownInstrumentError(
-                f"no instrument spec for {symbol!r} on {', '.join(v.name for v in chosen)}: "
-                f"known symbols are {', '.join(known)}; add it to datasets/venues.py"
-            )
-
-
 def _selected(values: dict[str, str], venues: Sequence[str] | None, symbols: Sequence[str] | None) -> bool:
     return (venues is None or values["venue"] in venues) and (symbols is None or values["symbol"] in symbols)
-
-
-def _known(venue: str, symbol: str) -> bool:
-    return venue in VENUES and symbol in VENUES[venue].instruments
 
 
 def _plan(store: Store, venues: Sequence[str] | None, symbols: Sequence[str] | None) -> _Plan:
@@ -378,27 +389,56 @@ def _plan(store: Store, venues: Sequence[str] | None, symbols: Sequence[str] | N
         if not _selected(values, venues, symbols):
             continue
         key = (values["venue"], values["symbol"])
-        if _known(*key):
+        if key[0] in VENUES:
             plan.ohlcv[key].add((values["price_type"], values["interval"]))
+            plan.first[key] = min(plan.first.get(key, part.ts_min), part.ts_min)
         else:
             detail = f"{values['price_type']} {values['interval']}"
-            plan.skipped.append(SkippedStream("ohlcv", *key, detail, "no instrument spec in datasets.venues"))
+            plan.skipped.append(SkippedStream("ohlcv", *key, detail, _RESEARCH_ONLY))
     for part in store.partitions(FUNDING.kind):
         values = part.values
         if not _selected(values, venues, symbols):
             continue
         key = (values["venue"], values["symbol"])
-        if not _known(*key):
-            plan.skipped.append(SkippedStream("funding", *key, "", "no instrument spec in datasets.venues"))
-        elif venue_spec(key[0]).instruments[key[1]].market != "perp":
+        if key[0] not in VENUES:
+            plan.skipped.append(SkippedStream("funding", *key, "", _RESEARCH_ONLY))
+        elif market_of(key[1]) != "perp":
             plan.skipped.append(SkippedStream("funding", *key, "", "funding on a spot symbol"))
         else:
             plan.funding.add(key)
+            plan.first[key] = min(plan.first.get(key, part.ts_min), part.ts_min)
     for part in store.partitions(LIQUIDATIONS.kind):
         if _selected(part.values, venues, symbols):
             plan.liquidations.add((part.values["venue"], part.values["symbol"]))
     plan.skipped = sorted(set(plan.skipped), key=lambda k: (k.kind, k.venue, k.symbol, k.detail))
     return plan
+
+
+_RESEARCH_ONLY = "research-only venue: no Nautilus venue in datasets.venues.VENUES"
+
+
+def _specs(
+    store: Store, plan: _Plan, start: datetime | None, end: datetime | None, *, infer: bool
+) -> list[InstrumentSpec]:
+    specs: list[InstrumentSpec] = []
+    missing: dict[str, list[str]] = defaultdict(list)
+    for venue, symbol in plan.instruments():
+        first = plan.first[(venue, symbol)]
+        at = max(start, first) if start is not None else first
+        try:
+            specs.append(spec_in_force(store, venue, symbol, at))
+            continue
+        except NotInStoreError:
+            pass
+        inferred = infer_instrument_spec(store, venue, symbol, start=start, end=end) if infer else None
+        if inferred is None:
+            missing[venue].append(symbol)
+        else:
+            specs.append(inferred)
+    if missing:
+        at_text = f"{_iso(start)} (or their first row after it)" if start is not None else "their first row"
+        raise MissingInstrumentSpecsError(missing_specs_message(missing, at=at_text, inferable=not infer))
+    return specs
 
 
 # ------------------------------------------------------------------------------------------- streams
@@ -492,18 +532,20 @@ def _export_liquidations(
     writer: CatalogWriter,
     summary: ExportSummary,
     streams: set[tuple[str, str]],
+    specs: Sequence[InstrumentSpec],
     start: datetime | None,
     end: datetime | None,
 ) -> None:
     if not streams:
         return
+    known = {(spec.venue, spec.symbol): str(spec.instrument_id) for spec in specs}
     frame = store.scan("liquidations", start=start, end=end, venue=sorted({v for v, _ in streams})).collect()
     groups = frame.partition_by("venue", "symbol", as_dict=True) if frame.height else {}
     for venue, symbol in sorted(streams):
         rows = groups.get((venue, symbol), frame.clear())
-        if _known(venue, symbol):
-            instrument_id: str | None = str(venue_spec(venue).instruments[symbol].instrument_id)
-            identifier = str(instrument_id)
+        instrument_id = known.get((venue, symbol))
+        if instrument_id is not None:
+            identifier = instrument_id
         else:
             instrument_id = None
             identifier = f"{symbol}.{VENUES[venue].nautilus_venue if venue in VENUES else venue.upper()}"
@@ -546,7 +588,7 @@ def venues_document(specs: Sequence[InstrumentSpec], existing: dict[str, Any] | 
                 "market": member.market,
                 "maker_fee": str(fees.maker),
                 "taker_fee": str(fees.taker),
-            }
+            } | ({"inferred": True} if member.inferred else {})
         document["venues"][venue.nautilus_venue] = {
             "store_venue": venue.name,
             "funding_interval": venue.funding_interval,

@@ -1,7 +1,9 @@
-"""Instrument specs (``datasets.venues``) -> Nautilus instruments: ``CurrencyPair`` spot, ``CryptoPerpetual`` perps.
+"""Instrument specs (``datasets.instruments``) -> Nautilus instruments: ``CurrencyPair`` spot, ``CryptoPerpetual`` perp.
 
 Instruments carry no fees in Nautilus 2.x (fees live in the venue's ``MakerTakerFeeModel``, built from
 the catalog's ``venues.json``). They are stamped ``ts_event = ts_init = 0`` so any backtest range sees them.
+An inferred spec's instrument carries ``info = {"inferred": True, "spec_source": ...}``; a stored spec's
+carries none (so its catalog files do not change with the spec's provenance).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from nautilus_trader.model import CryptoPerpetual, Currency, CurrencyPair, Price, Quantity, Symbol
 
 from datasets.catalog.files import instrument_directory_name
-from datasets.venues import InstrumentSpec
+from datasets.instruments import InstrumentSpec
 
 
 def build_instrument(spec: InstrumentSpec) -> Any:
@@ -30,6 +32,8 @@ def build_instrument(spec: InstrumentSpec) -> Any:
         "ts_init": 0,
         "min_quantity": Quantity.from_str(str(spec.min_quantity)),
     }
+    if spec.inferred:
+        common["info"] = {"inferred": True, "spec_source": spec.source}
     if spec.market == "spot":
         return CurrencyPair(**common)
     return CryptoPerpetual(

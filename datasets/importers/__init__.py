@@ -10,6 +10,8 @@ from datasets.importers.binance_dump_funding import BinanceDumpFundingImporter
 from datasets.importers.binance_export import BinanceFundingExportImporter
 from datasets.importers.binance_margin import BinanceLeverageTiersImporter
 from datasets.importers.binance_vision import BinanceVisionImporter
+from datasets.importers.drift import DriftFundingImporter
+from datasets.importers.dydx import DydxFundingImporter
 from datasets.importers.freqtrade import FreqtradeImporter
 from datasets.importers.funding_payloads import (
     BinanceFundingPayloadImporter,
@@ -18,6 +20,8 @@ from datasets.importers.funding_payloads import (
     OkxFundingPayloadImporter,
 )
 from datasets.importers.hyperliquid import HyperliquidFundingCsvImporter
+from datasets.importers.instrument_table import InstrumentTableImporter
+from datasets.importers.lighter import LighterFundingImporter
 from datasets.importers.liquidations import BinanceForceOrderImporter, HyperliquidLiquidationsImporter
 
 # Each sniff keys on a file-name pattern or header bytes no other format shares, so order matters
@@ -35,6 +39,10 @@ IMPORTERS: list[Importer] = [
     HyperliquidLiquidationsImporter(),
     BinanceDumpFundingImporter(),
     BinanceLeverageTiersImporter(),
+    DydxFundingImporter(),
+    DriftFundingImporter(),
+    LighterFundingImporter(),
+    InstrumentTableImporter(),
 ]
 
 __all__ = ["IMPORTERS", "Batch", "ImportOptions", "Importer", "find_importer"]

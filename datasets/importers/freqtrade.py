@@ -20,7 +20,7 @@ from datasets.errors import EmptyInputError, SourceFormatError
 from datasets.importers.base import Batch, ImportOptions, require_columns, with_row_numbers
 from datasets.importers.common import error_at, first_true, snap_settlements
 from datasets.intervals import infer_funding_interval
-from datasets.numeric import MAX_ABS_DECIMAL, decimal_from_float
+from datasets.numeric import MAX_ABS_DECIMAL, decimals_from_floats
 from datasets.schemas import FUNDING, OHLCV
 from datasets.symbols import from_freqtrade_pair, market_of
 from datasets.venues import DATA_VENUES
@@ -83,6 +83,8 @@ def _require_numbers(raw: pl.DataFrame, path: Path) -> None:
                 f"{path}: column '{column}' should be float64 (freqtrade writes numbers), was {raw.schema[column]}; "
                 "the file was not written by freqtrade: download it again"
             )
+    if not any(raw.select(_too_large(pl.col(c).cast(pl.Float64)).any() for c in COLUMNS[1:]).row(0)):
+        return
     frame = with_row_numbers(raw)
     for column in COLUMNS[1:]:
         bad = first_true(frame, _too_large(pl.col(column).cast(pl.Float64)))
@@ -120,7 +122,7 @@ def _ohlcv(frame: pl.DataFrame, venue: str, symbol: str, price_type: str, interv
         pl.lit(price_type).alias("price_type"),
         pl.lit(interval).alias("interval"),
         pl.col("date").alias("ts"),
-        *(decimal_from_float(pl.col(c)).alias(c) for c in ("open", "high", "low", "close", "volume")),
+        *(decimals_from_floats(frame[c]) for c in ("open", "high", "low", "close", "volume")),
         "_row",
     ).select(*OHLCV.columns, "_row")
 
@@ -132,7 +134,7 @@ def _funding(frame: pl.DataFrame, *, venue: str, symbol: str) -> pl.DataFrame:
             pl.lit(venue).alias("venue"),
             pl.lit(symbol).alias("symbol"),
             pl.col("date").alias("ts"),
-            decimal_from_float(pl.col("open")).alias("rate"),
+            decimals_from_floats(frame["open"]).alias("rate"),
             "_row",
         )
         .sort("ts")

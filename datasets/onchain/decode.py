@@ -2,13 +2,14 @@
 
 Interface (shared with ``datasets.onchain.fetch``)::
 
-    decode_transaction(tx, *, protocol, idls, mints, position_in_block=None) -> DecodedTransaction
+    decode_transaction(tx, *, protocol, idls, mints, position_in_block=None, prices=None) -> DecodedTransaction
 
 ``tx`` is one ``getTransaction`` result (``json`` or ``jsonParsed``, ``maxSupportedTransactionVersion: 0``);
 ``protocol`` is ``"marginfi"``, ``"drift"`` or ``"kamino"``; ``idls`` comes from ``load_idls(directory)``;
 ``mints`` from ``MintTable.default()``. ``position_in_block`` is the only addition to the agreed signature:
 ``getTransaction`` does not say where a transaction sat in its block (``getBlock`` does), so a caller that
-knows passes it and the extras row carries it.
+knows passes it and the extras row carries it. ``prices`` (a ``datasets.onchain.prices.PriceTable``) prices the
+marginfi and Kamino legs, whose transactions carry no oracle price.
 
 The result holds ``liquidations`` rows (the ``liquidations`` kind), ``extras`` rows (``liquidation_extras``),
 the decoded ``events`` and ``skips``: a transaction or instruction that cannot be decoded into a right row
@@ -26,6 +27,10 @@ What each protocol's rows say:
   ``liquidate_perp_pnl_for_deposit`` (and ``liquidate_perp_with_fill``): one row per ``LiquidationRecord``
   the invocation emits, from its perp/spot sub-record; prices are the record's oracle prices (USD), so
   ``notional_usd`` is known. Pre-health is ``total_collateral - margin_requirement`` (USD).
+- Values: with a USD price of both mints (the Drift record's oracle prices, or ``prices`` for marginfi and
+  Kamino), the extras row carries ``repaid_value_usd``, ``seized_value_usd``, the liquidation bonus
+  ``liquidation_bonus_usd`` = seized value - repaid value and ``liquidation_bonus_bps`` = bonus / repaid
+  value x 10,000, and ``price_source``; the liquidation row's ``notional_usd`` = quantity x the base's price.
 - Kamino ``liquidate_obligation_and_redeem_reserve_collateral`` (and ``_v2``): no event exists, so the
   instruction's accounts name the obligation, reserves and the liquidator's token accounts, and the
   repaid and seized amounts are those token accounts' ``pre``/``postTokenBalances`` deltas.
@@ -39,6 +44,7 @@ price therefore includes the liquidation bonus.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +64,7 @@ from datasets.onchain.mints import (
     MintTable,
     pair_symbol,
 )
+from datasets.onchain.prices import PriceTable
 from datasets.onchain.transaction import Frame, Instruction, Transaction, decode_base64, read_logs, read_transaction
 
 Protocol = Literal["marginfi", "drift", "kamino"]
@@ -130,10 +137,17 @@ class _Context:
     frames: list[Frame]
     position_in_block: int | None
     budget: tuple[int | None, int | None]
+    prices: PriceTable | None
 
 
 def decode_transaction(
-    tx: Mapping[str, Any], *, protocol: str, idls: Idls, mints: MintTable, position_in_block: int | None = None
+    tx: Mapping[str, Any],
+    *,
+    protocol: str,
+    idls: Idls,
+    mints: MintTable,
+    position_in_block: int | None = None,
+    prices: PriceTable | None = None,
 ) -> DecodedTransaction:
     """Decode the liquidations of ``protocol`` in one ``getTransaction`` result.
 
@@ -149,6 +163,8 @@ def decode_transaction(
         Mint symbols and decimals.
     position_in_block : int, optional
         The transaction's index in its block, when the caller knows it (``getBlock``).
+    prices : PriceTable, optional
+        USD prices of mints, for the marginfi and Kamino legs (``notional_usd`` and the bonus).
 
     Returns
     -------
@@ -178,7 +194,7 @@ def decode_transaction(
         result.skips.append(Skip(parsed.signature, "meta.logMessages is missing; events cannot be read"))
         return result
     logs = read_logs(parsed.logs, parsed)
-    context = _Context(parsed, protocol, idls, mints, logs.frames, position_in_block, _compute_budget(parsed))
+    context = _Context(parsed, protocol, idls, mints, logs.frames, position_in_block, _compute_budget(parsed), prices)
     result.events.extend(_events(context, result))
     for instruction in targets:
         _decode_instruction(context, instruction, result, truncated=logs.truncated)
@@ -337,6 +353,21 @@ class _LendingFill:
     liquidator: str
     collateral_price_usd: Decimal | None = None
     debt_price_usd: Decimal | None = None
+    price_source: str | None = None
+
+
+def _priced(context: _Context, fill: _LendingFill) -> _LendingFill:
+    table = context.prices
+    if table is None or fill.collateral.mint not in table or fill.debt.mint not in table:
+        return fill
+    collateral, debt = table[fill.collateral.mint], table[fill.debt.mint]
+    sources = dict.fromkeys((collateral.source, debt.source))
+    return dataclasses.replace(
+        fill,
+        collateral_price_usd=collateral.price_usd,
+        debt_price_usd=debt.price_usd,
+        price_source=f"price table: {'; '.join(sources)}",
+    )
 
 
 def _lending_row(context: _Context, instruction: Instruction, fill: _LendingFill, position: int = 0) -> dict[str, Any]:
@@ -420,6 +451,7 @@ def _decode_marginfi(
         account=event["liquidatee_marginfi_account"],
         liquidator=str(signer),
     )
+    fill = _priced(context, fill)
     extras = {
         **_base_extras(context, instruction, decoded),
         **_fill_extras(fill),
@@ -438,6 +470,7 @@ def _decode_marginfi(
 
 def _fill_extras(fill: _LendingFill) -> dict[str, Any]:
     return {
+        **_values(fill),
         "account": fill.account,
         "liquidator": fill.liquidator,
         "repay_mint": fill.debt.mint,
@@ -461,13 +494,18 @@ def _bps(part: Decimal, whole: Decimal) -> Decimal | None:
     return ratio
 
 
-def _bonus_bps(fill: _LendingFill) -> Decimal | None:
-    # Value seized over value repaid, at the record's oracle prices, minus one.
+def _values(fill: _LendingFill) -> dict[str, Any]:
     if fill.collateral_price_usd is None or fill.debt_price_usd is None:
-        return None
-    seized = _units(fill.seized, fill.collateral.decimals) * fill.collateral_price_usd
-    repaid = _units(fill.repaid, fill.debt.decimals) * fill.debt_price_usd
-    return _bps(seized - repaid, repaid)
+        return {}
+    seized = (_units(fill.seized, fill.collateral.decimals) * fill.collateral_price_usd).quantize(_QUANTUM)
+    repaid = (_units(fill.repaid, fill.debt.decimals) * fill.debt_price_usd).quantize(_QUANTUM)
+    return {
+        "repaid_value_usd": repaid,
+        "seized_value_usd": seized,
+        "liquidation_bonus_usd": seized - repaid,
+        "liquidation_bonus_bps": _bps(seized - repaid, repaid),
+        "price_source": fill.price_source,
+    }
 
 
 def _decode_drift(
@@ -538,6 +576,8 @@ def _drift_perp(
         "liquidator_fee_mint": usdc,
         "liquidator_fee_amount": Decimal(perp["liquidator_fee"]),
         "liquidation_bonus_bps": _bps(Decimal(perp["liquidator_fee"]), Decimal(abs(perp["quote_asset_amount"]))),
+        "liquidation_bonus_usd": _units(perp["liquidator_fee"], DRIFT_QUOTE_DECIMALS),
+        "price_source": "the LiquidationRecord's oracle price; the liquidator fee in USDC taken at 1 USD",
         "amount_notes": f"perp: base {base_amount} (1e9), quote {perp['quote_asset_amount']} (1e6), "
         f"liquidator fee and if_fee {perp['if_fee']} in USDC (1e6)",
     }
@@ -569,13 +609,13 @@ def _drift_spot_like(
         liquidator=record["liquidator"],
         collateral_price_usd=_units(asset_price, DRIFT_PRICE_DECIMALS),
         debt_price_usd=_units(liability_price, DRIFT_PRICE_DECIMALS),
+        price_source="the LiquidationRecord's oracle prices",
     )
     extras = {
         **_fill_extras(fill),
         "liquidator_fee_mint": None,
         "liquidator_fee_amount": None,
         "amount_notes": note,
-        "liquidation_bonus_bps": _bonus_bps(fill),
     }
     for name in ("account", "liquidator"):
         extras.pop(name)
@@ -667,6 +707,7 @@ def _decode_kamino(
         if info.decimals != decimals:
             raise _SkipInstruction(f"mint {info.mint} has {decimals} decimals on chain, the table says {info.decimals}")
     fill = _LendingFill(collateral, seized_delta, debt, -repay_delta, accounts["obligation"], accounts["liquidator"])
+    fill = _priced(context, fill)
     extras = {
         **_base_extras(context, instruction, decoded),
         **_fill_extras(fill),

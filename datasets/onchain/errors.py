@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasets.errors import DatasetError
+from datasets.errors import DatasetError, SourceFormatError
 
 
 class OnchainError(DatasetError):
@@ -23,3 +23,7 @@ class TransactionFormatError(OnchainError):
 
 class AccountDecodeError(OnchainError):
     """An account's data does not match the layout of the account type it is decoded as."""
+
+
+class InputFileError(OnchainError, SourceFormatError):
+    """A declared input file (price table, Drift market table, raw account snapshot) is not in its format."""

@@ -9,6 +9,11 @@ tables themselves when a node leaves that out), hands each one to the protocol's
 (``datasets.onchain.decode``), and writes the rows through the store's validated atomic writer with
 lineage (endpoint, request range, fetch time).
 
+A range that ends in the past at a slot (``--until-slot``) starts at the first block at or after that
+slot (``getBlock``, signatures only): its first signature as ``before`` lists exactly the older
+signatures, so nothing above the range is paged. A transaction the decoder cannot read is a skip recorded
+with its signature (``datasets.onchain.skips``), not the end of the fetch.
+
 The plan comes from the store alone (no network): the processed spans of the program's history in
 the protocol's progress record (``datasets.onchain.progress``), which also covers the signatures
 that held no liquidation. A second run fetches only what lies above the newest span (and any hole
@@ -34,7 +39,9 @@ from tqdm import tqdm
 
 from datasets.acquire.errors import PlanError
 from datasets.acquire.tasks import spawn
+from datasets.onchain.errors import OnchainError
 from datasets.onchain.idl import PROGRAM_IDS
+from datasets.onchain.prices import PriceTable
 from datasets.onchain.progress import (
     Bound,
     Position,
@@ -46,7 +53,8 @@ from datasets.onchain.progress import (
     progress_lock,
     save_progress,
 )
-from datasets.onchain.rpc import SIGNATURES_PAGE_LIMIT, MalformedRpcResponseError, SolanaRpc
+from datasets.onchain.rpc import SIGNATURES_PAGE_LIMIT, MalformedRpcResponseError, SolanaRpc, TransactionEncoding
+from datasets.onchain.skips import SkipRecord, append_skips
 from datasets.schemas import spec_for
 from datasets.store import SourceInfo, Store
 from datasets.validate import ROW
@@ -60,10 +68,15 @@ IMPORTER_VERSION = "1"
 EXTRAS_KIND = "liquidation_extras"
 DEFAULT_CONCURRENCY = 8
 DEFAULT_BATCH_SIGNATURES = 100
+# How many slots from an --until-slot a seek looks for a block (slots a leader skipped hold none).
+SEEK_SLOTS = 64
 ADDRESS_LOOKUP_TABLE_PROGRAM = "AddressLookupTab1e1111111111111111111111111"
 # An address lookup table account: a 56-byte LookupTableMeta, then the addresses, 32 bytes each.
 LOOKUP_TABLE_META_BYTES = 56
 Clock = Callable[[], datetime]
+# What a decoder raises on a transaction it cannot read: its own errors, and those a result of an
+# unexpected shape provokes. Anything else (a bug, an interrupt) stops the fetch at the batch.
+DECODE_ERRORS = (OnchainError, KeyError, IndexError, TypeError, ValueError, ArithmeticError)
 
 
 class Decoded(Protocol):
@@ -110,6 +123,10 @@ class OnchainPlan:
         if not self.regions:
             lines.append("  up to date: nothing to fetch")
         lines.extend(f"  {region.describe()}" for region in self.regions)
+        if self.regions and self.until is not None and self.until.unit == "slot":
+            lines.append(
+                f"  below the tip, walks start at the first block at or after {self.until.describe()} (getBlock)"
+            )
         return "\n".join(lines)
 
 
@@ -136,13 +153,15 @@ class OnchainReport:
             f"{self.protocol}: {self.regions} regions, {self.pages} signature pages, {self.signatures:,} signatures "
             f"({self.failed:,} failed on chain, skipped), {self.transactions:,} transactions fetched, "
             f"{self.liquidations:,} liquidations and {self.extras:,} extras rows in {self.writes} writes "
-            f"({self.partitions_written} partition files written), {self.skips:,} instructions skipped by the "
-            f"decoder; {self.rpc}"
+            f"({self.partitions_written} partition files written), {self.skips:,} transactions or instructions "
+            f"skipped by the decoder (onchain-skips.solana.{self.protocol}.jsonl); {self.rpc}"
         )
 
 
-def load_decoder(protocol: str, *, idls_dir: Path) -> Decoder:
+def load_decoder(protocol: str, *, idls_dir: Path, prices: PriceTable | None = None) -> Decoder:
     """Return the transaction decoder of ``protocol``: ``datasets.onchain.decode`` with its IDLs and mint table.
+
+    ``prices`` (USD per mint, ``datasets.onchain.prices``) values the marginfi and Kamino legs.
 
     Raises
     ------
@@ -158,7 +177,7 @@ def load_decoder(protocol: str, *, idls_dir: Path) -> Decoder:
     mints = MintTable.default()
 
     def decoder(tx: dict[str, Any]) -> Decoded:
-        return decode_transaction(tx, protocol=protocol, idls=idls, mints=mints)
+        return decode_transaction(tx, protocol=protocol, idls=idls, mints=mints, prices=prices)
 
     return decoder
 
@@ -223,8 +242,15 @@ def account_keys(tx: dict[str, Any]) -> list[str]:
     ``complete_lookups``) first for a v0 transaction, so its ``meta.loadedAddresses`` is present.
     """
     message = tx["transaction"]["message"]
+    if _parsed_keys(message):
+        return [str(key["pubkey"]) for key in message["accountKeys"]]  # jsonParsed: loaded addresses included
     loaded = (tx.get("meta") or {}).get("loadedAddresses") or {}
     return [*message["accountKeys"], *loaded.get("writable", []), *loaded.get("readonly", [])]
+
+
+def _parsed_keys(message: dict[str, Any]) -> bool:
+    keys = message.get("accountKeys") or []
+    return bool(keys) and isinstance(keys[0], dict)
 
 
 @dataclass(slots=True)
@@ -245,7 +271,7 @@ class _Batch:
     transactions: int = 0
     liquidations: list[pl.DataFrame] = field(default_factory=list)
     extras: list[pl.DataFrame] = field(default_factory=list)
-    skips: int = 0
+    skips: list[SkipRecord] = field(default_factory=list)
 
 
 class OnchainFetcher:
@@ -265,6 +291,8 @@ class OnchainFetcher:
         Signatures fetched and written per batch: what a kill loses at most.
     concurrency : int
         ``getTransaction`` requests in flight at once.
+    encoding : {"json", "jsonParsed"}
+        The ``getTransaction`` encoding asked for (both decode the same).
     progress : bool
         Show a progress bar.
     clock : callable
@@ -280,6 +308,7 @@ class OnchainFetcher:
         page_limit: int = SIGNATURES_PAGE_LIMIT,
         batch_signatures: int = DEFAULT_BATCH_SIGNATURES,
         concurrency: int = DEFAULT_CONCURRENCY,
+        encoding: TransactionEncoding = "json",
         progress: bool = True,
         clock: Clock = utc_now,
     ) -> None:
@@ -293,6 +322,7 @@ class OnchainFetcher:
         self.page_limit = page_limit
         self.batch_signatures = batch_signatures
         self.concurrency = concurrency
+        self.encoding: TransactionEncoding = encoding
         self.progress = progress
         self.clock = clock
         self._tables: dict[str, list[str]] = {}
@@ -330,6 +360,7 @@ class OnchainFetcher:
             ]
             with tqdm(desc=f"{plan.protocol} signatures", unit="sig", disable=not self.progress, leave=False) as bar:
                 for walk in walks:
+                    await self._seek(plan, walk, tip)
                     await self._walk(plan, progress, walk, tip, bar, report)
                     report.regions += 1
         report.rpc = self.rpc.stats.line()
@@ -370,6 +401,24 @@ class OnchainFetcher:
                 return
             walk.before = page[-1]["signature"]
 
+    async def _seek(self, plan: OnchainPlan, walk: _Walk, tip: int | None) -> None:
+        # A range that ends below the region's top (--until-slot in the past) starts at the first block at or
+        # after its end: that block's first signature as ``before`` lists exactly the older ones, so the
+        # signatures above the range cost no page. Time bounds have no slot to seek to; they page from the top.
+        until = plan.until
+        if until is None or until.unit != "slot" or tip is None or until.value > tip:
+            return
+        top = walk.region.before
+        if top is not None and top.slot <= until.value:
+            return
+        for slot in range(until.value, min(until.value + SEEK_SLOTS, tip + 1)):
+            signatures = await self.rpc.get_block_signatures(slot)
+            if signatures is None:
+                continue
+            if signatures and (top is None or slot < top.slot):
+                walk.before, walk.skipped_above = signatures[0], True
+            return
+
     def _check_order(self, walk: _Walk, page: list[dict[str, Any]]) -> None:
         slots = [info["slot"] for info in page]
         previous = walk.last_slot
@@ -394,20 +443,30 @@ class OnchainFetcher:
                 batch.failed += 1
                 continue
             await self._complete_lookups(tx)
-            decoded = self.decoder(tx)
             batch.transactions += 1
-            batch.liquidations.append(_frame(decoded.liquidations, "liquidations"))
-            extras = _frame(decoded.extras, EXTRAS_KIND) if _has_rows(decoded.extras) else None
+            signature, slot = tx["transaction"]["signatures"][0], tx.get("slot")
+            try:
+                decoded = self.decoder(tx)
+                liquidations = _frame(decoded.liquidations, "liquidations")
+                extras = _frame(decoded.extras, EXTRAS_KIND) if _has_rows(decoded.extras) else None
+            except DECODE_ERRORS as error:
+                # One transaction the decoder cannot read is a recorded skip, not the end of the fetch.
+                reason = f"the decoder failed: {type(error).__name__}: {error}"
+                log.warning("skipped transaction %s: %s", signature, reason)
+                batch.skips.append(SkipRecord(signature, slot, None, reason))
+                continue
+            batch.liquidations.append(liquidations)
             if extras is not None:
                 batch.extras.append(extras)
-            batch.skips += len(decoded.skips or ())
+            batch.skips.extend(_skip_record(skip, signature, slot) for skip in decoded.skips or ())
         self._write(plan, walk, batch, report)
+        append_skips(self.store.root, plan.protocol, batch.skips)
         self._advance(progress, walk, batch)
         save_progress(self.store.root, progress)
         report.signatures += len(infos)
         report.failed += batch.failed
         report.transactions += batch.transactions
-        report.skips += batch.skips
+        report.skips += len(batch.skips)
 
     async def _transactions(self, signatures: list[str]) -> list[dict[str, Any]]:
         if not signatures:
@@ -416,7 +475,7 @@ class OnchainFetcher:
 
         async def one(signature: str) -> dict[str, Any]:
             async with gate:
-                tx = await self.rpc.get_transaction(signature)
+                tx = await self.rpc.get_transaction(signature, encoding=self.encoding)
             if tx is None:
                 raise MalformedRpcResponseError(
                     f"getTransaction {signature}: the node has no such transaction although it listed the signature "
@@ -436,7 +495,7 @@ class OnchainFetcher:
     async def _complete_lookups(self, tx: dict[str, Any]) -> None:
         message = tx["transaction"]["message"]
         lookups = message.get("addressTableLookups") or []
-        if not lookups:
+        if not lookups or _parsed_keys(message):
             return
         signature = tx["transaction"]["signatures"][0]
         meta = tx.setdefault("meta", {})
@@ -540,7 +599,7 @@ class OnchainFetcher:
         span.transactions += batch.transactions
         span.liquidations += sum(frame.height for frame in batch.liquidations)
         span.extras += sum(frame.height for frame in batch.extras)
-        span.skips += batch.skips
+        span.skips += len(batch.skips)
 
     def _continuing(self, walk: _Walk) -> Span | None:
         if walk.span is not None:
@@ -583,6 +642,13 @@ def _frame(rows: Any, kind: str) -> pl.DataFrame:
         return rows.select(spec.columns)
     schema = spec.polars_schema
     return pl.DataFrame([{name: row.get(name) for name in schema} for row in rows or ()], schema=schema)
+
+
+def _skip_record(skip: Any, signature: str, slot: int | None) -> SkipRecord:
+    reason = getattr(skip, "reason", None)
+    if reason is None:
+        return SkipRecord(signature, slot, None, str(skip))
+    return SkipRecord(skip.signature, slot, skip.instruction_index, reason)
 
 
 def _has_rows(rows: Any) -> bool:

@@ -22,7 +22,7 @@ import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx2
@@ -42,7 +42,13 @@ DEFAULT_TIMEOUT_SECS = 30.0
 # getSignaturesForAddress answers at most 1,000 signatures; getMultipleAccounts takes at most 100 keys.
 SIGNATURES_PAGE_LIMIT = 1_000
 MULTIPLE_ACCOUNTS_LIMIT = 100
+# getTransaction encodings the decoders read: ``json`` (account keys as strings, loaded addresses in meta)
+# and ``jsonParsed`` (account keys as objects, the loaded ones included; known programs' instructions parsed).
+TransactionEncoding = Literal["json", "jsonParsed"]
 TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32014, -32016})
+# getBlock of a slot that holds no block: skipped by its leader (-32007), or before the node's ledger and
+# absent from long-term storage (-32009). Not errors of the request: the caller tries the next slot.
+NO_BLOCK_CODES = frozenset({-32007, -32009})
 TRANSIENT_HTTP_STATUS = frozenset({408, 425, 429})
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -188,9 +194,29 @@ class SolanaRpc:
             )
         return result
 
-    async def get_transaction(self, signature: str) -> dict[str, Any] | None:
-        """Return a finalized transaction as the node's JSON (legacy and v0), or None if the node has none."""
-        config = {"encoding": "json", "commitment": "finalized", "maxSupportedTransactionVersion": 0}
+    async def get_block_signatures(self, slot: int) -> list[str] | None:
+        """Return the signatures of a finalized block in block order, or None when the slot holds no block."""
+        config = {
+            "encoding": "json",
+            "transactionDetails": "signatures",
+            "rewards": False,
+            "commitment": "finalized",
+            "maxSupportedTransactionVersion": 0,
+        }
+        try:
+            result = await self.call("getBlock", [slot, config])
+        except RpcError as error:
+            if error.code in NO_BLOCK_CODES:
+                return None
+            raise
+        signatures = result.get("signatures") if isinstance(result, dict) else None
+        if not isinstance(signatures, list) or not all(isinstance(s, str) for s in signatures):
+            raise MalformedRpcResponseError(f"getBlock {slot}: expected {{signatures: [...]}}, was {_shown(result)}")
+        return signatures
+
+    async def get_transaction(self, signature: str, *, encoding: TransactionEncoding = "json") -> dict[str, Any] | None:
+        """Return a finalized transaction (legacy and v0) in ``encoding``, or None if the node has none."""
+        config = {"encoding": encoding, "commitment": "finalized", "maxSupportedTransactionVersion": 0}
         result = await self.call("getTransaction", [signature, config])
         if result is None:
             return None

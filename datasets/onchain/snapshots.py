@@ -5,12 +5,12 @@ Anchor account type: a ``memcmp`` filter on its 8-byte discriminator, ``sha256("
 ``--accounts A,B,...`` asks ``getMultipleAccounts`` for those addresses, 100 per request. Both are
 read at ``finalized`` commitment and carry the slot they were read at.
 
-Until decoded account states have a store kind, a snapshot is kept raw: one Parquet file per snapshot
-beside the store's partitions, ``<store>/onchain-accounts.solana.<protocol>.<selection>.<slot>.parquet``
-(columns ``pubkey, owner, lamports, executable, rent_epoch, space, data_base64, slot, fetched_at``),
-written to a temp file, fsynced and renamed, with its lineage (endpoint, method, filter, slot, fetch
-time) in the footer like every store file. A file at the store root is no kind, so ``status`` and
-``check`` leave it alone; ``datasets.onchain.states.decode_account`` reads its ``data_base64``.
+A snapshot is first kept raw, as the lineage of the typed rows: one Parquet file per snapshot beside the
+store's partitions, ``<store>/onchain-accounts.solana.<protocol>.<selection>.<slot>.parquet`` (columns
+``pubkey, owner, lamports, executable, rent_epoch, space, data_base64, slot, fetched_at``), written to a
+temp file, fsynced and renamed, with its lineage (endpoint, method, filter, slot, fetch time) in the
+footer like every store file. A file at the store root is no kind, so ``status`` and ``check`` leave it
+alone. ``datasets.onchain.account_states`` then decodes it into the ``account_states`` kind.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from engine.results.artefacts import write_artefacts
 from engine.results.events import RiskEventRecorder
 from engine.results.result import RunResult, assemble_result, read_ledgers
 from engine.run_data import RunData, catalog_streams, load_run_data, open_catalog
-from engine.venue_models import VenueModel, build_venue_models
+from engine.venue_models import VenueModel, build_venue_models, inferred_warning
 from strategies.carry import bar_interval_ns
+from strategies.risk import RiskManagedStrategy
 
 Progress = Callable[[str], None]
 # Bar intervals per chunk fed to the engine: one-minute bars in ~70-day chunks, hourly bars in one.
@@ -98,13 +100,21 @@ def run_backtest(
                 "rerun with the same config to reproduce"
             ) from exc
         _check_strategy(strategy, config)
+        liquidation = liquidation_distances(strategy)
         timings["engine_run"] = time.perf_counter() - started - timings["feed"]
         progress(f"engine: done in {timings['engine_run']:.2f} s")
         started = time.perf_counter()
         result = _collect(config, engine, models, data)
         result.risk_events = recorder.frame()
         result.stats["risk_events"] = result.risk_events.height
-        if warnings := limit_findings(config):  # engine.limits: live refuses these, a backtest records them
+        if liquidation:
+            result.stats["liquidation_distance_pct"] = liquidation
+        # engine.limits: live refuses these, a backtest records them.
+        warnings = limit_findings(config, data.instruments)
+        if inferred := sorted(i for model in models for i in model.inferred):
+            result.stats["inferred_instruments"] = inferred
+            warnings.append(inferred_warning(inferred))
+        if warnings:
             result.stats["warnings"] = warnings
         timings["ledgers"] = time.perf_counter() - started
     finally:
@@ -119,6 +129,22 @@ def run_backtest(
         result.run_dir = write_artefacts(result, Path(out_dir))
         result.timings_secs["artefacts"] = time.perf_counter() - started
         progress(f"artefacts: {result.run_dir}")
+    return result
+
+
+def liquidation_distances(strategy: Any) -> dict[str, dict[str, str]]:
+    """Return each perp leg's liquidation distance in percent: the smallest at a decision, and at the end if open."""
+    if not isinstance(strategy, RiskManagedStrategy):
+        return {}
+    last = strategy.liquidation_distances()
+    worst = strategy.liquidation.worst_pct()
+    places = Decimal("0.0001")
+    result = {}
+    for key in sorted({*worst, *last}):
+        seen = [d for d in (worst.get(key), last.get(key)) if d is not None]
+        result[key] = {"min": str(min(seen).quantize(places))}
+        if key in last:
+            result[key]["last"] = str(last[key].quantize(places))
     return result
 
 

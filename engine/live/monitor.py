@@ -10,9 +10,10 @@
   so risk-managed strategies re-read their balances;
 - re-opens the positions of a restarted paper node (market orders tagged ``RESTORE``) on its first bar;
 - calls ``on_tick`` (the session backs its journal up daily there);
-- copies the strategy's halt (``strategies.risk.RiskGate.halted_reason``) into ``NodeStatus``, refreshes
-  the metrics snapshot every second and logs a status line every ``status_interval_secs`` (latency
-  percentiles included, ``engine.live.latency``).
+- runs the anomaly checks (``engine.live.anomalies``) when configured;
+- copies the strategy's halt (``strategies.risk.RiskGate.halted_reason``, else an anomaly's) into
+  ``NodeStatus``, refreshes the metrics snapshot every second and logs a status line every
+  ``status_interval_secs`` (latency percentiles included, ``engine.live.latency``).
 
 ``NodeMetrics`` is the node's own ``prometheus_client`` registry (one per node, never the global one, so
 a process can run several): gauges read from the snapshot at scrape time, latency histograms, risk-event
@@ -46,12 +47,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from engine.live.anomalies import AnomalyMonitor
 from engine.live.funding import PaperFunding, Settlement
 from engine.live.latency import LatencyTracker, OrderLatency
 from engine.live.logs import get_logger
 from engine.live.replay import PENDING, signed_quantity
 from strategies.positions import average_open_price, position_fills
-from strategies.risk import FUNDING_BOOKED_TOPIC
+from strategies.risk import FUNDING_BOOKED_TOPIC, RiskManagedStrategy
 
 TICK_NS = 100_000_000
 STOP_TIMEOUT_SECS = 10.0
@@ -134,6 +136,7 @@ class Supervisor(DataActor):  # type: ignore[misc]
         on_started: Callable[[], None] = lambda: None,
         on_tick: Callable[[], None] = lambda: None,
         funding_booked: Callable[[], list[Settlement]] = lambda: [],
+        anomalies: AnomalyMonitor | None = None,
     ) -> None:
         super().__init__()
         self.strategy = strategy
@@ -151,6 +154,7 @@ class Supervisor(DataActor):  # type: ignore[misc]
         self.on_started = on_started
         self.on_tick = on_tick
         self.funding_booked = funding_booked
+        self.anomalies = anomalies
         self.stopping_since: float | None = None
         self.stopped = False
         # Positions still open when a flattening stop gave up (the venue refused or never filled the close).
@@ -232,8 +236,12 @@ class Supervisor(DataActor):  # type: ignore[misc]
         booked = self.funding_booked()
         if booked:
             self.publish_message(FUNDING_BOOKED_TOPIC, {"settlements": [s.to_json() for s in booked]})
+        if self.anomalies is not None:
+            self.anomalies.tick(self, self.strategy)
         gate = getattr(self.strategy, "gate", None)  # strategies.risk.RiskManagedStrategy's RiskGate
         halted = getattr(gate, "halted_reason", None)
+        if halted is None and self.anomalies is not None:
+            halted = self.anomalies.halted_reason
         with self.status.lock:
             self.status.halted_reason = None if halted is None else str(halted)
         now = time.monotonic()
@@ -327,6 +335,9 @@ class Supervisor(DataActor):  # type: ignore[misc]
             "open_orders": len(self.cache.orders_open()),
             "latency_ms": self.status.latency.percentiles(),
         }
+        if isinstance(self.strategy, RiskManagedStrategy) and (distances := self.strategy.liquidation_distances()):
+            # Each open perp leg's liquidation price distance to its last price, in percent (strategies.risk).
+            snapshot["liquidation_distance_pct"] = {i: str(d.quantize(Decimal("0.01"))) for i, d in distances.items()}
         if self.status.halted_reason is not None:
             snapshot["halted"] = self.status.halted_reason
         with self.status.lock:
@@ -402,6 +413,12 @@ class _SnapshotCollector(Collector):  # type: ignore[misc]
                 components.add_metric([currency, component], float(value))
         yield components
         yield _gauge("carrylab_funding", "Funding settled so far.", ["currency"], snapshot.get("funding"))
+        yield _gauge(
+            "carrylab_liquidation_distance_pct",
+            "Distance of an open perp leg's liquidation price to its last price, in percent.",
+            ["instrument_id"],
+            snapshot.get("liquidation_distance_pct"),
+        )
         freshest: dict[str, float] = {}
         for (instrument_id, _), age in ages.items():
             freshest[instrument_id] = min(age, freshest.get(instrument_id, age))

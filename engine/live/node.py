@@ -1,8 +1,9 @@
 """Assemble a Nautilus 2.x ``LiveNode`` for a run config: paper (sandbox execution) or live.
 
 Assembly only: the venue model's balances, fees, leverage and OMS become sandbox execution clients
-(paper) or the venues' execution adapters (live); market data comes from the venues' adapters or, in
-a replay, from ``ReplayDataClient``; the Nautilus risk engine gets the config's limits. Running,
+(paper) or the venues' execution adapters (live); market data comes from the venues' adapters (with
+``[data] liquidations``, plus the venue's liquidation stream, ``engine.live.liquidations``) or, in a
+replay, from ``ReplayDataClient``; the Nautilus risk engine gets the config's limits. Running,
 stopping and reporting a session is ``engine.live.session``.
 """
 
@@ -25,10 +26,13 @@ from nautilus_trader.model import TraderId
 from engine.config import ConnectionConfig, LiveConfig, RunConfig
 from engine.errors import EngineError, NodeError
 from engine.live.funding_account import FUNDING_CLIENT_SUFFIX, FundingAccounts
+from engine.live.liquidations import CLIENT_SUFFIX as LIQUIDATIONS_CLIENT_SUFFIX
+from engine.live.liquidations import LiquidationDataClientFactory, liquidation_stream
+from engine.live.quotes import QuoteSubscriber
 from engine.live.replay import ReplayDataClientFactory, ReplayFeed
 from engine.live.secrets import REDACTOR, Credentials
-from engine.live.venues import data_client, exec_client, nautilus_venue
-from engine.loading import max_notional_per_order
+from engine.live.venues import data_client, exec_client, nautilus_venue, needs_quotes
+from engine.loading import instrument_id_for, max_notional_per_order
 from engine.venue_models import VenueModel
 
 Mode = Literal["paper", "live"]
@@ -47,6 +51,8 @@ def build_node(
 ) -> LiveNode:
     """Return the built node: data clients (the venues' adapters, or the replay), execution clients, risk engine.
 
+    A live node on a venue whose market orders need a cached quote (``engine.live.venues.needs_quotes``)
+    gets a ``QuoteSubscriber`` for that venue's instruments.
     In paper mode with ``funding_accounts``, each sandbox gets a ``FundingAccountClient`` on its account
     (``engine.live.funding_account``), through which the session books paper funding.
 
@@ -83,6 +89,14 @@ def build_node(
             if feed is None:
                 client = data_client(venue, connection, credentials.get(venue.name))
                 builder = builder.add_data_client(client.name, client.factory, client.config)
+                stream = (
+                    liquidation_stream(venue.name, venue.instruments, base_url_ws=connection.base_url_ws)
+                    if config.data.liquidations
+                    else None
+                )
+                if stream is not None:
+                    name = f"{client.name}{LIQUIDATIONS_CLIENT_SUFFIX}"
+                    builder = builder.add_data_client(name, LiquidationDataClientFactory(stream), DataClientConfig())
             if mode == "live":
                 client = exec_client(venue, connection, credentials[venue.name])
                 builder = builder.add_exec_client(client.name, client.factory, client.config)
@@ -99,7 +113,11 @@ def build_node(
                     )
                     name = f"{model.venue.value}{FUNDING_CLIENT_SUFFIX}"
                     builder = builder.add_exec_client(name, factory, ExecutionClientConfig())
-        return builder.build()
+        node = builder.build()
+        quoted = [instrument_id_for(v.name, s) for v in config.venues if needs_quotes(v.name) for s in v.instruments]
+        if mode == "live" and quoted:
+            node.add_actor(QuoteSubscriber(instrument_ids=quoted))
+        return node
     except EngineError:
         raise
     except Exception as exc:

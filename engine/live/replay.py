@@ -1,9 +1,10 @@
 """Replay: stream a catalog's data into a live node on an accelerated clock, offline.
 
 ``ReplayDataClient`` is a Nautilus 2.x Python ``MarketDataClient``: on connect it emits the run's
-instruments, then streams every bar, mark price and funding update of ``[start, end)`` in ``ts_init``
-order, exactly the events and the order a backtest of the same config feeds its engine (both come from
-``engine.run_data.load_run_data``). Events keep their historical timestamps.
+instruments, then streams every bar, mark price, funding update and (with ``[data] liquidations``) every
+``Liquidation`` custom-data event of ``[start, end)`` in ``ts_init`` order, exactly the events and the
+order a backtest of the same config feeds its engine (both come from ``engine.run_data.load_run_data``).
+Events keep their historical timestamps.
 
 The replay clock maps historical time to wall time: at ``speed`` 1000 an hour of data takes 3.6 s;
 ``speed`` 0 goes as fast as the node keeps up. Either way, before each bar the client waits until
@@ -217,10 +218,16 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
     async def _subscribe_mark_prices(self, command: Any) -> None:
         self.subscribed.set()
 
+    async def _subscribe(self, command: Any) -> None:
+        self.subscribed.set()  # custom data: the catalog's ``Liquidation`` stream
+
     async def _subscribe_instrument(self, command: Any) -> None:
         return None
 
     async def _subscribe_instruments(self, command: Any) -> None:
+        return None
+
+    async def _unsubscribe(self, command: Any) -> None:
         return None
 
     async def _unsubscribe_bars(self, command: Any) -> None:
@@ -281,14 +288,16 @@ class ReplayDataClient(MarketDataClient):  # type: ignore[misc]
             self.feed.priming = False
 
     def _observe(self, event: Any) -> None:
+        # Custom data (``Liquidation``) moves no funding book: only bars, funding and marks are observed.
         book = self.feed.funding
-        instrument_id = str(event.instrument_id) if not isinstance(event, Bar) else str(event.bar_type.instrument_id)
         if isinstance(event, FundingRateUpdate):
-            book.on_funding(instrument_id, rate=Decimal(str(event.rate)), next_funding_ns=event.next_funding_ns)
+            book.on_funding(
+                str(event.instrument_id), rate=Decimal(str(event.rate)), next_funding_ns=event.next_funding_ns
+            )
         elif isinstance(event, MarkPriceUpdate):
-            book.on_mark(instrument_id, ts=event.ts_event, price=event.value.as_decimal())
+            book.on_mark(str(event.instrument_id), ts=event.ts_event, price=event.value.as_decimal())
         elif isinstance(event, Bar):
-            book.on_close(instrument_id, ts=event.ts_event, price=event.close.as_decimal())
+            book.on_close(str(event.bar_type.instrument_id), ts=event.ts_event, price=event.close.as_decimal())
 
     async def _settle_before(self, ts_init: int) -> None:
         book = self.feed.funding

@@ -38,6 +38,7 @@ from engine.errors import NodeError, StateError
 from engine.harness import guarded, raise_failure
 from engine.limits import limit_findings
 from engine.live import safety
+from engine.live.anomalies import AnomalyMonitor, watched
 from engine.live.funding import InstrumentTerms, PaperFunding, Settlement
 from engine.live.funding_account import FundingAccounts
 from engine.live.harness import after_resume, deferred_denials, journaled, on_replay_clock, stoppable, timed
@@ -113,6 +114,8 @@ class SessionOptions:
     actors : sequence of Nautilus actors
         Added to the node before the strategy (an operator's control actor, e.g. one publishing
         ``strategies.risk.KILL_SWITCH_TOPIC``).
+    stop : StopRequest, optional
+        The request that stops the node gracefully; a caller may request it from any thread.
     """
 
     mode: Mode = "paper"
@@ -135,6 +138,7 @@ class SessionOptions:
     replay_until: datetime | None = None
     signals: SignalGate | None = None
     actors: Sequence[Any] = ()
+    stop: StopRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +247,7 @@ class _Session:
         self.now_ns: Callable[[], int] = (lambda: clock.now) if options.replay else time.time_ns
         self.metrics = NodeMetrics(self.status, now_ns=self.now_ns)  # a registry per node, not the global one
         self.status.latency.listeners.append(self.metrics.on_latency)
-        self.stop = StopRequest()
+        self.stop = options.stop if options.stop is not None else StopRequest()
         self.flatten = self.live.flatten_on_stop if options.flatten_on_stop is None else options.flatten_on_stop
         self.credentials: Mapping[str, Credentials] = {}
         self.journal: Journal | None = None
@@ -262,6 +266,7 @@ class _Session:
         self.started_lock = threading.Lock()
         self.warnings: list[str] = []
         self.risk_events = _JournaledRiskEvents()
+        self.anomalies: AnomalyMonitor | None = None
         self.started = 0.0
         self.plan = load_strategy(config)
 
@@ -297,6 +302,7 @@ class _Session:
             self.data = load_run_data(config, open_catalog(config.data.catalog), progress=progress)
         self.funding = PaperFunding(_funding_terms(config, self.data))
         self.open_journal()
+        self.anomalies = self.anomaly_monitor()
         if options.mode == "paper" and config.fill.slippage_bps:
             self.log.warning(
                 "paper fills ignore fill.slippage_bps",
@@ -352,6 +358,23 @@ class _Session:
                 positions={i: str(q) for i, q in self.resume.positions.items()},
                 balances={m.name: [str(b) for b in m.starting_balances] for m in self.models},
             )
+
+    def anomaly_monitor(self) -> AnomalyMonitor | None:
+        anomalies = self.live.anomalies
+        if anomalies is None:
+            return None
+        journal, _ = self.opened()
+        ids = instrument_ids(self.config)
+        return AnomalyMonitor(
+            anomalies,
+            venues=sorted({i.venue.value for i in ids}),
+            instrument_ids=[str(i) for i in ids],
+            # Live: the venue is the record, our fills before this session are the journal's; a paper node
+            # re-opens its positions with orders of the strategy's own, counted as they fill.
+            ours=journal.net_positions() if self.options.mode == "live" else {},
+            tracker=self.status.latency,
+            ts_ns=self.now_ns,
+        )
 
     def restored_models(self) -> list[VenueModel]:
         # A margin account's balance + unrealised PnL, rebuilt exactly from the journal's fills marked at the
@@ -426,6 +449,8 @@ class _Session:
         self.log.info("funding", **settlement.to_json())
         # Into the sandbox account too (paper): balances, equity and the risk breakers include it, as in a backtest.
         self.funding_accounts.book(settlement)
+        if self.anomalies is not None:
+            self.anomalies.on_settlement(settlement.instrument_id)
         if self.recorder is not None:
             self.recorder.on_settlement(settlement)
 
@@ -458,8 +483,11 @@ class _Session:
         self.stop.request("replay paused" if paused else "replay finished", flatten=self.flatten and paused)
 
     def wrap(self, strategy_class: type) -> type:
-        # timed inside stoppable: an order dropped at the stop was never submitted.
-        wrapped = deferred_denials(stoppable(timed(guarded(strategy_class), self.status.latency), self.stop))
+        # timed inside stoppable (and watched): an order dropped at the stop or by a halt was never submitted.
+        measured = timed(guarded(strategy_class), self.status.latency)
+        if self.anomalies is not None:
+            measured = watched(measured, self.anomalies)
+        wrapped = deferred_denials(stoppable(measured, self.stop))
         if self.options.replay:
             wrapped = on_replay_clock(wrapped, self.clock)
         if self.resume.cursor_ns:
@@ -564,6 +592,7 @@ class _Session:
             on_started=self.install_signals,
             on_tick=self.daily_backup,
             funding_booked=self.funding_accounts.newly_landed,
+            anomalies=self.anomalies,
         )
 
     def daily_backup(self) -> None:

@@ -38,6 +38,17 @@ def nautilus_venue(name: str) -> str:
     return str(venue_spec(name).nautilus_venue)
 
 
+# Venues whose MARKET orders are denied MARKET_PRICE_UNAVAILABLE without a cached quote (rc6): Hyperliquid's
+# adapter sends an IOC limit at the best bid/ask plus its slippage; Kraken Futures streams no EXTERNAL bars,
+# so the risk engine has no other price to check the order's notional with. See engine.live.quotes.
+_QUOTE_PRICED = frozenset({"hyperliquid", "kraken"})
+
+
+def needs_quotes(name: str) -> bool:
+    """Return whether a live node on venue ``name`` needs quotes subscribed to send market orders."""
+    return name in _QUOTE_PRICED
+
+
 def _is_perp(venue: VenueConfig) -> bool:
     markets = {market_of(symbol) for symbol in venue.instruments}
     if len(markets) > 1:

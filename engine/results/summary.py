@@ -26,6 +26,7 @@ def summarize(result: RunResult) -> str:
         f"  bars {stats['bars']:,}  orders {stats['orders']:,} (denied {stats['orders_denied']})  "
         f"fills {stats['fills']:,}  positions {stats['positions']:,}",
     ]
+    lines += [f"  warning: {warning}" for warning in stats.get("warnings", [])]
     timings = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_secs.items())
     lines.append(f"  time: {timings}")
     if result.run_dir is not None:

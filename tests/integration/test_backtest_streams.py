@@ -14,6 +14,7 @@ import pytest
 
 from datasets.catalog import export_catalog
 from datasets.store import Store
+from datasets.testing import write_fixture_instruments
 from engine.backtest import parse_config, run_backtest
 from engine.errors import MissingDataError
 from tests.kit.engine import TEST_SOURCE
@@ -41,6 +42,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     settlements = [(T0 + timedelta(hours=h), "0.0002") for h in (8, 16, 24, 32, 40)]
     store.write("funding", funding_batch(settlements, interval="8h"), TEST_SOURCE)
+    write_fixture_instruments(store)
     export_catalog(store, root / "catalog")
     return root / "catalog"
 

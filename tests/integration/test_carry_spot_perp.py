@@ -14,6 +14,7 @@ import pytest
 from datasets.catalog import export_catalog
 from datasets.pipeline import import_paths
 from datasets.store import Store
+from datasets.testing import FIXTURE_INSTRUMENTS
 from engine.backtest import RunResult, parse_config, run_backtest
 from research.carry_vbt import load_carry_inputs, params_from_config, run_carry
 from strategies.risk import KillSwitchTimer, KillSwitchTimerConfig
@@ -48,7 +49,7 @@ PARAMS: dict[str, Any] = {
 def store_and_catalog(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
     root = tmp_path_factory.mktemp("carry")
     store = Store(root / "store")
-    import_paths([shared_data / name for name in FILES], store)
+    import_paths([*(shared_data / name for name in FILES), FIXTURE_INSTRUMENTS], store)
     catalog = root / "catalog"
     export_catalog(store, catalog, start=datetime(2023, 12, 1, tzinfo=UTC), end=datetime(2024, 5, 1, tzinfo=UTC))
     return store, catalog

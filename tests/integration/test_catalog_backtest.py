@@ -30,6 +30,7 @@ from nautilus_trader.trading import Strategy, StrategyConfig
 from datasets.catalog import export_catalog, read_venues_file
 from datasets.importers import ImportOptions, require_importer
 from datasets.store import SourceInfo, Store
+from datasets.testing import write_fixture_instruments
 from tests.kit.store import canonical_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -76,6 +77,7 @@ def build_store(root: Path) -> Store:
         store.write("ohlcv", hourly_bars("hyperliquid", "BTC-USDC-PERP", price_type, 9, hyperliquid_mark), HAND)
     store.write("funding", settlements("binance", "BTC-USDT-PERP", BINANCE_RATES, "8h"), HAND)
     store.write("funding", settlements("hyperliquid", "BTC-USDC-PERP", HYPERLIQUID_RATES, "1h"), HAND)
+    write_fixture_instruments(store)
     return store
 
 
@@ -215,6 +217,7 @@ def test_real_binance_month_exports_counts_from_input(tmp_path: Path, shared_dat
         info = SourceInfo(str(path), "-", importer.name, importer.version)
         for batch in importer.read(path, ImportOptions()):
             store.write(batch.kind, batch.frame, info)
+    write_fixture_instruments(store)
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
     bars_in = pl.read_ipc(folder / "BTC_USDT_USDT-1h-futures.feather").filter(
         pl.col("date").is_between(start, end, closed="left")

@@ -137,6 +137,9 @@ def test_metrics_and_healthz_scraped_during_a_replay_and_kill_switch_turns_healt
     assert "carrylab_up 1.0" in body
     assert 'carrylab_position_quantity{instrument_id="BTCUSDT-PERP.BINANCE"} 100.0' in body
     assert 'carrylab_exposure{currency="USDT"}' in body
+    # The status snapshot's liquidation distance of the open perp leg (strategies.risk): a long of 100 at 100.0
+    # on a 100,000 USDT wallet has LP = (W - 100 x 100) / (100 x 0.004 - 100) < 0, nothing liquidates it: 100 %.
+    assert 'carrylab_liquidation_distance_pct{instrument_id="BTCUSDT-PERP.BINANCE"} 100.0' in body
     assert 'carrylab_pnl_component{component="realized",currency="USDT"}' in body
     assert 'carrylab_data_age_seconds{instrument_id="BTCUSDT-PERP.BINANCE",stream="bars"}' in body
     assert 'carrylab_last_data_age_seconds{instrument_id="BTCUSDT-PERP.BINANCE"}' in body

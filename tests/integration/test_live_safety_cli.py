@@ -171,7 +171,12 @@ def test_a_piped_answer_never_confirms_production(tmp_path: Path, listener: List
         ("missing credentials", ("--live", "--confirm-live", "HASH"), "CARRYLAB_BINANCE_API_KEY and CARRYLAB_BIN"),
         ("wrong hash", ("--live", "--confirm-live", "0123456789ab"), "expects the hash of this config"),
         ("limits that cannot bind", ("--live", "--confirm-live", "HASH"), "100000 x 1 = 100000 USDT"),
-        ("leverage over the venue maximum", ("--live", "--confirm-live", "HASH"), "binance's maximum 150x"),
+        # No catalog holds the perp, so its maximum is unknown (engine.limits): leverage above 1 is refused.
+        (
+            "leverage over the venue maximum",
+            ("--live", "--confirm-live", "HASH"),
+            "venues[binance].leverage: expected the margin rates of BTC-USDT-PERP",
+        ),
         ("short credential", ("--live", "--confirm-live", "HASH"), "CARRYLAB_BINANCE_API_KEY: expected a credential"),
         ("no --live", ("--confirm-live", "HASH"), "expects the explicit --live flag"),
         ("replay", ("--live", "--replay", "--confirm-live", "HASH"), "replay runs only in --mode paper"),

@@ -5,10 +5,18 @@ It answers what Nautilus 2.0.0rc6's Binance adapter calls (seen by pointing the 
 signed ``GET /fapi/v1/positionSide/dual``, ``POST/PUT/DELETE /fapi/v1/listenKey``, ``GET /fapi/v2/account``,
 ``GET /fapi/v1/openOrders``, ``GET /fapi/v1/openAlgoOrders``, ``GET /fapi/v2/positionRisk``,
 ``POST /fapi/v1/order`` and ``DELETE /fapi/v1/allOpenOrders``; the market WebSocket takes
-``{"method": "SUBSCRIBE"}`` and streams ``markPriceUpdate`` (which carries funding) and closed ``kline``
-events shaped like ``../shared/data/exchange_payloads/.../binance/.../futures/market_data_json``; the user
+``{"method": "SUBSCRIBE"}`` and streams ``markPriceUpdate`` (which carries funding), closed ``kline``
+events and, to a ``!forceOrder@arr`` subscriber, the ``forceOrder`` liquidations in ``Venue.liquidations``,
+shaped like ``../shared/data/exchange_payloads/.../binance/.../futures/market_data_json``; the user
 data stream (``/ws?listenKey=...``) carries ``ORDER_TRADE_UPDATE`` and ``ACCOUNT_UPDATE`` for every fill.
 Market orders fill at once at the last kline close; taker fee 5 bps.
+
+Cue hooks make it misbehave on demand (the anomaly tests, ``tests/integration/test_live_anomalies.py``):
+``drop_market()`` closes the market WebSockets and keeps every later one silent, ``Venue.ack_delay_secs``
+delays the answer to an order, ``Venue.reject_orders`` rejects them (``-2019 Margin is insufficient``, an
+error code from Binance's docs), ``Venue.reported_position`` is the position ``positionRisk`` reports
+instead of the real one, ``adjust_balance(delta)`` moves the wallet balance with an ``ACCOUNT_UPDATE`` of
+reason ``DEPOSIT`` (no fill). Left unset they change nothing.
 """
 
 from __future__ import annotations
@@ -52,8 +60,16 @@ class Venue:
     balance: Decimal = START_BALANCE
     last_close: Decimal = Decimal("42000.00")
     user_sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    market_sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    market_muted: bool = False
+    ack_delay_secs: float = 0.0
+    reject_orders: bool = False
+    reported_position: Decimal | None = None
+    klines_sent: int = 0
     order_ids: Any = field(default_factory=lambda: itertools.count(8_886_774))
     trade_ids: Any = field(default_factory=lambda: itertools.count(1_000))
+    # ``forceOrder`` events sent once to a ``!forceOrder@arr`` subscriber, restamped with the venue's clock.
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
 
     def now_ms(self) -> int:
         return int(time.time() * 1000)
@@ -98,6 +114,36 @@ class BinanceFuturesLoopback:
         self.thread.join(timeout=10)
         self.loop.close()
 
+    def drop_market(self) -> None:
+        """Cue: close every market WebSocket and keep the ones the adapter reconnects silent."""
+
+        async def drop() -> None:
+            self.venue.market_muted = True
+            for socket in list(self.venue.market_sockets):
+                await socket.close()
+
+        asyncio.run_coroutine_threadsafe(drop(), self.loop).result(timeout=10)
+
+    def adjust_balance(self, delta: Decimal) -> None:
+        """Cue: move the wallet balance by ``delta`` with no fill, pushed as an ``ACCOUNT_UPDATE`` (reason DEPOSIT)."""
+
+        async def adjust() -> None:
+            venue = self.venue
+            venue.balance += delta
+            now = venue.now_ms()
+            wallet = f"{venue.balance:.8f}"
+            update = {
+                "e": "ACCOUNT_UPDATE",
+                "E": now,
+                "T": now,
+                "a": {"m": "DEPOSIT", "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": f"{delta:.8f}"}], "P": []},
+            }
+            for socket in list(venue.user_sockets):
+                if not socket.closed:
+                    await socket.send_json(update)
+
+        asyncio.run_coroutine_threadsafe(adjust(), self.loop).result(timeout=10)
+
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         app = web.Application()
@@ -134,7 +180,7 @@ class BinanceFuturesLoopback:
         if path == "/fapi/v2/positionRisk":
             return web.json_response(self._position_risk())
         if path == "/fapi/v1/order" and request.method == "POST":
-            return web.json_response(await self._order(dict(request.query) | dict(await request.post())))
+            return await self._submit(request)
         if path == "/fapi/v1/allOpenOrders":
             return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
         return web.json_response({"code": -1000, "msg": f"loopback: no route {request.method} {path}"}, status=400)
@@ -144,6 +190,8 @@ class BinanceFuturesLoopback:
         await socket.prepare(request)
         if "listenKey" in request.query:
             self.venue.user_sockets.append(socket)
+        else:
+            self.venue.market_sockets.append(socket)
         async for message in socket:
             if message.type != WSMsgType.TEXT:
                 continue
@@ -153,6 +201,8 @@ class BinanceFuturesLoopback:
                 await socket.send_json({"result": None, "id": command["id"]})
                 if any("@kline" in s for s in command["params"]):
                     self._spawn(self._market(socket))
+                if "!forceOrder@arr" in command["params"]:
+                    self._spawn(self._force_orders(socket))
             elif command.get("method") == "UNSUBSCRIBE":
                 await socket.send_json({"result": None, "id": command["id"]})
         return socket
@@ -165,6 +215,9 @@ class BinanceFuturesLoopback:
         for index in itertools.count():
             if socket.closed:
                 return
+            if self.venue.market_muted:
+                await asyncio.sleep(0.05)
+                continue
             now = self.venue.now_ms()
             await socket.send_json(
                 {
@@ -207,7 +260,17 @@ class BinanceFuturesLoopback:
                     },
                 }
             )
+            self.venue.klines_sent += 1
             await asyncio.sleep(0.25)
+
+    async def _force_orders(self, socket: web.WebSocketResponse) -> None:
+        # After the first klines, so the strategy has a price when the liquidations arrive.
+        await asyncio.sleep(1.0)
+        for event in self.venue.liquidations:
+            if socket.closed:
+                return
+            now = self.venue.now_ms()
+            await socket.send_json({**event, "E": now, "o": {**event["o"], "T": now}})
 
     def _account(self) -> dict[str, Any]:
         venue = self.venue
@@ -253,14 +316,17 @@ class BinanceFuturesLoopback:
 
     def _position_risk(self) -> list[dict[str, Any]]:
         venue = self.venue
-        if venue.position == 0:
+        position, entry = venue.position, venue.entry
+        if venue.reported_position is not None:
+            position, entry = venue.reported_position, venue.last_close
+        if position == 0:
             return []
         return [
             {
                 "symbol": SYMBOL,
-                "positionAmt": str(venue.position),
-                "entryPrice": str(venue.entry),
-                "breakEvenPrice": str(venue.entry),
+                "positionAmt": str(position),
+                "entryPrice": str(entry),
+                "breakEvenPrice": str(entry),
                 "markPrice": str(venue.last_close),
                 "unRealizedProfit": "0.00000000",
                 "liquidationPrice": "0",
@@ -270,11 +336,18 @@ class BinanceFuturesLoopback:
                 "isolatedMargin": "0.00000000",
                 "isAutoAddMargin": "false",
                 "positionSide": "BOTH",
-                "notional": str(venue.position * venue.last_close),
+                "notional": str(position * venue.last_close),
                 "isolatedWallet": "0",
                 "updateTime": venue.now_ms(),
             }
         ]
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        if self.venue.ack_delay_secs:
+            await asyncio.sleep(self.venue.ack_delay_secs)
+        if self.venue.reject_orders:
+            return web.json_response({"code": -2019, "msg": "Margin is insufficient."}, status=400)
+        return web.json_response(await self._order(dict(request.query) | dict(await request.post())))
 
     async def _order(self, params: dict[str, str]) -> dict[str, Any]:
         venue = self.venue

@@ -5,7 +5,8 @@ It answers what Nautilus 2.0.0rc6's Bybit adapter calls (seen by pointing the ad
 ``GET /v5/account/wallet-balance``, ``GET /v5/position/list``, ``GET /v5/order/realtime``,
 ``GET /v5/order/history``, ``GET /v5/execution/list``, ``POST /v5/order/create`` and
 ``POST /v5/order/cancel-all``. The public WebSocket (``/public``) takes ``{"op": "subscribe"}`` and streams
-``tickers.BTCUSDT`` (mark price and funding) and confirmed ``kline.1.BTCUSDT``; the private one
+``tickers.BTCUSDT`` (mark price and funding), confirmed ``kline.1.BTCUSDT`` and the ``allLiquidation.BTCUSDT``
+items of ``BybitState.liquidations``; the private one
 (``/private``) takes ``{"op": "auth"}`` and carries ``order``, ``execution``, ``position`` and ``wallet`` for
 every fill; the trade one (``/trade``) takes ``{"op": "order.create"}``.
 
@@ -97,6 +98,8 @@ class BybitState:
     order_ids: Any = field(default_factory=lambda: itertools.count(1_726_025_498_520_715_008))
     exec_ids: Any = field(default_factory=lambda: itertools.count(1))
     seq: Any = field(default_factory=lambda: itertools.count(140_612_148_849_382))
+    # ``allLiquidation`` items sent once to their topic's subscriber, restamped with the venue's clock.
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class BybitLoopback(LoopbackServer):
@@ -180,6 +183,8 @@ class BybitLoopback(LoopbackServer):
             )
             if op == "subscribe" and any(str(a).startswith("kline.") for a in payload.get("args", [])):
                 self.spawn(self._market(socket))
+            if op == "subscribe" and f"allLiquidation.{SYMBOL}" in payload.get("args", []):
+                self.spawn(self._liquidations(socket))
         elif op == "order.create":
             data = await self._order(payload["args"][0])
             await socket.send_json(
@@ -205,6 +210,14 @@ class BybitLoopback(LoopbackServer):
                     "data": {"orderId": args.get("orderId", ""), "orderLinkId": args.get("orderLinkId", "")},
                 }
             )
+
+    async def _liquidations(self, socket: web.WebSocketResponse) -> None:
+        # After the first klines; the message shape of Bybit's v5 docs (topic, type, ts, data list).
+        await asyncio.sleep(1.0)
+        for item in self.state.liquidations:
+            now = now_ms()
+            topic = f"allLiquidation.{SYMBOL}"
+            await socket.send_json({"topic": topic, "type": "snapshot", "ts": now, "data": [{**item, "T": now}]})
 
     async def _market(self, socket: web.WebSocketResponse) -> None:
         await asyncio.sleep(0.3)

@@ -22,6 +22,7 @@ from nautilus_trader.trading import Strategy, StrategyConfig
 
 from datasets.catalog import export_catalog
 from datasets.store import SourceInfo, Store
+from datasets.testing import write_fixture_instruments
 from strategies.risk import RiskLimits, RiskManagedStrategy
 from tests.kit.store import funding_batch, ohlcv_batch
 
@@ -104,6 +105,7 @@ def build_catalog(
     if funding:
         batches = [funding_batch(rows, venue=v, symbol=s, interval=i) for (v, s), (i, rows) in funding.items()]
         store.write("funding", pl.concat(batches), TEST_SOURCE)
+    write_fixture_instruments(store)
     catalog = root / "catalog"
     export_catalog(store, catalog)
     return catalog

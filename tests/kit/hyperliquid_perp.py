@@ -2,15 +2,19 @@
 
 It answers what Nautilus 2.0.0rc6's Hyperliquid adapter calls (seen by pointing the adapter at it with
 ``--log-level DEBUG``): ``POST /info`` ``spotMeta``, ``allPerpMetas``, ``meta``, ``clearinghouseState``,
-``openOrders``/``frontendOpenOrders``/``userFills`` (empty) and ``POST /exchange`` ``order``; the WebSocket
-takes ``{"method": "subscribe"}`` and streams ``candle`` (1m, closed) and ``activeAssetCtx`` (mark price and
-funding) and, for the user, ``orderUpdates`` and ``user`` fills.
+``openOrders``/``frontendOpenOrders``/``userFills`` (empty) and ``order`` actions, on ``POST /exchange`` or,
+as the rc6 execution client sends them, a WebSocket ``{"method": "post"}``; the WebSocket takes
+``{"method": "subscribe"}`` and streams ``candle`` (1m, closed), ``activeAssetCtx`` (mark price and funding),
+``bbo`` (the quotes the adapter prices a market order from: an IOC limit 50 bps through the touch) and,
+for the user, ``orderUpdates`` and ``user`` fills.
 
 Formats: meta, spotMeta, allPerpMetas, clearinghouseState, asset contexts and user fills from
-``../shared/data/exchange_payloads/crates/adapters/hyperliquid/test_data``; the ``/exchange`` order answer,
-candle pushes, subscription acks and ``orderUpdates`` are written from Hyperliquid's API docs
-(hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api). Signatures are not checked. Orders fill at once
-at the last candle close; taker fee 4.5 bps.
+``../shared/data/exchange_payloads/crates/adapters/hyperliquid/test_data``, book levels as in its
+``ws_book_data.json``; the ``/exchange`` order answer, the ``post`` envelope, ``bbo`` and candle pushes,
+subscription acks and ``orderUpdates`` are written from Hyperliquid's API docs
+(hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api). Signatures are not checked. Orders fill at
+once at the last candle close; taker fee 4.5 bps. Cue: ``HyperliquidState.reject_orders`` answers every
+order with the docs' IOC no-match error.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class HyperliquidState:
     entry: Decimal = Decimal(0)
     balance: Decimal = START_BALANCE
     last_close: Decimal = Decimal("42000.0")
+    reject_orders: bool = False
     order_ids: Any = field(default_factory=lambda: itertools.count(55_030_848_197))
     trade_ids: Any = field(default_factory=lambda: itertools.count(745_210_434_703_679))
 
@@ -116,6 +121,12 @@ class HyperliquidLoopback(LoopbackServer):
         method = payload.get("method")
         if method == "ping":
             await socket.send_json({"channel": "pong"})
+        elif method == "post" and payload.get("request", {}).get("type") == "action":
+            # Docs ("Post requests"): the adapter sends /exchange actions over the socket; the answer is
+            # the /exchange body inside {"channel": "post", "data": {"id", "response": {"type": "action"}}}.
+            answer = await self._exchange(payload["request"]["payload"])
+            response = {"type": "action", "payload": answer}
+            await socket.send_json({"channel": "post", "data": {"id": payload.get("id"), "response": response}})
         elif method in ("subscribe", "unsubscribe"):
             subscription = payload.get("subscription", {})
             await socket.send_json(
@@ -127,6 +138,8 @@ class HyperliquidLoopback(LoopbackServer):
                     self.user_sockets.append(socket)
             if method == "subscribe" and kind == "candle":
                 self.spawn(self._market(socket, subscription))
+            if method == "subscribe" and kind == "bbo":
+                self.spawn(self._quotes(socket))
 
     def _ctx(self, index: int = 0) -> dict[str, Any]:
         close = str(self.state.last_close)
@@ -171,6 +184,16 @@ class HyperliquidLoopback(LoopbackServer):
             await socket.send_json({"channel": "candle", "data": candle})
             await asyncio.sleep(0.25)
 
+    async def _quotes(self, socket: web.WebSocketResponse) -> None:
+        # Docs: ``bbo`` pushes {coin, time, bbo: [bid, ask]}, a level {px, sz, n} as in ws_book_data.json.
+        # One tick (0.1) either side of the last close.
+        while not socket.closed:
+            close = self.state.last_close
+            bid = {"px": str(close - Decimal("0.1")), "sz": "2.5", "n": 3}
+            ask = {"px": str(close + Decimal("0.1")), "sz": "1.5", "n": 2}
+            await socket.send_json({"channel": "bbo", "data": {"coin": COIN, "time": now_ms(), "bbo": [bid, ask]}})
+            await asyncio.sleep(0.25)
+
     def _clearinghouse(self) -> dict[str, Any]:
         state = self.state
         value = f"{state.balance:.6f}"
@@ -211,9 +234,12 @@ class HyperliquidLoopback(LoopbackServer):
                 "status": "ok",
                 "response": {"type": action.get("type", "default"), "data": {"statuses": ["success"]}},
             }
-        statuses = []
+        statuses: list[dict[str, Any]] = []
         for order in action["orders"]:
             self.state.orders.append(order)
+            if self.state.reject_orders:
+                statuses.append({"error": "Order could not immediately match against any resting orders. asset=0"})
+                continue
             order_id = next(self.state.order_ids)
             quantity = Decimal(order["s"])
             price = self.state.last_close

@@ -8,12 +8,14 @@ and ``messages`` (what the adapter asked, to assert on and to read when it chang
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,7 @@ class LoopbackServer:
         self.loop.run_forever()
 
     def spawn(self, coroutine: Any) -> None:
-        task = self.loop.create_task(coroutine)
+        task = self.loop.create_task(_until_disconnected(coroutine))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -129,16 +131,24 @@ class LoopbackServer:
         return None
 
 
+async def _until_disconnected(coroutine: Any) -> None:
+    # A push loop ends when the adapter closes its socket, possibly in the middle of a send.
+    with contextlib.suppress(ConnectionResetError):
+        await coroutine
+
+
 def run_live_cli(
     config: Path,
     out: Path,
     *,
     environ: dict[str, str],
-    duration_secs: float,
+    duration_secs: float | Callable[[], float],
     flatten: bool,
     log_level: str = "INFO",
 ) -> tuple[int, str, dict[str, Any]]:
     """Run ``python -m engine.live --mode live`` on ``config`` for ``duration_secs``; return code, output, stats.
+
+    A callable ``duration_secs`` is asked right before the live run starts (after the dry run).
 
     Production starts only with the config hash a dry run prints (no terminal here), as an operator would.
     """
@@ -150,7 +160,8 @@ def run_live_cli(
     digest = next((line.split()[-1] for line in dry.stdout.splitlines() if "config hash:" in line), None)
     if digest is None:
         return dry.returncode, dry.stdout + dry.stderr, {}
-    command = [*live, "--confirm-live", digest, "--out", str(out), "--duration-secs", str(duration_secs)]
+    duration = duration_secs() if callable(duration_secs) else duration_secs
+    command = [*live, "--confirm-live", digest, "--out", str(out), "--duration-secs", str(duration)]
     command += ["--flatten-on-stop" if flatten else "--no-flatten-on-stop", "--log-level", log_level]
     done = subprocess.run(
         command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, check=False

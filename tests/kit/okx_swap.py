@@ -4,10 +4,10 @@ It answers what Nautilus 2.0.0rc6's OKX adapter calls (seen by pointing the adap
 ``--log-level DEBUG``): ``GET /api/v5/public/instruments`` (SWAP BTC-USDT-SWAP, SPOT BTC-USDT),
 ``GET /api/v5/account/config``, ``GET /api/v5/account/balance``, ``GET /api/v5/account/positions``,
 ``GET /api/v5/trade/orders-pending``, ``/orders-history``, ``/fills`` and the algo equivalents (empty), and
-``POST /api/v5/trade/order``. The public WebSocket (``/ws/v5/public``) streams ``mark-price`` and
-``funding-rate``; the business one (``/ws/v5/business``) confirmed ``candle1m``; the private one
-(``/ws/v5/private``) takes ``{"op": "login"}`` and ``{"op": "order"}`` and carries ``orders``, ``positions`` and
-``account`` for every fill.
+``POST /api/v5/trade/order``. The public WebSocket (``/ws/v5/public``) streams ``mark-price``,
+``funding-rate`` and the ``liquidation-orders`` of ``OkxState.liquidations``; the business one
+(``/ws/v5/business``) confirmed ``candle1m``; the private one (``/ws/v5/private``) takes ``{"op": "login"}``
+and ``{"op": "order"}`` and carries ``orders``, ``positions`` and ``account`` for every fill.
 
 Formats: candle and funding-rate pushes from ``../shared/data/exchange_payloads/crates/adapters/okx/test_data``
 (``ws_candle.json``, ``ws_funding_rate.json``, ``http_get_mark_price.json``), subscribe acks from
@@ -102,6 +102,8 @@ class OkxState:
     last_close: Decimal = Decimal("42000.0")
     order_ids: Any = field(default_factory=lambda: itertools.count(2_497_956_918_703_120_384))
     trade_ids: Any = field(default_factory=lambda: itertools.count(1_518_905_529))
+    # ``liquidation-orders`` details sent once to that channel's subscriber, restamped with the venue's clock.
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class OkxLoopback(LoopbackServer):
@@ -191,6 +193,17 @@ class OkxLoopback(LoopbackServer):
             self.spawn(self._funding(socket))
         elif channel == "mark-price":
             await self._mark(socket)
+        elif channel == "liquidation-orders":
+            self.spawn(self._liquidations(socket))
+
+    async def _liquidations(self, socket: web.WebSocketResponse) -> None:
+        # After the first candles; the shape of OKX's v5 docs: one item per instrument, sizes in contracts.
+        await asyncio.sleep(1.0)
+        for detail in self.state.liquidations:
+            item = {"instId": SWAP_ID, "instType": "SWAP", "uly": "BTC-USDT", "instFamily": "BTC-USDT"}
+            details = [{**detail, "ts": str(now_ms())}]
+            arg = {"channel": "liquidation-orders", "instType": "SWAP"}
+            await socket.send_json({"arg": arg, "data": [{**item, "details": details}]})
 
     async def _mark(self, socket: web.WebSocketResponse) -> None:
         await socket.send_json(

@@ -185,7 +185,7 @@ def build_transaction(
         "meta": {
             "err": err,
             "status": {"Ok": None} if err is None else {"Err": err},
-            "fee": 5_000 + 4_000,
+            "fee": fee_lamports(instructions),
             "computeUnitsConsumed": 98_765,
             "logMessages": logs,
             "preTokenBalances": pre,
@@ -204,6 +204,18 @@ def compute_budget(limit: int, price_micro_lamports: int) -> list[Ix]:
         Ix(COMPUTE_BUDGET, [], bytes([2]) + struct.pack("<I", limit)),
         Ix(COMPUTE_BUDGET, [], bytes([3]) + struct.pack("<Q", price_micro_lamports)),
     ]
+
+
+def fee_lamports(instructions: list[Ix]) -> int:
+    """Return what the runtime charges: 5,000 lamports for the one signature plus the priority fee
+    (compute-unit limit x price in micro-lamports, rounded up), as a real transaction's ``meta.fee`` does."""
+    limit = price = 0
+    for ix in instructions:
+        if ix.program == COMPUTE_BUDGET and ix.data[0] == 2:
+            (limit,) = struct.unpack("<I", ix.data[1:5])
+        elif ix.program == COMPUTE_BUDGET and ix.data[0] == 3:
+            (price,) = struct.unpack("<Q", ix.data[1:9])
+    return 5_000 + -(-limit * price // 1_000_000)
 
 
 def compute_budget_logs() -> list[str]:

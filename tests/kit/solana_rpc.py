@@ -1,9 +1,11 @@
 """A loopback Solana JSON-RPC node for the on-chain fetch tests: nothing here leaves 127.0.0.1.
 
 ``SolanaRpcServer`` answers JSON-RPC 2.0 over HTTP POST on 127.0.0.1 for ``getSlot``,
-``getSignaturesForAddress`` (newest first, ``before``/``until`` exclusive, ``limit`` up to 1,000),
-``getTransaction`` (``encoding: json``; a v0 transaction without ``maxSupportedTransactionVersion``
-is refused with -32015, as nodes do), ``getProgramAccounts`` (base64, ``memcmp`` and ``dataSize``
+``getSignaturesForAddress`` (newest first, ``before``/``until`` exclusive, ``limit`` up to 1,000; a
+``before`` of another program's transaction lists what is older than its block),
+``getTransaction`` (``encoding: json`` or ``jsonParsed``, see ``json_parsed``; a v0 transaction without
+``maxSupportedTransactionVersion`` is refused with -32015, as nodes do), ``getBlock`` (signatures only;
+some empty slots skipped, -32007), ``getProgramAccounts`` (base64, ``memcmp`` and ``dataSize``
 filters, ``withContext``) and ``getMultipleAccounts`` (base64, at most 100 keys). The response
 shapes are written from Solana's JSON-RPC documentation (solana.com/docs/rpc/http: the method pages'
 "Response" sections and their examples), not recorded from a node: field names, nesting, ``null``
@@ -140,6 +142,61 @@ def transaction_result(spec: TransactionSpec) -> dict[str, Any]:
     }
 
 
+def json_parsed(result: dict[str, Any]) -> dict[str, Any]:
+    """Return an ``encoding: json`` result as ``encoding: jsonParsed`` shows it (agave ``UiParsedMessage``).
+
+    The message loses its ``header``; ``accountKeys`` become ``{pubkey, signer, writable, source}`` for the
+    static keys (``transaction``) and then the loaded writable and readonly addresses (``lookupTable``);
+    instructions name their ``programId`` and ``accounts`` by pubkey. Instructions of programs the node
+    parses (System, SPL Token, ...) would show ``{program, parsed}``; the fixtures call none of them, and
+    compute-budget and Anchor programs are shown unparsed, as here.
+    """
+    message, meta = result["transaction"]["message"], result["meta"]
+    header = message["header"]
+    static = message["accountKeys"]
+    signed, readonly_signed = int(header["numRequiredSignatures"]), int(header["numReadonlySignedAccounts"])
+    readonly_unsigned = int(header["numReadonlyUnsignedAccounts"])
+
+    def writable(index: int) -> bool:
+        if index < signed:
+            return index < signed - readonly_signed
+        return index < len(static) - readonly_unsigned
+
+    loaded = meta.get("loadedAddresses") or {"writable": [], "readonly": []}
+    keys = [
+        {"pubkey": key, "signer": i < signed, "source": "transaction", "writable": writable(i)}
+        for i, key in enumerate(static)
+    ]
+    keys += [{"pubkey": k, "signer": False, "source": "lookupTable", "writable": True} for k in loaded["writable"]]
+    keys += [{"pubkey": k, "signer": False, "source": "lookupTable", "writable": False} for k in loaded["readonly"]]
+    names = [key["pubkey"] for key in keys]
+
+    def parsed(instruction: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "accounts": [names[i] for i in instruction["accounts"]],
+            "data": instruction["data"],
+            "programId": names[instruction["programIdIndex"]],
+            "stackHeight": instruction.get("stackHeight"),
+        }
+
+    parsed_message = {
+        "accountKeys": keys,
+        "instructions": [parsed(ix) for ix in message["instructions"]],
+        "recentBlockhash": message["recentBlockhash"],
+    }
+    if "addressTableLookups" in message:
+        parsed_message["addressTableLookups"] = message["addressTableLookups"]
+    inner = [
+        {"index": group["index"], "instructions": [parsed(ix) for ix in group["instructions"]]}
+        for group in meta.get("innerInstructions") or []
+    ]
+    return {
+        **result,
+        "meta": {**meta, "innerInstructions": inner},
+        "transaction": {"message": parsed_message, "signatures": result["transaction"]["signatures"]},
+    }
+
+
 def lookup_table_account(addresses: list[str], *, authority: str) -> dict[str, Any]:
     """Return an address lookup table account: the 56-byte ``LookupTableMeta``, then the addresses."""
     meta = (
@@ -194,6 +251,7 @@ class SolanaRpcServer:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    block_firsts: dict[str, int] = field(default_factory=dict)
     faults: list[RpcFault] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     served: Counter[str] = field(default_factory=Counter)
@@ -298,17 +356,41 @@ class SolanaRpcServer:
         entries = self.history.get(address, [])
         order = [entry["signature"] for entry in entries]
         start = 0
-        if config.get("before") is not None:
-            start = order.index(config["before"]) + 1
+        before = config.get("before")
+        if before is not None and before in order:
+            start = order.index(before) + 1
+        elif before is not None:
+            # Another program's signature (from getBlock): everything older than its block, as agave resolves it.
+            if before not in self.block_firsts:
+                return []
+            start = next((i for i, e in enumerate(entries) if e["slot"] < self.block_firsts[before]), len(entries))
         end = len(entries)
         if config.get("until") is not None and config["until"] in order:
             end = order.index(config["until"])
         return entries[start:end][:limit]
 
+    def get_block(self, params: list[Any]) -> Any:
+        """``getBlock`` with ``transactionDetails: signatures``: a foreign transaction first, then the history's.
+
+        Slots without a history transaction that are a multiple of 7 were skipped by their leader (-32007).
+        """
+        slot, config = params[0], (params[1] if len(params) > 1 else {}) or {}
+        if config.get("transactionDetails") != "signatures":
+            raise _RpcFailure(-32602, "Invalid params: the loopback node serves transactionDetails=signatures only")
+        if slot > self.slot:
+            raise _RpcFailure(-32004, f"Block not available for slot {slot}")
+        ours = [e["signature"] for entries in self.history.values() for e in reversed(entries) if e["slot"] == slot]
+        if not ours and slot % 7 == 0:
+            raise _RpcFailure(-32007, f"Slot {slot} was skipped, or missing due to ledger jump to recent snapshot")
+        first = signature(f"block {slot} vote")
+        self.block_firsts[first] = slot
+        return {"blockHeight": slot - 1_000, "blockTime": None, "parentSlot": slot - 1, "signatures": [first, *ours]}
+
     def get_transaction(self, params: list[Any]) -> Any:
         signature, config = params[0], (params[1] if len(params) > 1 else {}) or {}
-        if config.get("encoding", "json") != "json":
-            raise _RpcFailure(-32602, "Invalid params: only json in the loopback node")
+        encoding = config.get("encoding", "json")
+        if encoding not in ("json", "jsonParsed"):
+            raise _RpcFailure(-32602, "Invalid params: only json and jsonParsed in the loopback node")
         result = self.transactions.get(signature)
         if (
             result is not None
@@ -320,7 +402,7 @@ class SolanaRpcServer:
                 "Transaction version (0) is not supported by the requesting client. Please try the request again "
                 'with the following configuration parameter: "maxSupportedTransactionVersion": 0',
             )
-        return result
+        return json_parsed(result) if result is not None and encoding == "jsonParsed" else result
 
     def get_program_accounts(self, params: list[Any]) -> Any:
         program, config = params[0], (params[1] if len(params) > 1 else {}) or {}
@@ -365,6 +447,7 @@ class _RpcFailure(Exception):
 
 _METHODS = {
     "getSlot": SolanaRpcServer.get_slot,
+    "getBlock": SolanaRpcServer.get_block,
     "getSignaturesForAddress": SolanaRpcServer.get_signatures_for_address,
     "getTransaction": SolanaRpcServer.get_transaction,
     "getProgramAccounts": SolanaRpcServer.get_program_accounts,

@@ -21,6 +21,7 @@ from datasets.pipeline import import_paths
 from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL, spec_for
 from datasets.store import Store
 from datasets.symbols import market_of
+from datasets.testing import FIXTURE_INSTRUMENTS
 from datasets.validate import ROW
 
 
@@ -97,9 +98,9 @@ def catalog_from_files(
     venues: list[str] | None = None,
     symbols: list[str] | None = None,
 ) -> Path:
-    """Import ``paths`` into ``root/store``, export its ``[start, end)`` to ``root/catalog`` and return that."""
+    """Import ``paths`` and the fixture instrument table into ``root/store``, export its ``[start, end)``."""
     store = Store(root / "store")
-    import_paths(list(paths), store)
+    import_paths([*paths, FIXTURE_INSTRUMENTS], store)
     export_catalog(store, root / "catalog", venues=venues, symbols=symbols, start=start, end=end)
     return root / "catalog"
 

@@ -1125,7 +1125,7 @@ def kraken_futures_routes(markets: dict[str, SyntheticMarket]) -> dict[str, Rout
     routes: dict[str, Route] = {
         "/derivatives/api/v3/instruments": lambda query: {
             "result": "success",
-            "instruments": [_kraken_instrument(symbol) for symbol in markets]
+            "instruments": [kraken_instrument(symbol) for symbol in markets]
             + [
                 _kraken_listed_instrument(x)
                 for x in listed_markets(list(markets), lambda base: f"PF_{KRAKEN_CODES.get(base, base)}USD")
@@ -1165,7 +1165,7 @@ def _kraken_funding(markets: dict[str, SyntheticMarket], query: dict[str, Any]) 
         "result": "success",
         "rates": [
             {
-                "timestamp": _kraken_time(ts),
+                "timestamp": kraken_time(ts),
                 "fundingRate": float(Decimal(rate) * Decimal("0.0125")),
                 "relativeFundingRate": float(rate),
             }
@@ -1175,7 +1175,7 @@ def _kraken_funding(markets: dict[str, SyntheticMarket], query: dict[str, Any]) 
     }
 
 
-def _kraken_time(ts_ms: int) -> str:
+def kraken_time(ts_ms: int) -> str:
     moment = datetime.fromtimestamp(ts_ms / 1000, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
 
@@ -1196,7 +1196,7 @@ KRAKEN_FEE_SCHEDULE = {
 def _kraken_listed_instrument(listing: Listing) -> dict[str, Any]:
     code = KRAKEN_CODES.get(listing.base, listing.base)
     leverage = Decimal(listing.max_leverage)
-    return _kraken_instrument(f"PF_{code}USD") | {
+    return kraken_instrument(f"PF_{code}USD") | {
         "tickSize": float(listing.tick),
         "openingDate": datetime.fromtimestamp(listing.listed_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "contractValueTradePrecision": listing.decimals,
@@ -1212,7 +1212,7 @@ def _kraken_listed_instrument(listing: Listing) -> dict[str, Any]:
     }
 
 
-def _kraken_instrument(symbol: str) -> dict[str, Any]:
+def kraken_instrument(symbol: str) -> dict[str, Any]:
     base = symbol.removeprefix("PF_").removesuffix("USD")
     return {
         "symbol": symbol,

@@ -15,7 +15,7 @@ TIME_LIMIT_SECS = 240  # the slowest notebook runs in ~1 min on 2 cores; its ker
 
 
 def test_research_has_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS] == ["funding_carry.py"]
+    assert [p.name for p in NOTEBOOKS] == ["funding_carry.py", "liquidations.py", "universe_notebook.py"]
 
 
 @pytest.mark.slow

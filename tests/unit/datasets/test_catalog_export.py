@@ -12,11 +12,12 @@ import pytest
 from nautilus_trader.model import InstrumentId, NautilusDataType
 from nautilus_trader.persistence import ParquetDataCatalog
 
-from datasets.catalog import CatalogError, export_catalog, files, read_venues_file
+from datasets.catalog import CatalogError, MissingInstrumentSpecsError, export_catalog, files, read_venues_file
 from datasets.catalog.files import CatalogWriter
 from datasets.store import SourceInfo, Store
 from datasets.synthetic import synthetic_bars
-from datasets.venues import UnknownInstrumentError, UnknownVenueError
+from datasets.testing import write_fixture_instruments
+from datasets.venues import UnknownVenueError
 from tests.kit.store import canonical_frame
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -34,7 +35,7 @@ def store(tmp_path: Path) -> Store:
     for price_type in ("trade", "mark", "index"):
         store.write("ohlcv", hourly("binance", "BTC-USDT-PERP", price_type, 48), HAND)
     store.write("ohlcv", hourly("kraken", "BTC-USD", "trade", 5), HAND)
-    store.write("ohlcv", hourly("binance", "DOGE-USDT-PERP", "trade", 5), HAND)
+    write_fixture_instruments(store)
     funding = [{"ts": T0 + timedelta(hours=8 * k), "rate": "0.0001", "interval": "8h"} for k in range(1, 7)]
     store.write("funding", canonical_frame("funding", funding, venue="binance", symbol="BTC-USDT-PERP"), HAND)
     liquidations = [
@@ -70,7 +71,6 @@ def test_export_writes_every_stream_nautilus_reads(store: Store, tmp_path: Path)
     assert (stream.rows, stream.ts_first, stream.ts_last) == (48, T0 + timedelta(hours=1), T0 + timedelta(hours=48))
     assert summary.rows("FundingRateUpdate") == 6
     reasons = {(s.venue, s.symbol, s.detail): s.reason for s in summary.skipped}
-    assert reasons[("binance", "DOGE-USDT-PERP", "trade 1h")] == "no instrument spec in datasets.venues"
     assert "no INDEX bar price type" in reasons[("binance", "BTC-USDT-PERP", "index 1h")]
     assert "Bar" in str(summary)
     assert not list((tmp_path / "catalog").glob(".export-staging-*"))
@@ -134,9 +134,12 @@ def test_unknown_venue_is_refused(store: Store, tmp_path: Path) -> None:
     assert not (tmp_path / "catalog").exists()
 
 
-def test_unknown_symbol_is_refused(store: Store, tmp_path: Path) -> None:
-    with pytest.raises(UnknownInstrumentError, match="no instrument spec for 'DOGE-USDT-PERP' on binance"):
-        export_catalog(store, tmp_path / "catalog", venues=["binance"], symbols=["DOGE-USDT-PERP"])
+def test_a_symbol_without_stored_specs_is_refused_naming_the_fetch_command(store: Store, tmp_path: Path) -> None:
+    store.write("ohlcv", hourly("binance", "DOGE-USDT-PERP", "trade", 5), HAND)
+    fetch = r"fetch them \(python -m datasets fetch --kind instruments --venue binance\)"
+    with pytest.raises(MissingInstrumentSpecsError, match=rf"was none for binance: DOGE-USDT-PERP; {fetch}"):
+        export_catalog(store, tmp_path / "catalog")
+    assert not (tmp_path / "catalog").exists()
 
 
 def test_naive_or_empty_range_is_refused(store: Store, tmp_path: Path) -> None:

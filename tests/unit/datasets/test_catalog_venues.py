@@ -1,23 +1,28 @@
-"""datasets.venues: instrument ids as Nautilus' live adapters build them, specs, fees, clear errors."""
+"""datasets.venues: instrument ids as Nautilus' live adapters build them, fees, clear errors; the fixture table."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from datasets.errors import DatasetError
+from datasets.instruments import InstrumentSpec, spec_in_force
+from datasets.store import Store
+from datasets.testing import write_fixture_instruments
 from datasets.venues import (
     VENUES,
     UnknownInstrumentError,
     UnknownVenueError,
     instrument_id_for,
-    instrument_spec,
     raw_symbol_for,
     venue_spec,
 )
+
+MID_2025 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -54,35 +59,51 @@ def test_raw_symbol_for_is_the_venue_name(venue: str, symbol: str, expected: str
     assert raw_symbol_for(venue, symbol) == expected
 
 
-def test_every_spec_builds_an_instrument_id_and_consistent_numbers() -> None:
+def _fixture_specs(root: Path) -> dict[tuple[str, str], InstrumentSpec]:
+    store = Store(root)
+    write_fixture_instruments(store)
+    records = store.scan("instruments").select("venue", "symbol").collect().iter_rows()
+    return {(v, s): spec_in_force(store, v, s, MID_2025) for v, s in records}
+
+
+@pytest.fixture(scope="module")
+def fixture_specs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], InstrumentSpec]:
+    return _fixture_specs(tmp_path_factory.mktemp("fixture-instruments"))
+
+
+def test_every_fixture_spec_builds_an_instrument_id_and_consistent_numbers(
+    fixture_specs: dict[tuple[str, str], InstrumentSpec],
+) -> None:
     for venue in VENUES.values():
         assert venue.funding_interval_minutes in (60, 480)
-        for symbol, spec in venue.instruments.items():
-            assert spec.symbol == symbol
-            assert str(spec.instrument_id).endswith(f".{venue.nautilus_venue}")
-            assert spec.min_quantity >= spec.size_increment > 0
-            assert spec.price_increment > 0
-            if spec.market == "perp":
-                assert 0 < spec.margin_maint < spec.margin_init < 1
-            else:
-                assert spec.margin_init == spec.margin_maint == 0
+    assert len(fixture_specs) == 29  # configs/instruments_mid2025.csv: 29 rows
+    for (venue, symbol), spec in fixture_specs.items():
+        assert spec.instrument_id == instrument_id_for(venue, symbol)
+        assert spec.raw_symbol == raw_symbol_for(venue, symbol)
+        assert spec.min_quantity >= spec.size_increment > 0
+        assert spec.price_increment > 0
+        if spec.market == "perp":
+            assert 0 < spec.margin_maint < spec.margin_init < 1
+        else:
+            assert spec.margin_init == spec.margin_maint == 0
 
 
-def test_required_symbols_are_covered() -> None:
+def test_fixture_covers_the_demo_and_shared_data_symbols(fixture_specs: dict[tuple[str, str], InstrumentSpec]) -> None:
     for base in ("BTC", "ETH", "SOL"):
         for venue in ("binance", "bybit", "okx"):
-            instrument_spec(venue, f"{base}-USDT")
-            instrument_spec(venue, f"{base}-USDT-PERP")
-        instrument_spec("hyperliquid", f"{base}-USDC-PERP")
+            assert (venue, f"{base}-USDT") in fixture_specs
+            assert (venue, f"{base}-USDT-PERP") in fixture_specs
+        assert ("hyperliquid", f"{base}-USDC-PERP") in fixture_specs
     for base in ("LINK", "AVAX"):
-        instrument_spec("binance", f"{base}-USDT-PERP")
+        assert ("binance", f"{base}-USDT-PERP") in fixture_specs
 
 
-def test_precision_counts_the_tick_as_written() -> None:
-    btc = instrument_spec("binance", "BTC-USDT-PERP")
-    assert (btc.price_increment, btc.price_precision, btc.size_precision) == (Decimal("0.10"), 2, 3)
-    assert instrument_spec("bybit", "SOL-USDT-PERP").price_precision == 3
-    assert instrument_spec("binance", "SOL-USDT-PERP").size_precision == 0
+def test_precision_counts_the_tick_as_written(fixture_specs: dict[tuple[str, str], InstrumentSpec]) -> None:
+    # The table writes Binance's BTC perp tick as "0.10" (precision 2) and Bybit's SOL perp tick as "0.010".
+    btc = fixture_specs[("binance", "BTC-USDT-PERP")]
+    assert (str(btc.price_increment), btc.price_precision, btc.size_precision) == ("0.10", 2, 3)
+    assert fixture_specs[("bybit", "SOL-USDT-PERP")].price_precision == 3
+    assert fixture_specs[("binance", "SOL-USDT-PERP")].size_precision == 0
 
 
 def test_fees_are_exact_decimals_per_market() -> None:
@@ -98,16 +119,20 @@ def test_unknown_venue_raises_naming_known_venues() -> None:
     assert issubclass(UnknownVenueError, DatasetError)
 
 
-def test_unknown_symbol_raises_naming_known_symbols() -> None:
-    with pytest.raises(UnknownInstrumentError, match=r"'DOGE-USDT-PERP' on binance: known symbols are BTC-USDT"):
-        instrument_id_for("binance", "DOGE-USDT-PERP")
+def test_a_symbol_that_is_not_canonical_raises() -> None:
+    with pytest.raises(UnknownInstrumentError, match=r"expected a canonical symbol BASE-QUOTE or BASE-QUOTE-PERP"):
+        instrument_id_for("binance", "DOGEUSDT")
     assert issubclass(UnknownInstrumentError, DatasetError)
+    # Any canonical symbol has an id by the venue's rule: specs are data, not this module's table.
+    assert str(instrument_id_for("binance", "DOGE-USDT-PERP")) == "DOGEUSDT-PERP.BINANCE"
 
 
-def test_binance_perp_margins_match_first_leverage_tier(shared_data: Path) -> None:
+def test_binance_perp_margins_match_first_leverage_tier(
+    shared_data: Path, fixture_specs: dict[tuple[str, str], InstrumentSpec]
+) -> None:
     tiers = json.loads((shared_data / "binance_margin" / "binance_leverage_tiers.json").read_text())
-    for symbol, spec in venue_spec("binance").instruments.items():
-        if spec.market != "perp":
+    for (venue, symbol), spec in fixture_specs.items():
+        if venue != "binance" or spec.market != "perp":
             continue
         first = tiers[f"{spec.base}/{spec.quote}:{spec.quote}"][0]["info"]
         assert spec.margin_maint == Decimal(str(first["maintMarginRatio"])), symbol

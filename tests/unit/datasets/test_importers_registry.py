@@ -30,6 +30,8 @@ SAMPLES = [
         "binance-force-order",
     ),
     ("hyperliquid_official/liquidations.csv", "hyperliquid-liquidations-csv"),
+    ("exchange_payloads/crates/adapters/dydx/test_data/http_get_historical_funding.json", "dydx-funding-json"),
+    ("exchange_payloads/crates/adapters/lighter/test_data/http_fundings.json", "lighter-funding-json"),
 ]
 
 

@@ -14,6 +14,7 @@ from datasets.onchain.decode import DecodedTransaction, decode_transaction, extr
 from datasets.onchain.errors import IdlError, TransactionFormatError
 from datasets.onchain.idl import Idls, load_idls
 from datasets.onchain.mints import MintTable
+from datasets.onchain.prices import MintPrice, PriceTable
 from datasets.schemas import LIQUIDATION_EXTRAS, LIQUIDATIONS
 from tests.kit import solana as kit
 
@@ -284,6 +285,25 @@ def test_kamino_liquidation_amounts_from_token_balance_deltas(idls: Idls, mints:
     assert (extras["repay_amount"], extras["repay_decimals"], extras["seized_amount"]) == (1_450_000_000, 6, 10**10)
     assert extras["idl_version"] == "1.13.0"
     assert extras["priority_fee_lamports"] == 150_000
+
+
+def test_kamino_liquidation_valued_with_a_price_table(idls: Idls, mints: MintTable) -> None:
+    # Synthetic transaction and prices: 1,450 USDC repaid (5,000 -> 3,550), 10 SOL seized; SOL 150, USDC 1.
+    prices = PriceTable([MintPrice(kit.SOL, Decimal(150), "test SOL"), MintPrice(kit.USDC, Decimal(1), "test USDC")])
+    tx = kit.kamino_liquidation_transaction(
+        "8" * 64,
+        liquidator=kit.synthetic_key("kamino-liquidator"),
+        repay=(kit.USDC, 5_000_000_000, 3_550_000_000),
+        seized=(kit.SOL, 0, 10_000_000_000),
+    )
+    decoded = decode_transaction(tx, protocol="kamino", idls=idls, mints=mints, prices=prices)
+    (row,), (extras,) = decoded.liquidations, decoded.extras
+    assert row["notional_usd"] == 1_500  # long 10 SOL (the seized base) x 150
+    assert (extras["seized_value_usd"], extras["repaid_value_usd"]) == (1_500, 1_450)
+    assert extras["liquidation_bonus_usd"] == 50  # 1,500 - 1,450
+    # 50 / 1,450 x 10,000 = 344.827586206896551724... bps
+    assert extras["liquidation_bonus_bps"] == Decimal("344.827586206896551724")
+    assert extras["price_source"] == "price table: test SOL; test USDC"
 
 
 def test_kamino_v2_and_legacy_account_layouts(idls: Idls, mints: MintTable) -> None:

@@ -271,6 +271,30 @@ def test_until_bound_leaves_newer_signatures_for_a_later_run(tmp_path: Path) -> 
     assert spans[0].signatures == 20
 
 
+def test_a_past_range_seeks_to_its_end_instead_of_paging_down_from_the_tip(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    until = FIRST_SLOT + 57  # a multiple of 7 without a transaction: the loopback leader skipped it (-32007)
+    with _server() as server:
+        report = _fetch(store, server, until=Bound.at_slot(until))
+        first = server.signatures_fetched()
+        blocks = [params[0] for method, params in server.log if method == "getBlock"]
+        pages = [params[1] for method, params in server.log if method == "getSignaturesForAddress"]
+    # The next block, slot +58, is the seek point: its first signature as `before` lists transactions 5..0
+    # (slots +50..+0), six signatures in pages of four: 2 pages, none spent on the 14 signatures above.
+    assert blocks == [until, until + 1]
+    assert pages[0]["before"] not in {spec.signature for spec in _history()}
+    assert len(pages) == 2
+    assert sorted(first) == sorted(spec.signature for spec in _history()[:6])
+    assert report.signatures == 6
+    with _server() as server:
+        _fetch(store, server, since=None)
+        second = server.signatures_fetched()
+    assert sorted(second) == sorted(s.signature for s in _history()[6:] if not s.failed)
+    assert _liquidations(store)["tx_signature"].to_list() == _expected_liquidations()
+    spans = load_progress(tmp_path, "kamino", PROGRAM).spans
+    assert [span.signatures for span in spans] == [20]
+
+
 def test_a_crash_mid_run_resumes_at_the_last_written_batch(tmp_path: Path) -> None:
     store = Store(tmp_path)
     decode = stub_decoder("kamino")

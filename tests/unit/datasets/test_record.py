@@ -23,6 +23,7 @@ from datasets.acquire.tasks import spawn
 from datasets.importers.base import ImportOptions
 from datasets.importers.liquidations import BinanceForceOrderImporter
 from datasets.store import Store
+from datasets.testing import write_fixture_instruments
 
 T0 = 1_704_067_200_000
 
@@ -173,8 +174,12 @@ def test_bybit_recorder_without_symbols_raises() -> None:
         RecorderConfig(venue="bybit")
 
 
-def test_okx_contracts_become_base_units_and_notional() -> None:
-    [row] = liquidation_rows(STREAMS["okx"].parse(okx_event(1)), source="okx-liquidation-orders").to_dicts()
+def test_okx_contracts_become_base_units_and_notional(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    write_fixture_instruments(store)  # OKX BTC swap: 0.01 BTC a contract
+    records = STREAMS["okx"].parse(okx_event(1))
+    assert liquidation_rows(records, source="okx-liquidation-orders")["quantity"].to_list() == [None]
+    [row] = liquidation_rows(records, source="okx-liquidation-orders", store=store).to_dicts()
     assert (row["symbol"], row["side"], row["quantity"]) == ("BTC-USDT-PERP", "long", Decimal("0.02"))
     assert row["notional_usd"] == Decimal("43000.1") * Decimal("0.02")
 

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nautilus_trader.model import InstrumentId
 
+from datasets.catalog.instruments import build_instrument
+from datasets.testing import fixture_spec
 from engine.config import ConnectionConfig, VenueConfig
 from engine.errors import ConfigError, CredentialsError, SafetyError
 from engine.limits import limit_findings, max_leverage
@@ -363,9 +366,9 @@ def test_a_notional_limit_above_equity_times_leverage_cannot_bind() -> None:
 def test_notional_bound_uses_the_venue_leverage_and_a_cash_account_has_none() -> None:
     notional = '[risk.max_notional_per_order]\n"binance:BTC-USDT-PERP" = 25000\n'
     leveraged = BASE.replace('["10000 USDT"]', '["10000 USDT"]\nleverage = 3') + notional
-    assert limit_findings(_config(leveraged)) == []
+    assert limit_findings(_config(leveraged), FIXTURE) == []
     cash = BASE.replace('["10000 USDT"]', '["10000 USDT"]\nleverage = 3\naccount_type = "cash"') + notional
-    (finding,) = limit_findings(_config(cash))
+    (finding,) = limit_findings(_config(cash), FIXTURE)
     assert "10000 x 1 = 10000 USDT" in finding
 
 
@@ -375,23 +378,36 @@ def test_an_account_without_usd_like_equity_cannot_check_its_notional_limits() -
     assert "to hold a USD-like currency to check the limit against" in finding
 
 
+def _fixture_instruments(*symbols: str) -> dict[InstrumentId, Any]:
+    # The catalog instruments of the hand-typed fixture table (configs/instruments_mid2025.csv).
+    instruments = [build_instrument(fixture_spec("binance", s)) for s in symbols]
+    return {i.id: i for i in instruments}
+
+
+FIXTURE = _fixture_instruments("BTC-USDT-PERP", "SOL-USDT-PERP", "BTC-USDT")
+
+
 def test_leverage_above_the_venue_maximum_is_refused() -> None:
     config = _config(BASE.replace('["10000 USDT"]', '["10000 USDT"]\nleverage = 1000') + RISK + PRODUCTION)
-    (finding,) = limit_findings(config)
+    (finding,) = limit_findings(config, FIXTURE)
     assert finding == (
         "venues[binance].leverage: expected at most binance's maximum 150x (1 / margin_init of BTC-USDT-PERP), "
         "was 1000; lower it"
     )
-    with pytest.raises(SafetyError, match=r"venues\[binance\]\.leverage: expected at most binance's maximum 150x"):
+    # Without a catalog holding the instrument, the maximum is unknown: leverage above 1 is refused too.
+    (unknown,) = limit_findings(config, {})
+    assert unknown.startswith("venues[binance].leverage: expected the margin rates of BTC-USDT-PERP to check")
+    assert unknown.endswith("or trade at leverage 1, was 1000")
+    with pytest.raises(SafetyError, match=r"venues\[binance\]\.leverage: expected the margin rates of BTC-USDT-PERP"):
         check_live(config, confirmed=True, replay=False, credentials=_creds(), interactive=True, ask=_never)
 
 
 def test_venue_maximum_leverage_is_its_strictest_instrument() -> None:
-    # datasets.venues: Binance BTC perp margin_init 0.0067 (150x), SOL perp 0.01 (100x); spot has no margin rate.
+    # The fixture table: Binance BTC perp margin_init 0.0067 (150x), SOL perp 0.01 (100x); spot has no margin rate.
     both = VenueConfig(name="binance", instruments=["BTC-USDT-PERP", "SOL-USDT-PERP"], starting_balances=["1 USDT"])
     spot = VenueConfig(name="binance", instruments=["BTC-USDT"], starting_balances=["1 USDT"])
-    assert str(max_leverage(both)) == "100"
-    assert max_leverage(spot) is None
+    assert str(max_leverage(both, FIXTURE)) == "100"
+    assert max_leverage(spot, FIXTURE) is None
 
 
 def test_strategy_limits_that_cannot_bind_are_found() -> None:
@@ -399,7 +415,7 @@ def test_strategy_limits_that_cannot_bind_are_found() -> None:
         "[strategy.params.risk]\nmax_leverage = { BINANCE = 200, OKX = 2 }\n"
         "daily_loss_limit_usd = 20000\nmax_drawdown_pct = 100\n"
     )
-    findings = limit_findings(_config(BASE + RISK + risk))
+    findings = limit_findings(_config(BASE + RISK + risk), FIXTURE)
     assert [f.split(":")[0] for f in findings] == [
         "strategy.params.risk.max_leverage.BINANCE",
         "strategy.params.risk.max_leverage.OKX",

@@ -11,7 +11,7 @@ import pytest
 from nautilus_trader.model import InstrumentId, Venue
 
 from datasets.catalog import venues_document
-from datasets.venues import instrument_spec
+from datasets.testing import fixture_spec
 from engine.config import VenueConfig
 from engine.errors import EngineRunError, MissingDataError
 from engine.loading import parse_config
@@ -23,7 +23,7 @@ BTC_SPOT = InstrumentId.from_str("BTCUSDT.BINANCE")
 
 def _catalog(root: Path, *, edit: dict[str, Any] | None = None) -> Path:
     (root / "data").mkdir(parents=True)
-    specs = [instrument_spec("binance", "BTC-USDT-PERP"), instrument_spec("binance", "BTC-USDT")]
+    specs = [fixture_spec("binance", "BTC-USDT-PERP"), fixture_spec("binance", "BTC-USDT")]
     document = venues_document(specs)
     document["venues"]["BINANCE"].update(edit or {})
     (root / "venues.json").write_text(json.dumps(document))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nautilus_trader.model import Quantity
 
 from datasets.catalog.instruments import build_instrument
-from datasets.venues import instrument_spec
+from datasets.testing import fixture_spec
 from strategies.risk import (
     NS_PER_DAY,
     NS_PER_SECOND,
@@ -107,8 +107,8 @@ def test_leverage_counts_contracts_in_base_units() -> None:
 
 
 def test_lot_quantity_rounds_down_exactly_where_the_float_path_does_not() -> None:
-    binance_perp = build_instrument(instrument_spec("binance", "BTC-USDT-PERP"))  # lot 0.001
-    okx_perp = build_instrument(instrument_spec("okx", "BTC-USDT-PERP"))  # lot 0.01 contracts
+    binance_perp = build_instrument(fixture_spec("binance", "BTC-USDT-PERP"))  # lot 0.001
+    okx_perp = build_instrument(fixture_spec("okx", "BTC-USDT-PERP"))  # lot 0.01 contracts
     close_to_one = D("0.99999999999999999")
     assert binance_perp.make_qty(float(close_to_one), round_down=True) == Quantity.from_str("1.000")
     assert lot_quantity(binance_perp, close_to_one) == Quantity.from_str("0.999")
