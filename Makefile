@@ -31,8 +31,12 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
+# Two workers (the core count here): the suite mostly waits on loopback venues, live nodes and subprocesses,
+# so it finishes in about half the serial time; a module's tests stay on one worker (--dist loadfile).
+# PYTEST_WORKERS=0 runs it serially.
+PYTEST_WORKERS ?= 2
 unit: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

@@ -3,9 +3,10 @@
 This is the role of Nautilus' ``StrategyFactory``: ``load_config`` reads and checks a run config
 (``engine.config`` is the schema) and ``load_strategy`` imports the strategy class, resolves its
 parameters (``"venue:SYMBOL"`` -> Nautilus instrument ids, the bar spec from ``[data]`` unless the
-strategy sets its own) and builds its config. Every config error, including an unknown instrument in
-``risk.max_notional_per_order`` or a balance currency Nautilus does not know, fails here, before any
-data is read.
+strategy sets its own, each instrument's funding clock from ``datasets.venues`` and, for a live node,
+the rates that settled before it started from the catalog) and builds its config. Every config error,
+including an unknown instrument in ``risk.max_notional_per_order`` or a balance currency Nautilus does
+not know, fails here, before any data is read.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from typing import Any
 
 import msgspec
 import msgspec.toml as msgspec_toml
-from nautilus_trader.model import Currency, InstrumentId
+from nautilus_trader.model import Currency, InstrumentId, NautilusDataType
+from nautilus_trader.persistence import ParquetDataCatalog
 
 from datasets.errors import DatasetError, NotInStoreError
 from datasets.instruments import margin_tiers_at
+from datasets.schemas import interval_secs
 from datasets.store import Store
 from datasets.venues import instrument_id_for as _instrument_id_for
+from datasets.venues import venue_spec
 from engine.config import INSTRUMENT_REFERENCE, RunConfig, parse_money
 from engine.correlation import estimate_correlation
 from engine.errors import ConfigError
@@ -251,8 +255,14 @@ class StrategyPlan:
         return strategy_class(self.config)
 
 
-def load_strategy(config: RunConfig) -> StrategyPlan:
+def load_strategy(config: RunConfig, *, seed_funding_before_ns: int | None = None) -> StrategyPlan:
     """Import the strategy and build its config from the resolved params.
+
+    A strategy config that takes ``funding_clock_secs`` gets each instrument's venue funding interval
+    (the venue's ``funding_interval`` unless it is ``"data"``, else ``datasets.venues``). With
+    ``seed_funding_before_ns`` (a live node: now) one that takes ``funding_seed`` gets, per instrument,
+    its last ``lookback_settlements`` rates the catalog ``[data].catalog`` holds settled by then (none
+    when the catalog is absent or holds no funding for it); backtests and replays are never seeded.
 
     Raises
     ------
@@ -270,13 +280,64 @@ def load_strategy(config: RunConfig) -> StrategyPlan:
         params["sizing"] = sizing_params(config, config_class, params)
     if config.data.store is not None and _takes(config_class, "risk"):
         params["risk"] = margin_tier_params(config, params.get("risk"))
+    if "funding_clock_secs" not in params and _accepts(config_class, "funding_clock_secs"):
+        params["funding_clock_secs"] = funding_clock_params(config)
+    built = _build(config_class, config_path, params)
+    if seed_funding_before_ns is not None and "funding_seed" not in params and _accepts(config_class, "funding_seed"):
+        params["funding_seed"] = funding_seed_params(
+            config, settlements=int(built.lookback_settlements), before_ns=seed_funding_before_ns
+        )
+        built = _build(config_class, config_path, params)
+    return StrategyPlan(strategy_class=strategy_class, config=built, path=strategy_path)
+
+
+def _build(config_class: type, config_path: str, params: dict[str, Any]) -> Any:
     try:
-        built = config_class(**params)
+        return config_class(**params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"strategy.params: {config_path} rejected the params ({exc}); expected its keyword arguments"
         ) from None
-    return StrategyPlan(strategy_class=strategy_class, config=built, path=strategy_path)
+
+
+def funding_clock_params(config: RunConfig) -> dict[str, int]:
+    """Return instrument id -> funding interval in seconds of every configured instrument's venue."""
+    clocks = {}
+    for venue in config.venues:
+        clock = venue.funding_interval if venue.funding_interval != "data" else venue_spec(venue.name).funding_interval
+        for symbol in venue.instruments:
+            clocks[str(instrument_id_for(venue.name, symbol))] = interval_secs(clock)
+    return clocks
+
+
+def funding_seed_params(config: RunConfig, *, settlements: int, before_ns: int) -> dict[str, list[list[Any]]]:
+    """Return instrument id -> its last ``settlements`` ``[rate, interval secs]`` settled by ``before_ns``.
+
+    Read from the catalog ``[data].catalog``; empty when it is absent. Updates without a settlement
+    instant or an interval are skipped.
+
+    Raises
+    ------
+    ConfigError
+        If the catalog cannot be read.
+    """
+    root = Path(config.data.catalog)
+    if not (root / "data" / "funding_rates").is_dir():
+        return {}
+    catalog = ParquetDataCatalog(str(root))
+    seeds: dict[str, list[list[Any]]] = {}
+    for instrument_id in instrument_ids(config):
+        try:
+            updates = catalog.query(NautilusDataType.FundingRateUpdate, [str(instrument_id)], end=before_ns)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"data.catalog: expected a readable catalog at {root}, was not ({exc})") from None
+        settled = sorted(
+            (u for u in updates if u.next_funding_ns is not None and u.next_funding_ns <= before_ns and u.interval),
+            key=lambda u: u.next_funding_ns,
+        )
+        if settled:
+            seeds[str(instrument_id)] = [[str(u.rate), u.interval * 60] for u in settled[-settlements:]]
+    return seeds
 
 
 def sizing_params(config: RunConfig, config_class: type, params: dict[str, Any]) -> dict[str, Any]:
@@ -351,6 +412,11 @@ def _takes(config_class: type, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _accepts(config_class: type, name: str) -> bool:
+    # A config passing ``**carry`` on to its base accepts what the base names.
+    return any(name in _parameters(base) for base in config_class.__mro__ if "__init__" in vars(base))
 
 
 def _parameters(config_class: type) -> set[str]:

@@ -5,7 +5,9 @@ signal (an APR) pays enough, and hedges the legs back together when they drift. 
 what differs: which legs, which of them settle funding, the signal, and which leg is long in
 direction ``+1`` (``strategies.spot_perp_carry``, ``strategies.cross_venue_carry``).
 
-Every bar close where both legs have a bar, ``TwoLegCarry``:
+Every bar close where both legs have a bar, ``TwoLegCarry`` (a close is paired by its bar slot, ``ts_event``
+rounded to the nearest multiple of the bar interval: Binance stamps a 1m kline at its close time
+``start + 59.999 s``, the other venues at ``start + 60 s``; catalog bars lie on the boundaries):
 
 1. feeds the risk breakers the current equity (``strategies.risk``);
 2. advances each funding book to the clock and asks the subclass for its signal;
@@ -31,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -165,6 +167,42 @@ def check_carry_params(config: Any) -> None:
         raise ValueError(f"hedge_tolerance_pct: expected within [0, 50], was {config.hedge_tolerance_pct}")
 
 
+def funding_clocks(value: Mapping[str, Any] | None) -> dict[str, int]:
+    """Return the ``funding_clock_secs`` mapping checked: instrument id -> positive interval in seconds.
+
+    Raises
+    ------
+    ValueError
+        If an interval is not a positive whole number of seconds.
+    """
+    clocks = {}
+    for instrument_id, secs in (value or {}).items():
+        if isinstance(secs, bool) or not isinstance(secs, int) or secs <= 0:
+            raise ValueError(f"funding_clock_secs.{instrument_id}: expected a positive number of seconds, was {secs!r}")
+        clocks[str(instrument_id)] = secs
+    return clocks
+
+
+def funding_seeds(value: Mapping[str, Any] | None) -> dict[str, list[tuple[Decimal, int]]]:
+    """Return the ``funding_seed`` mapping checked: instrument id -> ``(rate, interval secs)`` pairs.
+
+    Raises
+    ------
+    ValueError
+        If an entry is not a ``[rate, interval secs]`` pair with a decimal rate and a positive interval.
+    """
+    seeds = {}
+    for instrument_id, pairs in (value or {}).items():
+        checked = []
+        for index, pair in enumerate(pairs):
+            where = f"funding_seed.{instrument_id}[{index}]"
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[1], int) or pair[1] <= 0:
+                raise ValueError(f"{where}: expected [rate, positive interval secs], was {pair!r}")
+            checked.append((decimal_param(where, pair[0]), pair[1]))
+        seeds[str(instrument_id)] = checked
+    return seeds
+
+
 class CarryConfig(StrategyConfig):  # type: ignore[misc]
     """The parameters every two-leg carry shares; subclasses add their legs and pass the rest on by keyword.
 
@@ -194,6 +232,13 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         ``strategies.risk.RiskLimits`` fields.
     sizing : dict, optional
         ``strategies.sizing.Sizing`` fields (the run config's ``[sizing]``); None: fixed ``notional``.
+    funding_clock_secs : dict, optional
+        Instrument id -> its venue's funding interval in seconds (settlements on every multiple of it
+        from 00:00 UTC), filled by ``engine.loading``: completes live updates that lack an interval or
+        a settlement instant (``strategies.funding.FundingBook``).
+    funding_seed : dict, optional
+        Instrument id -> ``[rate, interval secs]`` pairs that settled before the start, oldest first,
+        filled by ``engine.loading`` for a live node from the catalog: the books start warm.
 
     Raises
     ------
@@ -216,6 +261,8 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         hedge_tolerance_pct: str = "1",
         risk: dict[str, Any] | None = None,
         sizing: dict[str, Any] | None = None,
+        funding_clock_secs: dict[str, int] | None = None,
+        funding_seed: dict[str, list[list[Any]]] | None = None,
         order_id_tag: str | None = None,
     ) -> None:
         super().__init__()
@@ -232,6 +279,8 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
         self.hedge_tolerance_pct = decimal_param("hedge_tolerance_pct", hedge_tolerance_pct)
         self.risk = RiskLimits.from_mapping(risk)
         self.sizing = Sizing.from_mapping(sizing)
+        self.funding_clock_secs = funding_clocks(funding_clock_secs)
+        self.funding_seed = funding_seeds(funding_seed)
         check_carry_params(self)
 
     @property
@@ -274,7 +323,10 @@ class TwoLegCarry(RiskManagedStrategy):
         self.params = config
         self.legs = legs
         self.allow_reverse = allow_reverse
-        self.books = {instrument_id: FundingBook() for instrument_id in funding_legs}
+        clocks = config.funding_clock_secs
+        self.books = {instrument_id: FundingBook(clocks.get(str(instrument_id))) for instrument_id in funding_legs}
+        for instrument_id, book in self.books.items():
+            book.seed(config.funding_seed.get(str(instrument_id), []))
         self.bar_ts: dict[InstrumentId, int] = {}
         self.direction = 0
         self.entered_ns = 0
@@ -321,8 +373,9 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def on_bar(self, bar: Bar) -> None:
         instrument_id = bar.bar_type.instrument_id
-        ts_ns = bar.ts_event
-        self.observe_bar_close(instrument_id, bar.close, ts_ns)
+        self.observe_bar_close(instrument_id, bar.close, bar.ts_event)
+        interval = self.params.bar_interval_ns
+        ts_ns = (bar.ts_event + interval // 2) // interval * interval  # the close of the bar's slot
         if self.sizing_closes is not None and instrument_id == self.legs[0]:
             self.sizing_closes.append(bar.close.as_decimal())
         bar_ts = self.bar_ts
@@ -432,22 +485,15 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def entry_notional(self, price: Decimal) -> Decimal:
         """Return each leg's notional at entry: the sizing mode's, scaled down to the correlated exposure cap."""
-        params = self.params
-        sizing = params.sizing
-        if sizing.mode == "fixed_notional" and sizing.max_correlated_exposure_usd is None:
-            return params.notional
-        equity = sum(self.equity_by_venue().values(), Decimal(0)) if sizing.mode == "kelly" else Decimal(0)
-        notional = sizing.entry_notional(
-            params.notional,
-            equity=equity,
-            closes=list(self.sizing_closes or ()),
-            bar_interval_ns=params.bar_interval_ns,
-        )
         prices = self.last_price
-        current = {str(i): abs(self.base_holding(i)) * prices.get(i, Decimal(0)) for i in self.risk_instruments}
-        # Both legs get the same base quantity, notional / price: the second leg's exposure is at its own price.
-        added = {str(i): notional * prices.get(i, price) / price for i in self.legs}
-        return notional * sizing.entry_scale(current, added)
+        return self.sized_notional(
+            self.params.sizing,
+            self.params.notional,
+            closes=list(self.sizing_closes or ()),
+            bar_interval_ns=self.params.bar_interval_ns,
+            # Both legs get the same base quantity, notional / price: the second leg's exposure is at its own price.
+            added=lambda notional: {str(i): notional * prices.get(i, price) / price for i in self.legs},
+        )
 
     def base_holding(self, instrument_id: InstrumentId) -> Decimal:
         """Return ``holding`` in base units (contracts x multiplier for a perp)."""

@@ -6,6 +6,13 @@ settlement ``-q * multiplier * mark * rate``: longs pay positive rates, shorts r
 ``FundingBook`` is what a strategy knows of one perp's funding: the rates that settled and the one
 announced for the next settlement; ``FundingBook.expected_apr`` is the expected funding every carry
 strategy, and the vectorbt twin (``research.carry_vbt``), decides on.
+
+A book may know its venue's funding clock (``clock_secs``: settlements on every multiple of it from
+00:00 UTC) and complete updates with it: an update without an interval (Binance and Bybit streams on
+Nautilus 2.0.0rc6) settles on the clock's interval, one without a settlement instant (Hyperliquid's
+``activeAssetCtx``) at the clock's next boundary after its ``ts_event``. Catalog updates carry both
+fields, so a backtest never reads the clock. A live node may ``seed`` the book with the rates that
+settled before it started, so a carry decides without waiting ``lookback_settlements`` settlements.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 from nautilus_trader.model import FundingRateUpdate
 
-from strategies.signals import annualize, expected_rate
+from strategies.signals import NS_PER_SECOND, annualize, expected_rate
 
 # Settled rates a book keeps: far more than any lookback the parameter spaces allow.
 SETTLED_KEPT = 1000
@@ -37,9 +44,16 @@ class FundingBook:
     A carry asks for ``expected_apr`` on every bar but it changes only when an update arrives or a
     settlement passes: the book keeps its last answer until then, and ``advance`` is one comparison
     while no announced settlement is due.
+
+    Parameters
+    ----------
+    clock_secs : int, optional
+        The venue's funding interval: settlements on every multiple of it from 00:00 UTC. None: updates
+        without an interval settle on none, updates without a settlement instant are dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock_secs: int | None = None) -> None:
+        self._clock_secs = clock_secs
         self._announced: dict[int, tuple[Decimal, int]] = {}
         self._settled: list[Decimal] = []
         self._interval_secs: int | None = None
@@ -81,10 +95,24 @@ class FundingBook:
         self._expected = None
 
     def add(self, update: FundingRateUpdate) -> None:
-        """Record an update (its ``next_funding_ns`` and ``interval`` say when it settles)."""
-        if update.next_funding_ns is None:
+        """Record an update (its ``next_funding_ns`` and ``interval``, else the clock's, say when it settles)."""
+        clock = self._clock_secs
+        settles_at = update.next_funding_ns
+        if settles_at is None:
+            if not clock:
+                return
+            clock_ns = clock * NS_PER_SECOND
+            settles_at = (update.ts_event // clock_ns + 1) * clock_ns
+        interval = update.interval * 60 if update.interval else clock or 0
+        self.announce(settles_at, update.rate, interval)
+
+    def seed(self, settled: list[tuple[Decimal, int]]) -> None:
+        """Record ``(rate, interval secs)`` pairs that settled before the book's first update, oldest first."""
+        if not settled:
             return
-        self.announce(update.next_funding_ns, update.rate, (update.interval or 0) * 60)
+        self._settled = [*self._settled, *(rate for rate, _ in settled)][-SETTLED_KEPT:]
+        self._interval_secs = settled[-1][1]
+        self._changed()
 
     def announce(self, settles_at_ns: int, rate: Decimal, interval_secs: int) -> None:
         """Record the ``rate`` announced to settle at ``settles_at_ns`` after an interval of ``interval_secs``."""

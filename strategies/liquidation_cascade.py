@@ -336,22 +336,13 @@ class LiquidationCascade(RiskManagedStrategy):
 
     def entry_notional(self) -> Decimal:
         """Return an entry's notional: the sizing mode's, scaled down to the correlated exposure cap."""
-        params = self.params
-        sizing = params.sizing
-        if sizing.mode == "fixed_notional" and sizing.max_correlated_exposure_usd is None:
-            return params.notional
-        equity = sum(self.equity_by_venue().values(), Decimal(0)) if sizing.mode == "kelly" else Decimal(0)
-        notional = sizing.entry_notional(
-            params.notional,
-            equity=equity,
+        return self.sized_notional(
+            self.params.sizing,
+            self.params.notional,
             closes=list(self.sizing_closes or ()),
-            bar_interval_ns=params.bar_interval_ns,
+            bar_interval_ns=self.params.bar_interval_ns,
+            added=lambda notional: {str(self.instrument_id): notional},
         )
-        prices = self.last_price
-        current = {
-            str(i): abs(self.holding(i) * self.multiplier(i)) * prices.get(i, Decimal(0)) for i in self.risk_instruments
-        }
-        return notional * sizing.entry_scale(current, {str(self.instrument_id): notional})
 
     def _hold(self, bar: Bar) -> None:
         if self.entry_orders:

@@ -622,6 +622,30 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self._multipliers[instrument_id] = multiplier
         return multiplier
 
+    def sized_notional(
+        self,
+        sizing: Any,
+        notional: Decimal,
+        *,
+        closes: Sequence[Decimal],
+        bar_interval_ns: int,
+        added: Callable[[Decimal], dict[str, Decimal]],
+    ) -> Decimal:
+        """Return an entry's notional: ``sizing``'s (``strategies.sizing.Sizing``), scaled to the correlated cap.
+
+        ``added`` maps the sized notional to the exposure the entry adds, per instrument id (its text).
+        """
+        if sizing.mode == "fixed_notional" and sizing.max_correlated_exposure_usd is None:
+            return notional
+        equity = sum(self.equity_by_venue().values(), Decimal(0)) if sizing.mode == "kelly" else Decimal(0)
+        sized: Decimal = sizing.entry_notional(notional, equity=equity, closes=closes, bar_interval_ns=bar_interval_ns)
+        prices = self.last_price
+        current = {
+            str(i): abs(self.holding(i) * self.multiplier(i)) * prices.get(i, Decimal(0)) for i in self.risk_instruments
+        }
+        scale: Decimal = sizing.entry_scale(current, added(sized))
+        return sized * scale
+
     def equity_by_venue(self) -> dict[str, Decimal]:
         """Return each venue's USD-stablecoin balance plus the unrealised PnL of the strategy's positions there.
 

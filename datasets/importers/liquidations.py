@@ -157,8 +157,13 @@ class HyperliquidLiquidationsImporter:
 
 
 def _liquidations(frame: pl.DataFrame, *, venue: str, source: str) -> pl.DataFrame:
+    return liquidation_rows(frame, {"venue": pl.lit(venue), "market": pl.lit("perp"), "source": pl.lit(source)})
+
+
+def liquidation_rows(frame: pl.DataFrame, given: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Return ``frame`` (with ``_row``) as ``liquidations`` rows: ``given`` columns set, the absent ones null,
+    each row's deterministic ``event_id``, sorted by time."""
     schema = LIQUIDATIONS.polars_schema
-    given = {"venue": pl.lit(venue), "market": pl.lit("perp"), "source": pl.lit(source)}
     rows = frame.with_columns(
         *(value.alias(name) for name, value in given.items()),
         *(

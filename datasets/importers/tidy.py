@@ -56,7 +56,6 @@ from datasets.importers.base import Batch, ImportOptions, with_row_numbers
 from datasets.importers.common import (
     Unit,
     error_at,
-    event_ids,
     first_true,
     funding_frame,
     parse_datetime,
@@ -66,8 +65,8 @@ from datasets.importers.common import (
     require_values,
     translate_symbols,
 )
-from datasets.importers.liquidations import ID_FIELDS
-from datasets.schemas import FUNDING, INTERVAL_PATTERN, LIQUIDATIONS, OHLCV, PL_DECIMAL, SYMBOL_PATTERN
+from datasets.importers.liquidations import liquidation_rows
+from datasets.schemas import FUNDING, INTERVAL_PATTERN, OHLCV, PL_DECIMAL, SYMBOL_PATTERN
 from datasets.symbols import canonical
 from datasets.validate import ROW
 from datasets.venues import DATA_VENUES, VENUES, unknown_venue_message
@@ -394,7 +393,6 @@ def _ohlcv(frame: pl.DataFrame, mapping: TidyMapping) -> pl.DataFrame:
 
 
 def _liquidations(frame: pl.DataFrame, mapping: TidyMapping, *, path: Path, unit: Unit) -> pl.DataFrame:
-    schema = LIQUIDATIONS.polars_schema
     if "side" in frame.columns:
         side = pl.col("side").str.strip_chars().replace(dict(mapping.sides))
         frame = frame.with_columns(side.alias("side"))
@@ -408,17 +406,7 @@ def _liquidations(frame: pl.DataFrame, mapping: TidyMapping, *, path: Path, unit
                 "expected long or short (the liquidated position), was {value!r}: map it under [sides]",
                 unit,
             )
-    given = {"market": pl.lit(mapping.values.market), "source": pl.lit(NAME)}
-    rows = frame.with_columns(
-        *(value.alias(name) for name, value in given.items()),
-        *(
-            pl.lit(None, dtype=schema[c]).alias(c)
-            for c in LIQUIDATIONS.columns
-            if c not in frame.columns and c not in given and c != "event_id"
-        ),
-    )
-    rows = rows.with_columns(event_ids(rows, ID_FIELDS))
-    return rows.sort("ts", "_row").select(*LIQUIDATIONS.columns, "_row")
+    return liquidation_rows(frame, {"market": pl.lit(mapping.values.market), "source": pl.lit(NAME)})
 
 
 def mapping_digest(path: Path) -> str:

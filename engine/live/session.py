@@ -296,7 +296,8 @@ class _Session:
         config, options = self.config, self.options
         self.models = build_venue_models(config, fees="venue" if options.mode == "live" else "catalog")
         self.base_models = list(self.models)
-        self.plan = load_strategy(config)
+        # Venue data: the funding books start from the catalog's settled rates (a replay reads its own).
+        self.plan = load_strategy(config, seed_funding_before_ns=None if options.replay else self.now_ns())
         if options.replay:
             progress(f"catalog {config.data.catalog}: loading {config.start:%Y-%m-%d} to {config.end:%Y-%m-%d}")
             self.data = load_run_data(config, open_catalog(config.data.catalog), progress=progress)
@@ -538,12 +539,14 @@ class _Session:
                 timer.start()
             self.run_node(node, strategy)
             outcome = self.finish(node, restore, metrics)
-            if supervisor.open_after_flatten:
+            left_open = supervisor.open_after_flatten or self.left_open(node)
+            if left_open:
                 # Written above (journal, report); still a failure: the operator asked for a flat book.
                 raise NodeError(
-                    f"expected the stop to flatten every position, {', '.join(supervisor.open_after_flatten)} "
-                    f"still open after {STOP_TIMEOUT_SECS:.0f} s (the venue refused or did not fill the close); "
-                    "close them at the venue, the report and journal hold the state"
+                    f"expected the stop to flatten every position, {', '.join(left_open)} still open when the "
+                    f"node stopped (the venue refused or did not fill the close within {STOP_TIMEOUT_SECS:.0f} s, "
+                    "or the node stopped before the close was sent); close them at the venue, the report and "
+                    "journal hold the state"
                 )
             return outcome
         finally:
@@ -554,6 +557,13 @@ class _Session:
             node.dispose()
             del node
             gc.collect()
+
+    def left_open(self, node: LiveNode) -> list[str]:
+        """Return the configured instruments still holding a position after a stop that was to flatten."""
+        if not (self.stop.event.is_set() and self.stop.flatten):
+            return []
+        configured = set(instrument_ids(self.config))
+        return sorted({str(p.instrument_id) for p in node.cache.positions_open() if p.instrument_id in configured})
 
     def close(self) -> None:
         if self.journal is not None:
@@ -590,14 +600,19 @@ class _Session:
             on_settlement=self.on_settlement,
             restore=restore,
             on_started=self.install_signals,
-            on_tick=self.daily_backup,
+            on_tick=self.on_supervisor_tick,
             funding_booked=self.funding_accounts.newly_landed,
             anomalies=self.anomalies,
         )
 
-    def daily_backup(self) -> None:
+    def on_supervisor_tick(self) -> None:
         if self.journal is not None:
             self.journal.backup_if_due(time.time_ns())
+        if self.options.install_signal_handlers and not self.stop.event.is_set():
+            # A live node's adapters may install Nautilus' own SIGINT/SIGTERM handling after the supervisor
+            # started (measured on rc6: it then stopped the strategy before our flatten could run). Ours are
+            # put back on every tick, so a signal is always the graceful stop.
+            install_signals(self.stop, flatten=self.flatten)
 
     def install_signals(self) -> None:
         # Called from the supervisor's on_start, on the main thread inside node.run(): after the node has

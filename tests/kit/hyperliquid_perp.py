@@ -62,8 +62,9 @@ class HyperliquidLoopback(LoopbackServer):
 
     name = "hyperliquid"
 
-    def __init__(self) -> None:
+    def __init__(self, *, candles_from_minutes_ago: int = 60) -> None:
         super().__init__()
+        self.candles_from_minutes_ago = candles_from_minutes_ago
         self.state = HyperliquidState()
         self.user_sockets: list[web.WebSocketResponse] = []
 
@@ -159,9 +160,9 @@ class HyperliquidLoopback(LoopbackServer):
 
     async def _market(self, socket: web.WebSocketResponse, subscription: dict[str, Any]) -> None:
         # The adapter closes a candle when one with a later start arrives: each push opens the next minute,
-        # counted from an hour ago so no bar is stamped in the future.
+        # counted from an hour ago (``candles_from_minutes_ago``) so no bar is stamped in the future for a while.
         await asyncio.sleep(0.3)
-        first = (now_ms() // 60_000 - 60) * 60_000
+        first = (now_ms() // 60_000 - self.candles_from_minutes_ago) * 60_000
         for index in itertools.count():
             if socket.closed:
                 return
