@@ -37,11 +37,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+
+from tests.kit.http_server import LocalHttpServer
 
 LOOKUP_TABLE_PROGRAM = "AddressLookupTab1e1111111111111111111111111"
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
@@ -256,8 +258,7 @@ class SolanaRpcServer:
     calls: Counter[str] = field(default_factory=Counter)
     served: Counter[str] = field(default_factory=Counter)
     log: list[tuple[str, list[Any]]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _http: LocalHttpServer | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def add(self, spec: TransactionSpec) -> str:
@@ -281,9 +282,9 @@ class SolanaRpcServer:
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._http is None:
             raise RuntimeError("the server is not running: use it as a context manager")
-        host, port = self._server.server_address[:2]
+        host, port = self._http.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def signatures_fetched(self) -> list[str]:
@@ -296,20 +297,12 @@ class SolanaRpcServer:
             return self._changed.wait_for(lambda: self.served[method] >= count, timeout=timeout_secs)
 
     def __enter__(self) -> SolanaRpcServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-solana-rpc", daemon=True
-        )
-        self._thread.start()
+        self._http = LocalHttpServer(_handler_for(self), name="fake-solana-rpc")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._http is not None:
+            self._http.close()
 
     # ------------------------------------------------------------------------------- answers
     def answer(self, body: Any) -> tuple[int, dict[str, str], bytes, FaultKind | None, float]:

@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.kit.http_server import LocalHttpServer
 
 HOUR_MS = 3_600_000
 # A route gets the query of a GET, or the JSON object of a POST body.
@@ -151,15 +153,14 @@ class FakeVenueServer:
     misbehaviours: list[Misbehaviour] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _previous: dict[str, Any] = field(default_factory=dict)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _http: LocalHttpServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if self._http is None:
             raise RuntimeError("the server is not running: use it as a context manager")
-        host, port = self._server.server_address[:2]
+        host, port = self._http.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def requests_to(self, path: str) -> list[dict[str, Any]]:
@@ -167,20 +168,12 @@ class FakeVenueServer:
         return [query for seen, query in self.requests if seen == path]
 
     def __enter__(self) -> FakeVenueServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-venue-http", daemon=True
-        )
-        self._thread.start()
+        self._http = LocalHttpServer(_handler_for(self), name="fake-venue-http")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._http is not None:
+            self._http.close()
 
     def answer(self, path: str, query: dict[str, Any]) -> _Answer:
         with self._lock:
