@@ -6,8 +6,10 @@ Runs ``--pairs`` interleaved pairs (bare then full, the order alternating pair t
 fresh temp dir) of the bare baseline and the full import (importer, validation, decimal conversion,
 partitioning, lineage, atomic writes), and prints the median and range of the per-pair ratio
 full / bare (target <= 3) with the load average, so a burst of load elsewhere moves one pair, not
-the figure. Then times the Nautilus catalog export of ``--bars`` bars (target <= 3 s for 1,000,000)
-through ``benchmarks/catalog_export.py`` when that module is present (``--bars 0`` skips it).
+the figure. The CPU seconds of each side (``time.process_time``, all threads) are printed too: on a
+loaded machine they move less than wall time. Then times the Nautilus catalog export of ``--bars``
+bars (target <= 3 s for 1,000,000) through ``benchmarks/catalog_export.py`` when that module is
+present (``--bars 0`` skips it).
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ def bare_copy(files: list[Path], out: Path) -> int:
     return rows
 
 
-def timed(run: Callable[[Path], int]) -> tuple[float, int]:
+def timed(run: Callable[[Path], int]) -> tuple[float, float, int]:
+    """Return (wall seconds, CPU seconds of the process, rows) of ``run`` into a fresh temp dir."""
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         rows = run(Path(tmp))
-        return time.perf_counter() - start, rows
+        return time.perf_counter() - start, time.process_time() - cpu, rows
 
 
 def main() -> int:
@@ -62,18 +65,26 @@ def main() -> int:
         return import_paths([args.data], Store(tmp)).rows
 
     timed(bare), timed(full)  # warm-up: page cache, imports, polars thread pool
-    ratios, bare_secs, full_secs = [], [], []
+    ratios, bare_secs, full_secs, bare_cpu, full_cpu = [], [], [], [], []
     rows = 0
     for pair in range(args.pairs):
         order = (bare, full) if pair % 2 == 0 else (full, bare)
         secs = {run: timed(run) for run in order}
-        (b, _), (f, rows) = secs[bare], secs[full]
+        (b, b_cpu, _), (f, f_cpu, rows) = secs[bare], secs[full]
         bare_secs.append(b)
         full_secs.append(f)
+        bare_cpu.append(b_cpu)
+        full_cpu.append(f_cpu)
         ratios.append(f / b)
     print(f"input: {args.data} ({len(files)} files, {rows:,} rows); load average {os.getloadavg()}")
-    print(f"bare read_ipc -> write_parquet: median {statistics.median(bare_secs):6.3f} s")
-    print(f"full import (validated, lineage): median {statistics.median(full_secs):6.3f} s")
+    print(
+        f"bare read_ipc -> write_parquet: median {statistics.median(bare_secs):6.3f} s "
+        f"({statistics.median(bare_cpu):.3f} CPU s)"
+    )
+    print(
+        f"full import (validated, lineage): median {statistics.median(full_secs):6.3f} s "
+        f"({statistics.median(full_cpu):.3f} CPU s)"
+    )
     print(
         f"ratio full / bare over {args.pairs} interleaved pairs: median {statistics.median(ratios):.2f} "
         f"(range {min(ratios):.2f}-{max(ratios):.2f}; target <= 3)"

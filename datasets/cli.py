@@ -333,8 +333,8 @@ def _acquisition_commands(commands: argparse._SubParsersAction[argparse.Argument
 
     update = commands.add_parser(
         "update",
-        help="bring every candle and funding series in the store up to now through ccxt, and refresh the "
-        "instrument specs of every venue that has some stored",
+        help="bring every candle and funding series in the store up to now (ccxt venues, and the funding of "
+        "dYdX, Drift and Lighter), and refresh the instrument specs of every venue that has some stored",
     )
     _store_option(update)
     update.add_argument("--venue", action="append", help="only this venue (repeatable)")
@@ -637,6 +637,7 @@ def _fetch_dex_funding(args: argparse.Namespace, store: Store, now: datetime) ->
         until=args.until or now,
         api_url=args.api_url,
         retry=RetryPolicy(attempts=args.retries),
+        progress=not args.no_progress,
     )
     print(report)
     return ExitCode.OK
@@ -737,7 +738,7 @@ def _update(args: argparse.Namespace) -> int:
     from datasets.acquire.ccxt_venues import make_exchange
     from datasets.acquire.fetch import Fetcher, utc_now
     from datasets.acquire.retry import RetryPolicy
-    from datasets.acquire.update import plan_update, stored_instrument_venues
+    from datasets.acquire.update import plan_update, run_dex_update, stored_instrument_venues
 
     store = Store(args.store)
     plan = plan_update(
@@ -752,7 +753,7 @@ def _update(args: argparse.Namespace) -> int:
         print(line)
     for venue in instrument_venues:
         print(f"instruments {venue}: refresh, {_instrument_requests(venue)}")
-    print(f"{len(plan.plans)} series, {plan.requests} requests planned")
+    print(f"{plan.series_count} series, {plan.requests} requests planned")
     if args.dry_run:
         return ExitCode.OK
     for venue in instrument_venues:
@@ -763,4 +764,9 @@ def _update(args: argparse.Namespace) -> int:
         retry=RetryPolicy(attempts=args.retries),
         progress=not args.no_progress,
     )
-    return _fetched(fetcher.run(plan.plans))
+    # A store of research-venue funding only prints their reports, not an empty ccxt one.
+    code = _fetched(fetcher.run(plan.plans)) if plan.plans or not plan.dex else ExitCode.OK
+    retry = RetryPolicy(attempts=args.retries)
+    for report in run_dex_update(store, plan.dex, api_url=args.api_url, retry=retry, progress=not args.no_progress):
+        print(report)
+    return code

@@ -274,12 +274,14 @@ def import_with(
 
 
 def _write_reads(reads: list[_Read], store: Store, report: ImportReport, *, progress: bool) -> None:
-    for read in tqdm(reads, desc="write", unit="file", disable=not progress):
-        for batch in read.batches:
-            summary = store.write(batch.kind, batch.frame, read.info, validate=False)
-            report.rows += summary.rows_in
-            report.partitions_written += len(summary.partitions_written)
-            report.partitions_unchanged += len(summary.partitions_unchanged)
+    # One lock and one commit for the inputs of the call (up to the store's row budget), not one per input.
+    with store.deferred():
+        for read in tqdm(reads, desc="write", unit="file", disable=not progress):
+            for batch in read.batches:
+                summary = store.write(batch.kind, batch.frame, read.info, validate=False)
+                report.rows += summary.rows_in
+                report.partitions_written += len(summary.partitions_written)
+                report.partitions_unchanged += len(summary.partitions_unchanged)
 
 
 def _read_or_skip(path: Path, readable: Path, options: ImportOptions) -> _Read | None:

@@ -12,6 +12,10 @@ one-month read of minute bars touches one or two row groups of one file, and a y
 carries ``carrylab.lineage`` (every input that contributed rows: path, sha256, importer and version,
 row count, time range) and ``carrylab.summary`` (rows, first and last ts), so lineage is written in
 the same atomic rename as the data it describes.
+
+Writes inside ``Store.deferred()`` (the import pipeline's) hold the lock once and are committed
+together when the block ends (or a row budget fills): the same files as one commit per write,
+with one pool of encoders and one batch of syncs instead of one per input.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ DEFAULT_ROOT = Path("data/store")
 ROW_GROUP_ROWS = 50_000
 WRITE_THREADS = min(4, os.cpu_count() or 1)
 SYNC_THREADS = 16
+# Rows staged by deferred writes before they are committed: bounds what a long import holds beyond its inputs.
+DEFERRED_ROWS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,9 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = resolve_root(root)
+        self._holder: int | None = None  # the thread holding the lock through this instance
+        # Partitions merged by writes inside ``deferred()`` and not committed yet, in order of first staging.
+        self._pending: dict[Path, _Staged] | None = None
 
     def __repr__(self) -> str:
         return f"Store(root={str(self.root)!r})"
@@ -169,8 +178,8 @@ class Store:
             rows = rows.sort(spec.order_by)
         with self._lock():
             if spec.versioned_by:
+                self._flush()
                 rows = changed_versions(spec, self._stored_versions(spec, rows), rows)
-            self._remove_stale_temp_files()
             staged: list[tuple[Path, _Staged]] = []
             for values, group in _split_partitions(spec, rows):
                 path = self.partition_path(spec, values)
@@ -179,9 +188,46 @@ class Store:
                     summary.partitions_unchanged.append(path)
                 else:
                     staged.append((path, table))
-            self._commit(staged)
+            if self._pending is None:
+                self._commit(staged)
+            else:
+                self._pending.update(staged)
+                if sum(table.frame.height for table in self._pending.values()) >= DEFERRED_ROWS:
+                    self._flush()
             summary.partitions_written.extend(path for path, _ in staged)
         return summary
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold the store lock across several writes and commit them together at the end of the block.
+
+        Each write still merges and checks all its partitions before staging any, against the
+        store as the writes before it left it (staged partitions included), so the files are
+        exactly those of one commit per write. Staged partitions are committed when the block ends,
+        when they hold ``DEFERRED_ROWS`` rows, and before a versioned kind or ``annotate`` needs the
+        store's contents. If a write raises ``ConflictError``, the writes before it are committed
+        (as they would have been) and the error propagates; on any other error nothing staged is
+        committed, so every partition is as the last commit left it. Reads (``scan``, ``files``)
+        inside the block do not see staged writes. Blocks do not nest; other threads' writes wait for the end.
+        """
+        if self._holder == threading.get_ident():
+            raise StoreError(f"{self.root}: deferred() is already active on this store; nest no blocks")
+        with self._lock():
+            self._pending = {}
+            try:
+                yield
+                self._flush()
+            except ConflictError:
+                self._flush()
+                raise
+            finally:
+                self._pending = None
+
+    def _flush(self) -> None:
+        if self._pending:
+            staged = list(self._pending.items())
+            self._pending.clear()
+            self._commit(staged)
 
     def _stored_versions(self, spec: KindSpec, rows: pl.DataFrame) -> pl.DataFrame:
         if not (self.root / spec.kind).is_dir():
@@ -219,18 +265,22 @@ class Store:
                 tmp.unlink(missing_ok=True)
 
     def _remove_stale_temp_files(self) -> None:
-        # Called under the store lock: every writer holds it while its temp files exist, so any temp
-        # file found now was left by a writer that was killed.
+        # Called on taking the store lock: every writer holds it while its temp files exist, so any
+        # temp file found now was left by a writer that was killed.
         for tmp in self.root.glob(f"*/**/.{DATA_FILE}{TEMP_MARK}*"):
             tmp.unlink(missing_ok=True)
 
     def _merge(self, spec: KindSpec, path: Path, new: pl.DataFrame, info: SourceInfo) -> _Staged | None:
-        old_lineage = list(_lineage_from(_file_metadata(path))) if path.exists() else None
+        pending = self._pending.get(path) if self._pending is not None else None
+        if pending is not None:
+            old_lineage: list[LineageEntry] | None = list(_lineage_from(pending.metadata))
+        else:
+            old_lineage = list(_lineage_from(_file_metadata(path))) if path.exists() else None
         lineage = _merge_lineage(old_lineage or [], new[spec.time_column], info)
         if old_lineage is None:
             merged = new
         else:
-            old = pl.read_parquet(path, hive_partitioning=False)
+            old = pending.frame if pending is not None else pl.read_parquet(path, hive_partitioning=False)
             merged = _combine(spec, old, new, source=info.source, path=path).sort(spec.order_by)
             if lineage == old_lineage and merged.equals(old):
                 return None
@@ -269,6 +319,7 @@ class Store:
         spec = spec_for(kind)
         path = self.partition_path(spec, values)
         with self._lock():
+            self._flush()
             if not path.exists():
                 raise StoreError(f"cannot annotate {path}: the partition does not exist; write its rows first")
             metadata = _file_metadata(path)
@@ -288,6 +339,9 @@ class Store:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
+        if self._holder == threading.get_ident():  # inside deferred(), which holds it
+            yield
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.root / ".lock", "w")  # closed by the with block below, after the unlock
@@ -298,9 +352,12 @@ class Store:
             ) from exc
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._holder = threading.get_ident()
             try:
+                self._remove_stale_temp_files()
                 yield
             finally:
+                self._holder = None
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------------------------ reads

@@ -25,6 +25,16 @@ Example::
     path = "strategies.demo:FundingShort"
     [strategy.params]
     instrument_ids = ["binance:BTC-USDT-PERP"]   # "venue:SYMBOL" strings become Nautilus ids
+
+A config may also list independent runs of its strategy, one ``[[pairs]]`` entry each (``PairConfig``;
+``engine.batch`` expands them): every entry is the config above with the entry's ``params`` merged over
+``[strategy.params]``, only the instruments those params name, and its own name, hash, run directory and
+accounts with the configured starting balances. The runs share no margin: two entries on one venue are
+two accounts, each with the full balance, never one account holding both pairs::
+
+    [[pairs]]
+    name = "eth"                        # run name: "<name>-eth"
+    params = { spot_id = "binance:ETH-USDT", perp_id = "binance:ETH-USDT-PERP" }
 """
 
 from __future__ import annotations
@@ -392,6 +402,10 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     max_data_age_secs : float, optional
         ``/healthz`` turns 503 when a stream's last event is older (replay: in replay time); None: three
         bar intervals of ``data.bar_spec``.
+    max_funding_seed_age_secs : float
+        A node that seeds its funding books from the catalog (live, and paper on venue data) refuses to
+        start when an instrument's newest seeded settlement is older than this (default 24 h: a daily
+        ``datasets update`` + ``export-catalog`` keeps every venue's clock, hourly or 8-hourly, within it).
     anomalies : AnomalyConfig, optional
         Anomaly halts (``[live.anomalies]``); none when absent.
     """
@@ -406,6 +420,7 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
     position_check_interval_secs: float = 60.0
     journal_backups: int = 7
     max_data_age_secs: float | None = None
+    max_funding_seed_age_secs: float = 86_400.0
     anomalies: AnomalyConfig | None = None
 
     def __post_init__(self) -> None:
@@ -420,8 +435,43 @@ class LiveConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True)
             raise ValueError(f"journal_backups: expected >= 1, was {self.journal_backups}")
         if self.max_data_age_secs is not None and self.max_data_age_secs <= 0:
             raise ValueError(f"max_data_age_secs: expected > 0, was {self.max_data_age_secs}")
+        if self.max_funding_seed_age_secs <= 0:
+            raise ValueError(
+                f"max_funding_seed_age_secs: expected > 0 seconds, was {self.max_funding_seed_age_secs} "
+                "(to start unseeded, set strategy.params.funding_seed = {} instead)"
+            )
         if self.replay_speed < 0:
             raise ValueError(f"replay_speed: expected >= 0 (0 = as fast as possible), was {self.replay_speed}")
+
+
+PAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class PairConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One ``[[pairs]]`` entry: an independent run of the config's strategy (``engine.batch`` expands it).
+
+    The run is the config with ``params`` merged over ``[strategy.params]`` (a table merges key by key, any
+    other value replaces the base's), each venue's instruments restricted to those the merged params name
+    (``"venue:SYMBOL"``; venues left with none are dropped, and ``risk.max_notional_per_order`` likewise),
+    and the name ``"<config name>-<entry name>"``. It has its own accounts with the configured starting
+    balances: entries share no margin, even on one venue.
+
+    Attributes
+    ----------
+    name : str
+        Short name of the run (letters, digits, ``_.-``; at most 40), unique in the config.
+    params : dict
+        The strategy params that differ from ``[strategy.params]``; each must be a parameter of the strategy.
+    """
+
+    name: str
+    params: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if not PAIR_NAME.match(self.name):
+            raise ValueError(f"name: expected letters, digits, '_', '.' or '-' (at most 40), was {self.name!r}")
+        if not self.params:
+            raise ValueError("params: expected the strategy params this run changes, was an empty table")
 
 
 class RunConfig(_Config, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -17,7 +17,7 @@ import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,9 @@ from datasets.schemas import interval_secs
 from datasets.store import Store
 from datasets.venues import instrument_id_for as _instrument_id_for
 from datasets.venues import venue_spec
-from engine.config import INSTRUMENT_REFERENCE, RunConfig, parse_money
+from engine.config import INSTRUMENT_REFERENCE, LiveConfig, RunConfig, parse_money
 from engine.correlation import estimate_correlation
-from engine.errors import ConfigError
+from engine.errors import ConfigError, SafetyError
 
 
 def parse_config(raw: bytes, *, source: str = "<config>") -> RunConfig:
@@ -45,15 +45,58 @@ def parse_config(raw: bytes, *, source: str = "<config>") -> RunConfig:
     ------
     ConfigError
         If the TOML is malformed or a field is unknown, mistyped or out of range; the message
-        names the field path.
+        names the field path. Also for a config listing ``[[pairs]]`` (``engine.batch.load_runs`` reads those).
+    """
+    return config_from_document(config_document(raw, source=source), source=source)
+
+
+def config_document(raw: bytes, *, source: str) -> dict[str, Any]:
+    """Return the TOML document of a config file, unchecked.
+
+    Raises
+    ------
+    ConfigError
+        If it is not valid TOML.
     """
     try:
-        config: RunConfig = msgspec_toml.decode(raw, type=RunConfig)
-        return config
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}; fix that field (see configs/demo.toml for the format)") from None
+        document: dict[str, Any] = msgspec_toml.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: expected valid TOML, was not ({exc})") from None
+    return document
+
+
+def config_from_document(document: dict[str, Any], *, source: str) -> RunConfig:
+    """Return the ``RunConfig`` of a TOML document: what ``parse_config`` checks, the same conversion.
+
+    Raises
+    ------
+    ConfigError
+        If a field is unknown, mistyped or out of range, or the document lists ``[[pairs]]``.
+    """
+    if "pairs" in document:
+        raise ConfigError(
+            f"{source}: lists [[pairs]] (independent runs of one strategy) where one run was expected; run it "
+            "with python -m engine.backtest, which expands it into one run per entry, or write one config per run"
+        )
+    try:
+        # What msgspec.toml.decode(raw, type=RunConfig) does after parsing the TOML.
+        return msgspec.convert(document, RunConfig, builtin_types=(datetime, date, time), str_keys=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}; fix that field (see configs/demo.toml for the format)") from None
+
+
+def read_config(path: Path) -> bytes:
+    """Return the bytes of a config file.
+
+    Raises
+    ------
+    ConfigError
+        If it cannot be read.
+    """
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"expected a readable config file, was {path} ({exc.strerror}); check the path") from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -66,11 +109,7 @@ def load_config(path: str | Path) -> RunConfig:
         params, an instrument the config does not declare, or a currency Nautilus does not know.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"expected a readable config file, was {path} ({exc.strerror}); check the path") from None
-    config = parse_config(raw, source=str(path))
+    config = parse_config(read_config(path), source=str(path))
     check_config(config)
     return config
 
@@ -262,12 +301,16 @@ def load_strategy(config: RunConfig, *, seed_funding_before_ns: int | None = Non
     (the venue's ``funding_interval`` unless it is ``"data"``, else ``datasets.venues``). With
     ``seed_funding_before_ns`` (a live node: now) one that takes ``funding_seed`` gets, per instrument,
     its last ``lookback_settlements`` rates the catalog ``[data].catalog`` holds settled by then (none
-    when the catalog is absent or holds no funding for it); backtests and replays are never seeded.
+    when the catalog is absent or holds no funding for it), no older than ``[live]
+    max_funding_seed_age_secs``; backtests and replays are never seeded, nor a strategy whose params set
+    ``funding_seed`` (``{}``: unseeded).
 
     Raises
     ------
     ConfigError
         If either class does not import, or the config class rejects the params.
+    SafetyError
+        If a seed is older than ``[live] max_funding_seed_age_secs`` (``funding_seed_params``).
     """
     strategy_path = config.strategy.path
     config_path = config.strategy.config_path or f"{strategy_path}Config"
@@ -289,6 +332,18 @@ def load_strategy(config: RunConfig, *, seed_funding_before_ns: int | None = Non
         )
         built = _build(config_class, config_path, params)
     return StrategyPlan(strategy_class=strategy_class, config=built, path=strategy_path)
+
+
+def strategy_takes(config: RunConfig, name: str) -> bool:
+    """Return whether the strategy's config class takes the keyword ``name`` (itself or through a base).
+
+    Raises
+    ------
+    ConfigError
+        If the class does not import.
+    """
+    config_path = config.strategy.config_path or f"{config.strategy.path}Config"
+    return _accepts(import_object(config_path, field="strategy.config_path"), name)
 
 
 def _build(config_class: type, config_path: str, params: dict[str, Any]) -> Any:
@@ -313,18 +368,22 @@ def funding_clock_params(config: RunConfig) -> dict[str, int]:
 def funding_seed_params(config: RunConfig, *, settlements: int, before_ns: int) -> dict[str, list[list[Any]]]:
     """Return instrument id -> its last ``settlements`` ``[rate, interval secs]`` settled by ``before_ns``.
 
-    Read from the catalog ``[data].catalog``; empty when it is absent. Updates without a settlement
-    instant or an interval are skipped.
+    Read from the catalog ``[data].catalog``; empty when it is absent (an instrument without funding
+    there is left out). Updates without a settlement instant or an interval are skipped.
 
     Raises
     ------
     ConfigError
         If the catalog cannot be read.
+    SafetyError
+        If an instrument's newest settlement is older than ``[live] max_funding_seed_age_secs`` at
+        ``before_ns``: the message names it, the age, the limit and the fixes.
     """
     root = Path(config.data.catalog)
     if not (root / "data" / "funding_rates").is_dir():
         return {}
     catalog = ParquetDataCatalog(str(root))
+    limit_secs = (config.live or LiveConfig()).max_funding_seed_age_secs
     seeds: dict[str, list[list[Any]]] = {}
     for instrument_id in instrument_ids(config):
         try:
@@ -336,8 +395,24 @@ def funding_seed_params(config: RunConfig, *, settlements: int, before_ns: int) 
             key=lambda u: u.next_funding_ns,
         )
         if settled:
+            _check_seed_age(str(instrument_id), settled[-1].next_funding_ns, before_ns, limit_secs, root)
             seeds[str(instrument_id)] = [[str(u.rate), u.interval * 60] for u in settled[-settlements:]]
     return seeds
+
+
+def _check_seed_age(instrument_id: str, settled_ns: int, before_ns: int, limit_secs: float, root: Path) -> None:
+    age_secs = (before_ns - settled_ns) / 1e9
+    if age_secs <= limit_secs:
+        return
+    settled = datetime.fromtimestamp(settled_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
+    raise SafetyError(
+        f"{instrument_id}: expected a funding seed at most [live] max_funding_seed_age_secs = {limit_secs:g} s old, "
+        f"was {timedelta(seconds=round(age_secs))} old (the newest settlement in the catalog {root} is {settled} UTC): "
+        "the node would start its funding books from stale rates. Bring the catalog up to date "
+        f"(python -m datasets update, then python -m datasets export-catalog --catalog {root}), raise "
+        "[live] max_funding_seed_age_secs, or start unseeded with strategy.params.funding_seed = {} "
+        "(the books then warm up on live settlements)"
+    )
 
 
 def sizing_params(config: RunConfig, config_class: type, params: dict[str, Any]) -> dict[str, Any]:

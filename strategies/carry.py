@@ -42,6 +42,7 @@ from nautilus_trader.trading import StrategyConfig
 
 from strategies.funding import FundingBook
 from strategies.risk import (
+    QuietWindow,
     RiskLimits,
     RiskManagedStrategy,
     load_state_document,
@@ -55,6 +56,7 @@ DEFAULT_BAR_SPEC = "1-HOUR-LAST-EXTERNAL"
 # The slowest funding clock in our data (Binance, Bybit, OKX: 8 h): warm-up covers that many settlements.
 LONGEST_FUNDING_INTERVAL_SECS = 8 * 3600
 CARRY_STATE_KEY = "carry"
+NO_LIMIT_NS = 2**63  # after every int64 nanosecond time
 
 
 def decimal_param(name: str, value: str | int | float) -> Decimal:
@@ -338,10 +340,13 @@ class TwoLegCarry(RiskManagedStrategy):
         # (target, holdings_version) of a rebalance that sent nothing: the holdings cannot have moved since.
         self._balanced: tuple[Decimal, int] | None = None
         self._cost = config.cost
+        self._interval_ns = config.bar_interval_ns
         self._max_holding_secs = config.max_holding_hours * 3600
         self._book_list = list(self.books.values())
         self._other_leg = {legs[0]: legs[1], legs[1]: legs[0]}
         self._steady: tuple[Decimal | None, int] | None = None  # (signal, direction) of the last step that held
+        # Until when (clock ns, bar slot ns) and within which closes a decision changes nothing but its count.
+        self._quiet: tuple[QuietWindow, int] | None = None
         # First-leg closes for the realised volatility, kept only when the sizing mode reads them.
         self.sizing_closes: deque[Decimal] | None = (
             deque(maxlen=config.sizing.volatility_window_bars) if config.sizing.mode == "volatility_target" else None
@@ -374,7 +379,7 @@ class TwoLegCarry(RiskManagedStrategy):
     def on_bar(self, bar: Bar) -> None:
         instrument_id = bar.bar_type.instrument_id
         self.observe_bar_close(instrument_id, bar.close, bar.ts_event)
-        interval = self.params.bar_interval_ns
+        interval = self._interval_ns
         ts_ns = (bar.ts_event + interval // 2) // interval * interval  # the close of the bar's slot
         if self.sizing_closes is not None and instrument_id == self.legs[0]:
             self.sizing_closes.append(bar.close.as_decimal())
@@ -386,6 +391,13 @@ class TwoLegCarry(RiskManagedStrategy):
 
     def decide(self, ts_ns: int) -> None:
         """Take one decision at the close ``ts_ns`` both legs share."""
+        quiet = self._quiet
+        if quiet is not None and self.decided_ns < ts_ns < quiet[1] and self.is_quiet(quiet[0]):
+            # The breakers, the books, the signal and the hedge are as the last decision left them.
+            self.decided_ns = ts_ns
+            self.decisions += 1
+            return
+        self._quiet = None
         params = self.params
         if ts_ns <= self.decided_ns:
             # A restarted node replays the bar it was deciding on when it stopped: the decision (saved
@@ -431,6 +443,23 @@ class TwoLegCarry(RiskManagedStrategy):
             self.switch(wanted, ts_ns)
         if (self.target, self.holdings_version) != self._balanced:
             self.rebalance()
+        self._quiet = self._quiet_window()
+
+    def _quiet_window(self) -> tuple[QuietWindow, int] | None:
+        # Later decisions repeat this one while: the step held (the same signal object, nothing switched)
+        # and will hold until the holding limit, the hedge sent nothing, no book settles, the breakers are quiet.
+        steady = self._steady
+        if steady is None or steady[0] is not self.last_signal or steady[1] != self.direction:
+            return None
+        if (self.target, self.holdings_version) != self._balanced:
+            return None
+        books = [book.next_settlement_ns for book in self._book_list]
+        window = self.quiet_window(before_ns=min((t for t in books if t is not None), default=None))
+        if window is None:
+            return None
+        # A position is held until the slot that reaches max_holding_hours; flat, every slot repeats.
+        slots_until = self.entered_ns + self._max_holding_secs * NS_PER_SECOND if self.direction else NO_LIMIT_NS
+        return window, slots_until
 
     def switch(self, wanted: int, ts_ns: int) -> None:
         """Close both legs (always allowed) and, unless ``wanted`` is flat, open the new pair."""
@@ -561,6 +590,7 @@ class TwoLegCarry(RiskManagedStrategy):
             If an entry is not the document ``on_save`` writes; the message names the field.
         """
         super().on_load(state)
+        self._quiet = None
         if CARRY_STATE_KEY not in state:
             return
         key = CARRY_STATE_KEY

@@ -76,16 +76,26 @@ class CrossVenueCarry(TwoLegCarry):
     def __init__(self, config: CrossVenueCarryConfig) -> None:
         legs = (config.first_id, config.second_id)
         super().__init__(config, legs=legs, funding_legs=legs, allow_reverse=True)
+        # (first APR, second APR, spread) of the last answer: the books keep their APR objects until they change.
+        self._spread: tuple[Decimal | None, Decimal | None, Decimal | None] = (None, None, None)
 
     def signal(self) -> Decimal | None:
-        """Return ``apr(first) - apr(second)`` on each perp's own clock (positive: short the first)."""
+        """Return ``apr(first) - apr(second)`` on each perp's own clock (positive: short the first).
+
+        The same object while neither book changed, so the carry sees a signal that held as held.
+        """
         params = self.params
-        aprs = [
+        first, second = (
             self.books[instrument_id].expected_apr(
                 lookback=params.lookback_settlements, predicted_weight=params.predicted_weight
             )
             for instrument_id in self.legs
-        ]
-        if aprs[0] is None or aprs[1] is None:
+        )
+        if first is None or second is None:
             return None
-        return spread_apr(aprs[0], aprs[1])
+        known = self._spread
+        if known[0] is first and known[1] is second:
+            return known[2]
+        spread = spread_apr(first, second)
+        self._spread = (first, second, spread)
+        return spread

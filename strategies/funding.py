@@ -131,6 +131,11 @@ class FundingBook:
         del self._settled[:-SETTLED_KEPT]
         self._changed()
 
+    @property
+    def next_settlement_ns(self) -> int | None:
+        """The earliest announced settlement instant, None when none is: ``advance`` moves nothing before it."""
+        return self._next_ns
+
     def predicted(self) -> tuple[Decimal, int] | None:
         """Return the rate and interval announced for the next settlement, if one is."""
         if self._next_ns is None:

@@ -17,8 +17,11 @@ trades with the forced flow (longs liquidated -> sell), ``"fade"`` against it (l
 buy). The entry is a market order for ``notional`` quote at the close (or what the shared sizing,
 ``strategies.sizing``, makes of it), sent through the shared risk gate
 (``strategies.risk.RiskManagedStrategy.submit_checked``: exposure caps, leverage, stale data, and the
-liquidation-distance control, which cuts or refuses it). Once it has filled, three reduce-only
-exits are placed at once from the fill price ``P`` (long; mirrored for a short):
+liquidation-distance control, which cuts or refuses it). At every bar close the open leg's liquidation
+distance is checked as the carry's legs are (``RiskManagedStrategy.check_liquidation``): a mark that
+came within ``risk.min_liquidation_distance_pct`` reduces the position to the largest safe size, and
+the smallest distance seen is the run's ``liquidation_distance_pct``. Once the entry has filled, three
+reduce-only exits are placed at once from the fill price ``P`` (long; mirrored for a short):
 
 - stop-loss: STOP_MARKET triggered at ``P x (1 - stop_loss_pct / 100)`` (rounded away from ``P`` to the tick);
 - take-profit: LIMIT at ``P x (1 + take_profit_pct / 100)`` (rounded away from ``P``);
@@ -283,6 +286,8 @@ class LiquidationCascade(RiskManagedStrategy):
         while self.liquidations and self.liquidations[0][0] <= window_start:
             self.liquidations.popleft()
         self.check_equity()
+        if not self.gate.halted:
+            self.check_liquidation()  # as the carry: an open leg the mark brought too close is reduced
         if self.holding(self.instrument_id) != 0 or self.entry_orders:
             self._hold(bar)
             return

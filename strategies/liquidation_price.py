@@ -20,6 +20,7 @@ position cannot be liquidated (a long fully backed by margin): ``liquidation_pri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -405,10 +406,26 @@ class LiquidationGuard:
         watch = self.watches.get(instrument_id)
         if watch is None:
             return False
-        worst, trigger = watch.worst_float, watch.trigger_float
+        worst, edge = watch.worst_float, _screen_edge(watch)
         if watch.side < 0:
-            return worst is None or price > worst or (trigger is not None and price >= trigger * (1 - 1e-9))
-        return worst is None or price < worst or (trigger is not None and price <= trigger * (1 + 1e-9))
+            return worst is None or price > worst or (edge is not None and price >= edge)
+        return worst is None or price < worst or (edge is not None and price <= edge)
+
+    def quiet_bounds(self, instrument_id: str) -> tuple[float, float] | None:
+        """Return the closed interval of float prices for which ``screen`` is False (None: no price is).
+
+        A decision whose price lies inside needs neither ``observe`` nor an exact price for this leg; an
+        instrument the guard does not watch is quiet at every price.
+        """
+        watch = self.watches.get(instrument_id)
+        if watch is None:
+            return -math.inf, math.inf
+        worst, edge = watch.worst_float, _screen_edge(watch)
+        if worst is None:
+            return None
+        if watch.side < 0:
+            return -math.inf, worst if edge is None else min(worst, math.nextafter(edge, -math.inf))
+        return (worst if edge is None else max(worst, math.nextafter(edge, math.inf))), math.inf
 
     def distances_pct(self, prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
         """Return each open leg's liquidation distance at ``prices``, in percent of the price."""
@@ -507,3 +524,11 @@ class LiquidationGuard:
         watch = self.watches.get(instrument_id)
         if watch is not None:
             watch.trigger = watch.trigger_float = None
+
+
+def _screen_edge(watch: _Watch) -> float | None:
+    # The trigger widened by far more than a float's error, towards the mark: a price beyond it may breach.
+    trigger = watch.trigger_float
+    if trigger is None:
+        return None
+    return trigger * (1 - 1e-9) if watch.side < 0 else trigger * (1 + 1e-9)

@@ -27,6 +27,7 @@ message bus), submits orders only through it, and publishes every decision as a 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -56,6 +57,8 @@ FUNDING_BOOKED_TOPIC = "carrylab.funding.booked"
 NS_PER_SECOND = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 USD_LIKE = ("USD", "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI")
+# How much an equity estimate's error bound may grow, per unit of its move, inside ``RiskGate.noop_margin``.
+NOOP_ERROR_GROWTH = 1e-3
 
 Control = Literal[
     "order",
@@ -444,10 +447,7 @@ class RiskGate:
         peak = self.peak_equity
         if peak is None or now_ns // NS_PER_DAY != self.day:
             return False
-        known = self._floats
-        if known[0] is not peak or known[1] is not self.day_start_equity or known[2] is not self.limits:
-            known = self._floats = (peak, self.day_start_equity, self.limits, *_as_floats(self, peak))
-        peak_value, day_start, drawdown_pct, loss_limit = known[3:]
+        peak_value, day_start, drawdown_pct, loss_limit = self._float_terms(peak)
         # Floats of the Decimal peak and limits are off by ~1e-16 of their size: widen by far more.
         slack = error + 1e-9 * (abs(equity) + abs(peak_value))
         if equity + slack >= peak_value:
@@ -460,6 +460,37 @@ class RiskGate:
             if day_start - low >= loss_limit - slack:
                 return False
         return True
+
+    def noop_margin(self, now_ns: int, equity: float, error: float) -> float:
+        """Return how far the estimate may move with ``update_is_noop`` staying True; 0 when it may not hold here.
+
+        For a margin ``m > 0``: ``update_is_noop(now_ns, e, r)`` is True for every ``e`` within ``equity +- m``
+        and every error bound ``r`` up to ``error + m x NOOP_ERROR_GROWTH`` (the error bound of an estimate
+        grows with its prices). ``m`` is the room left to the nearest of the screen's thresholds once both
+        moves are counted, less 1e-12 of the magnitudes (the floats' rounding is ~1e-15 of them).
+        """
+        peak = self.peak_equity
+        if peak is None or now_ns // NS_PER_DAY != self.day:
+            return 0.0
+        peak_value, day_start, drawdown_pct, loss_limit = self._float_terms(peak)
+        slack = error + 1e-9 * (abs(equity) + abs(peak_value))
+        # With e and r moved by m and m x g, the slack grows by at most m x (g + 1e-9): each room R below
+        # stays positive while m x (1 + k x (g + 1e-9)) < R, k the times the condition counts the slack.
+        room = peak_value - equity - slack
+        scale = abs(peak_value) + abs(equity) + error
+        if drawdown_pct is not None and peak_value > 0 and (self.halted_until_ns is not None or not self.halted):
+            room = min(room, drawdown_pct * peak_value * (1 - 1e-9) / 100 - (peak_value - equity + slack))
+        if loss_limit is not None and not self.halted and day_start is not None:
+            room = min(room, loss_limit - day_start + equity - 2 * slack)
+            scale += abs(day_start) + abs(loss_limit)
+        margin = (room - 1e-12 * scale) / (1 + 2 * (NOOP_ERROR_GROWTH + 1e-9))
+        return margin if margin > 0 else 0.0
+
+    def _float_terms(self, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
+        known = self._floats
+        if known[0] is not peak or known[1] is not self.day_start_equity or known[2] is not self.limits:
+            known = self._floats = (peak, self.day_start_equity, self.limits, *_as_floats(self, peak))
+        return known[3:]  # type: ignore[no-any-return]
 
     def kill(self, reason: str) -> Decision:
         """Halt for good: the kill switch."""
@@ -475,6 +506,63 @@ def _as_floats(gate: RiskGate, peak: Decimal) -> tuple[float, float | None, floa
         None if drawdown is None else float(drawdown),
         None if loss is None else float(loss),
     )
+
+
+# (quantity, opened price, |quantity|, |quantity x opened price|) of one open position, in floats.
+EstimateTerm = tuple[float, float, float, float]
+
+
+def estimate_term(quantity: float, opened_price: float) -> EstimateTerm:
+    """Return the ``estimate_equity`` term of a position of ``quantity`` base units opened at ``opened_price``."""
+    return quantity, opened_price, abs(quantity), abs(quantity * opened_price)
+
+
+def estimate_equity(base: float, terms: Sequence[EstimateTerm], prices: Sequence[float | None]) -> tuple[float, float]:
+    """Return ``base + sum(quantity x (price - opened))`` in floats and a bound on its error.
+
+    The bound is 1e-9 of the magnitudes summed (``|base|``, ``|quantity| x |price|``, ``|quantity x opened|``)
+    plus 1e-9: the floats of the exact terms and the sum are good to ~1e-15 of them. A term whose price is
+    None is left out (no price seen yet).
+    """
+    total = base
+    size = abs(base)
+    for (quantity, opened, magnitude, opened_magnitude), price in zip(terms, prices, strict=True):
+        if price is None:
+            continue
+        total += quantity * (price - opened)
+        size += magnitude * abs(price) + opened_magnitude
+    return total, 1e-9 * size + 1e-9
+
+
+@dataclass(slots=True)  # not frozen: built on most decisions that are not quiet, and never changed
+class QuietWindow:
+    """Decisions that change nothing in the breakers (``RiskManagedStrategy.quiet_window``).
+
+    Attributes
+    ----------
+    until_ns : int
+        First clock time outside the window (the next UTC day or funding settlement).
+    versions : tuple[int, int, int]
+        The strategy's holdings, balances and events versions when it was built.
+    instruments : tuple[InstrumentId, ...]
+        The instruments whose bar closes the window depends on (the open positions').
+    price_bounds : tuple[tuple[float, float], ...]
+        Per instrument, the lowest and highest float of its close inside the window.
+    terms : tuple[EstimateTerm, ...], optional
+        Per instrument, its ``estimate_equity`` term; None when the equity does not depend on prices (flat).
+    base : float
+        The balances of ``estimate_equity``.
+    equity_bounds : tuple[float, float, float]
+        Lowest and highest estimate and largest error bound inside the window (``RiskGate.noop_margin``).
+    """
+
+    until_ns: int
+    versions: tuple[int, int, int]
+    instruments: tuple[InstrumentId, ...]
+    price_bounds: tuple[tuple[float, float], ...]
+    terms: tuple[EstimateTerm, ...] | None
+    base: float = 0.0
+    equity_bounds: tuple[float, float, float] = (-math.inf, math.inf, math.inf)
 
 
 class RiskManagedStrategy(Strategy):  # type: ignore[misc]
@@ -512,13 +600,15 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self._equity_key: tuple[Any, ...] | None = None
         self._flat_key: tuple[Any, ...] | None = None
         self._balances_version = 0
-        self._estimate_terms: tuple[object, list[tuple[InstrumentId, float, float, float, float]]] = (None, [])
+        self._estimate_terms: tuple[object, list[InstrumentId], list[EstimateTerm]] = (None, [], [])
         self._estimate_base: tuple[int, float] = (-1, 0.0)
         self._ids: dict[InstrumentId, str] = {}
         # Price times seen since the gate last looked (``_sync_prices``): a bar or mark is one dict store.
         self._seen: dict[InstrumentId, int] = {}
         # Bumped whenever ``holding`` may change (a fill, a position event, an order sent or lost).
         self.holdings_version = 0
+        # Bumped by what else ends a ``quiet_window``: a funding update, a paper funding booking, a restore.
+        self._events_version = 0
         self.liquidation = LiquidationGuard(
             limits.margin_tiers,
             min_distance_pct=limits.min_liquidation_distance_pct,
@@ -594,6 +684,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def observe_funding(self, instrument_id: InstrumentId, ts_ns: int, next_funding_ns: int | None = None) -> None:
         """Record that a funding update arrived (and when it settles, which moves the balance)."""
+        self._events_version += 1
         self.gate.observe_funding(str(instrument_id), ts_ns)
         if next_funding_ns is not None:
             self._settlements.add(next_funding_ns)
@@ -681,31 +772,114 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         return self._open
 
     def _equity_estimate(self) -> tuple[float, float]:
-        # equity_by_venue in floats and a bound on its error (1e-9 of the magnitudes summed: floats
-        # are good to ~1e-15 of them here); the terms are rebuilt when the open positions are.
-        open_positions = self._open_positions()
-        if self._estimate_terms[0] is not open_positions:
-            terms = []
-            for instrument_id, signed, opened_at, multiplier, _ in open_positions:
-                quantity, opened_price = float(signed * multiplier), float(opened_at)
-                terms.append((instrument_id, quantity, opened_price, abs(quantity), abs(quantity * opened_price)))
-            self._estimate_terms = (open_positions, terms)
-        if self._estimate_base[0] != self._balances_version:
-            self._estimate_base = (self._balances_version, float(sum((self._balances or {}).values(), Decimal(0))))
-        total = self._estimate_base[1]
-        size = abs(total)
+        # equity_by_venue in floats and a bound on its error (``estimate_equity``); the terms are
+        # rebuilt when the open positions are.
+        ids, terms = self._estimate_inputs()
+        return estimate_equity(self._estimate_base[1], terms, self._estimate_prices(ids))
+
+    def _estimate_prices(self, ids: Sequence[InstrumentId]) -> list[float | None]:
+        # The float of each instrument's last close: from its Nautilus price while not converted yet.
         closes, prices = self._closes, self._last_price
-        for instrument_id, quantity, opened, magnitude, opened_magnitude in self._estimate_terms[1]:
+        floats: list[float | None] = []
+        for instrument_id in ids:
             close = closes.get(instrument_id)
             if close is not None:
-                price = close.as_double()
-            elif instrument_id in prices:
-                price = float(prices[instrument_id])
+                floats.append(close.as_double())
             else:
-                continue
-            total += quantity * (price - opened)
-            size += magnitude * abs(price) + opened_magnitude
-        return total, 1e-9 * size + 1e-9
+                floats.append(float(prices[instrument_id]) if instrument_id in prices else None)
+        return floats
+
+    def _estimate_inputs(self) -> tuple[list[InstrumentId], list[EstimateTerm]]:
+        open_positions = self._open_positions()
+        if self._estimate_terms[0] is not open_positions:
+            ids, terms = [], []
+            for instrument_id, signed, opened_at, multiplier, _ in open_positions:
+                ids.append(instrument_id)
+                terms.append(estimate_term(float(signed * multiplier), float(opened_at)))
+            self._estimate_terms = (open_positions, ids, terms)
+        if self._estimate_base[0] != self._balances_version:
+            self._estimate_base = (self._balances_version, float(sum((self._balances or {}).values(), Decimal(0))))
+        return self._estimate_terms[1], self._estimate_terms[2]
+
+    def quiet_window(self, *, before_ns: int | None = None) -> QuietWindow | None:
+        """Return when and at which prices ``check_equity`` and ``check_liquidation`` would change nothing.
+
+        Called after a decision ran both: a later decision for which ``is_quiet`` holds (same UTC day,
+        no funding settlement, update, fill, order or balance since, the equity estimate far from every
+        breaker threshold by ``RiskGate.noop_margin``, no leg a new worst or near its trigger by
+        ``LiquidationGuard.quiet_bounds``) would find nothing to update, so it may skip them. None when no
+        such window is known (halted, at an equity peak, a leg's close not seen, ...). ``before_ns``
+        ends the window earlier (the caller's own next change, such as a funding book's settlement).
+        """
+        gate = self.gate
+        if gate.halted or self._balances is None:
+            return None
+        now = self.clock.timestamp_ns()
+        day = now // NS_PER_DAY
+        until = (day + 1) * NS_PER_DAY
+        for settles in (self._next_settlement_ns, before_ns):
+            if settles is not None:
+                until = min(until, settles)
+        ids, terms = self._estimate_inputs()
+        prices = self._estimate_prices(ids)
+        if now >= until or None in prices:
+            return None
+        bounds = self._liquidation_bounds(ids)
+        if bounds is None:
+            return None
+        versions = self._versions()
+        if self._flat_key == (day, self._balances_version, gate.halted_reason, gate.halted_until_ns):
+            return QuietWindow(until, versions, tuple(ids), bounds, None)  # flat: check_equity returns at once
+        base = self._estimate_base[1]
+        equity, error = estimate_equity(base, terms, prices)
+        margin = gate.noop_margin(now, equity, error)
+        if margin <= 0:
+            return None
+        growth = error + margin * NOOP_ERROR_GROWTH
+        return QuietWindow(
+            until, versions, tuple(ids), bounds, tuple(terms), base, (equity - margin, equity + margin, growth)
+        )
+
+    def _liquidation_bounds(self, ids: Sequence[InstrumentId]) -> tuple[tuple[float, float], ...] | None:
+        # Per open position, the closes at which check_liquidation observes nothing; None if it would refresh.
+        guard = self.liquidation
+        unbounded = (-math.inf, math.inf)
+        if not guard.tiers:
+            return tuple(unbounded for _ in ids)
+        if not ids:
+            return None if guard.watches else ()
+        if self._liquidation_version != self._balances_version:
+            return None
+        bounds = []
+        for instrument_id in ids:
+            quiet = guard.quiet_bounds(self._id_text(instrument_id))
+            if quiet is None:
+                return None
+            bounds.append(quiet)
+        return tuple(bounds)
+
+    def is_quiet(self, window: QuietWindow) -> bool:
+        """Return whether a decision now lies inside ``window`` (``quiet_window``): nothing to check or record."""
+        if self.clock.timestamp_ns() >= window.until_ns or window.versions != self._versions():
+            return False
+        closes = self._closes
+        prices = []
+        for instrument_id, (low, high) in zip(window.instruments, window.price_bounds, strict=True):
+            close = closes.get(instrument_id)
+            if close is None:
+                return False
+            price = close.as_double()
+            if not low <= price <= high:
+                return False
+            prices.append(price)
+        if window.terms is None:
+            return True
+        equity, error = estimate_equity(window.base, window.terms, prices)
+        low, high, largest_error = window.equity_bounds
+        return low <= equity <= high and error <= largest_error
+
+    def _versions(self) -> tuple[int, int, int]:
+        return self.holdings_version, self._balances_version, self._events_version
 
     def _venue_balances(self) -> dict[str, Decimal]:
         now = self.clock.timestamp_ns()
@@ -996,6 +1170,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
     def _positions_moved(self) -> None:
         self._liquidation_version = None
         self.holdings_version += 1
+        self._events_version += 1
         self._net.clear()
         self._open = None
         self._equity_key = None
@@ -1050,6 +1225,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def _on_funding_booked(self, _message: object) -> None:
         self._balances = None
+        self._events_version += 1
 
     def _on_kill_switch(self, message: object) -> None:
         target = message.get("strategy_id") if isinstance(message, Mapping) else None

@@ -13,7 +13,8 @@ Every page is parsed by the venue's importer (``datasets.importers.{dydx,lighter
 downloaded record and an imported file of the same payload store the same rows. Transient failures
 (connection errors, timeouts, HTTP 429 and 5xx; ccxt's ``NetworkError`` family) are retried with the
 capped backoff of ``datasets.acquire.retry``; any other HTTP status fails at once. A run resumes after
-the last stored settlement.
+the last stored settlement. ``plan_dex_funding`` says, from the store alone, what a run from there to now
+will download (``python -m datasets update`` prints it beside the ccxt venues' plans).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,6 +33,7 @@ from typing import Any
 import ccxt
 import httpx
 import polars as pl
+from tqdm import tqdm
 
 from datasets.acquire.errors import FetchError, MalformedPageError, PlanError
 from datasets.acquire.retry import RetryPolicy, call_ccxt, call_with_retry
@@ -53,6 +56,10 @@ BASE_URLS = {
 TIMEOUT_SECS = 10.0
 DYDX_PAGE = 1_000
 LIGHTER_PAGE_HOURS = 500
+# Settlements one history request answers (hourly funding: hours); None: one request answers them all.
+PAGE_SETTLEMENTS: dict[str, int | None] = {"dydx": DYDX_PAGE, "lighter": LIGHTER_PAGE_HOURS, "drift": None}
+# Venues whose fetch first asks for the market list (once per run): dYdX load_markets, Lighter orderBooks.
+LISTS_MARKETS = frozenset({"dydx", "lighter"})
 IMPORTER = "datasets.acquire.dex_funding"
 IMPORTER_VERSION = "1"
 _HOUR = timedelta(hours=1)
@@ -77,6 +84,65 @@ class DexFetchReport:
             f"fetched {self.venue} funding of {self.symbols} symbols in {self.requests} requests: "
             f"{self.rows:,} rows, {self.partitions_written} partitions written"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DexPlan:
+    """What a run will download for one symbol: ``[start, end)``, from the hour after its last stored settlement."""
+
+    venue: str
+    symbol: str
+    stored: tuple[datetime, datetime]
+    start: datetime
+    end: datetime
+
+    @property
+    def requests(self) -> int:
+        """History requests of the range (the venue's market list, asked once per run, aside)."""
+        return history_requests(self.venue, self.start, self.end)
+
+    def describe(self) -> str:
+        stored = f"stored {_iso(self.stored[0])} .. {_iso(self.stored[1])}"
+        if self.start >= self.end:
+            return f"{self.venue} {self.symbol} funding: up to date ({stored})"
+        span = f"[{_iso(self.start)}, {_iso(self.end)})"
+        return f"{self.venue} {self.symbol} funding: {span}, {self.requests} requests ({stored})"
+
+
+def history_requests(venue: str, start: datetime, end: datetime) -> int:
+    """Return the requests a fetch of one symbol's hourly history over ``[start, end)`` makes, market list aside."""
+    settlements = max(0, math.ceil((end - start) / _HOUR))
+    per_page = PAGE_SETTLEMENTS[venue]
+    if settlements == 0:
+        return 0
+    return 1 if per_page is None else math.ceil(settlements / per_page)
+
+
+def plan_dex_funding(store: Store, venue: str, symbol: str, *, now: datetime) -> DexPlan:
+    """Return what a run brings ``symbol``'s stored funding on ``venue`` up to ``now`` with; no network.
+
+    Raises
+    ------
+    PlanError
+        If the venue is not one of these, or the store holds no funding of the symbol there.
+    """
+    if venue not in DEX_VENUES:
+        raise PlanError(f"expected a research funding venue ({', '.join(DEX_VENUES)}), was {venue!r}")
+    first, last = (
+        store.scan("funding", venue=venue, symbol=symbol)
+        .select(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+        .collect()
+        .row(0)
+    )
+    if last is None:
+        raise PlanError(f"{venue} {symbol}: the store holds no funding to continue; fetch it first (--since)")
+    return DexPlan(venue, symbol, (first, last), last + _HOUR, now)
+
+
+def planned_requests(plans: Sequence[DexPlan]) -> int:
+    """Return the requests of running ``plans``: their history pages and one market list per venue that lists."""
+    pending = [plan for plan in plans if plan.requests]
+    return sum(plan.requests for plan in pending) + len({p.venue for p in pending if p.venue in LISTS_MARKETS})
 
 
 def dex_base(text: str) -> str:
@@ -104,6 +170,7 @@ def fetch_dex_funding(
     until: datetime,
     api_url: str | None = None,
     retry: RetryPolicy | None = None,
+    progress: bool = False,
 ) -> DexFetchReport:
     """Download and store the hourly funding of ``bases`` on a research-only venue over ``[since, until)``.
 
@@ -123,6 +190,8 @@ def fetch_dex_funding(
         Scheme and host to send requests to instead of the venue's (a mirror, a loopback server in tests).
     retry : RetryPolicy, optional
         Attempts and backoff on transient errors.
+    progress : bool
+        Show a tqdm bar of requests per symbol.
 
     Raises
     ------
@@ -145,7 +214,11 @@ def fetch_dex_funding(
             start = since or _resume_from(store, venue, symbol)
             if start >= until:
                 continue
-            frame, endpoint, pages = source.history(base, symbol, start, until)
+            # The market list is asked with the venue's first symbol.
+            total = history_requests(venue, start, until) + int(venue in LISTS_MARKETS and report.symbols == 0)
+            with tqdm(total=total, desc=f"{venue} {symbol} funding", unit="req", disable=not progress) as bar:
+                source.bar = bar
+                frame, endpoint, pages = source.history(base, symbol, start, until)
             report.symbols += 1
             if frame.height:
                 frame = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < until))
@@ -188,6 +261,8 @@ class _Source:
     policy: RetryPolicy
     report: DexFetchReport
     exchange: ccxt.Exchange | None = None
+    lighter_markets: dict[str, Any] | None = None
+    bar: Any = None
 
     def history(self, base: str, symbol: str, start: datetime, end: datetime) -> tuple[pl.DataFrame, str, list[Any]]:
         readers = {"dydx": self._dydx, "lighter": self._lighter, "drift": self._drift}
@@ -213,11 +288,19 @@ class _Source:
                 ) from exc
 
         self.report.requests += 1
-        return call_with_retry(once, self.policy, what=what, transient=(_TransientStatus, httpx.TransportError))
+        answer = call_with_retry(once, self.policy, what=what, transient=(_TransientStatus, httpx.TransportError))
+        self._advance()
+        return answer
 
     def _ccxt(self, request: Callable[[], Any], what: str) -> Any:
         self.report.requests += 1
-        return call_ccxt(request, self.policy, what=what, venue="dydx", refused_hint="check the symbol and range")
+        answer = call_ccxt(request, self.policy, what=what, venue="dydx", refused_hint="check the symbol and range")
+        self._advance()
+        return answer
+
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
 
     def _dydx_exchange(self) -> ccxt.Exchange:
         if self.exchange is None:
@@ -249,14 +332,19 @@ class _Source:
             return pl.DataFrame(), endpoint, []
         return dydx_funding_rows([records], path=path), endpoint, records
 
+    def _lighter_listed(self) -> dict[str, Any]:
+        if self.lighter_markets is None:
+            books = self._get("/api/v1/orderBooks", {})
+            entries = books.get("order_books") if isinstance(books, dict) else None
+            if not isinstance(entries, list) or not all(isinstance(b, dict) for b in entries):
+                raise MalformedPageError(
+                    f"lighter GET /api/v1/orderBooks: expected an 'order_books' list, was {books!r:.120}"
+                )
+            self.lighter_markets = {str(b.get("symbol")).upper(): b.get("market_id") for b in entries}
+        return self.lighter_markets
+
     def _lighter(self, base: str, symbol: str, start: datetime, end: datetime) -> tuple[pl.DataFrame, str, list[Any]]:
-        books = self._get("/api/v1/orderBooks", {})
-        entries = books.get("order_books") if isinstance(books, dict) else None
-        if not isinstance(entries, list) or not all(isinstance(b, dict) for b in entries):
-            raise MalformedPageError(
-                f"lighter GET /api/v1/orderBooks: expected an 'order_books' list, was {books!r:.120}"
-            )
-        listed = {str(b.get("symbol")).upper(): b.get("market_id") for b in entries}
+        listed = self._lighter_listed()
         if base not in listed:
             raise PlanError(f"lighter lists no market {base}: expected one of {', '.join(sorted(listed)) or 'none'}")
         endpoint = f"GET /api/v1/fundings market_id={listed[base]}"
@@ -294,6 +382,10 @@ class _Source:
         if not items:
             return pl.DataFrame(), endpoint, [page]
         return drift_funding_rows([items], symbol=symbol, path=Path(f"<drift {endpoint}>")), endpoint, [page]
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _ms(value: datetime) -> int:

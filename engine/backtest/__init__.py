@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.backtest.runner import run_backtest, run_many
+from engine.batch import load_runs
 from engine.config import RunConfig
 from engine.loading import load_config, parse_config, with_overrides
 from engine.results.artefacts import write_artefacts
@@ -12,6 +13,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "load_config",
+    "load_runs",
     "parse_config",
     "run_backtest",
     "run_many",

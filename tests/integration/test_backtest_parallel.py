@@ -1,7 +1,8 @@
-"""``python -m engine.backtest A.toml B.toml --workers 2`` / ``--ray``: the same artefacts as one run after another."""
+"""``python -m engine.backtest A.toml B.toml --workers 2``, ``--ray``, a ``[[pairs]]`` config: serial runs' bytes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,16 +21,20 @@ RESULT_FILES = ("stats.json", "config.json", "orders", "fills", "positions", "ac
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Synthetic: 48 hourly closes wobbling around 42,000, funding rising 0.0001 per settlement.
-    key = ("binance", "BTC-USDT-PERP")
-    closes = [f"{42000 + 7 * (i % 5) - 3 * (i % 3)}.0" for i in range(48)]
+    # Synthetic: 48 hourly closes wobbling around 42,000 (BTC) and 2,200 (ETH); BTC funding rising 0.0001
+    # per settlement, ETH's up and down.
+    btc, eth = ("binance", "BTC-USDT-PERP"), ("binance", "ETH-USDT-PERP")
+    closes = {
+        btc: [f"{42000 + 7 * (i % 5) - 3 * (i % 3)}.0" for i in range(48)],
+        eth: [f"{2200 + (i % 7) - 2 * (i % 4)}.0" for i in range(48)],
+    }
+    settlements = [T0.replace(day=1 + h // 24, hour=h % 24) for h in (8, 16, 24, 32, 40)]
+    rates = {btc: [f"0.000{h // 8}" for h in (8, 16, 24, 32, 40)], eth: ["0.0003", "0.0001", "0", "0.0004", "0.0002"]}
     return build_catalog(
         tmp_path_factory.mktemp("parallel"),
-        bars={key: hourly_bars(T0, closes)},
-        marks={key: hourly_bars(T0, closes)},
-        funding={
-            key: ("8h", [(T0.replace(day=1 + h // 24, hour=h % 24), f"0.000{h // 8}") for h in (8, 16, 24, 32, 40)])
-        },
+        bars={key: hourly_bars(T0, rows) for key, rows in closes.items()},
+        marks={key: hourly_bars(T0, rows) for key, rows in closes.items()},
+        funding={key: ("8h", list(zip(settlements, rates[key], strict=True))) for key in closes},
     )
 
 
@@ -103,6 +108,69 @@ def test_a_failing_config_does_not_stop_the_others_and_sets_the_exit_code(
     captured = capsys.readouterr()
     assert "the catalog covers only" in captured.err
     assert "second  [" in captured.out
+
+
+def _run_config(catalog: Path, *, name: str, instruments: str, params: str, pairs: str = "") -> str:
+    return f"""
+name = "{name}"
+start = 2024-01-01T01:00:00Z
+end = 2024-01-03T00:00:00Z
+[data]
+catalog = "{catalog}"
+[[venues]]
+name = "binance"
+instruments = {instruments}
+starting_balances = ["10000 USDT"]
+leverage = 2
+[strategy]
+path = "strategies.demo:FundingShort"
+[strategy.params]
+notional = "10000"
+exit_rate = "0.00005"
+{params}
+{pairs}"""
+
+
+def test_pairs_in_parallel_write_the_bytes_of_serial_runs_and_of_their_configs_by_hand(
+    tmp_path: Path, catalog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One config listing two independent runs: BTC entering at 0.0001, ETH at 0.0002.
+    pairs = tmp_path / "pairs.toml"
+    pairs.write_text(
+        _run_config(
+            catalog,
+            name="pairs",
+            instruments='["BTC-USDT-PERP", "ETH-USDT-PERP"]',
+            params='enter_rate = "0.0001"',
+            pairs="""
+[[pairs]]
+name = "btc"
+params = { instrument_ids = ["binance:BTC-USDT-PERP"] }
+[[pairs]]
+name = "eth"
+params = { instrument_ids = ["binance:ETH-USDT-PERP"], enter_rate = "0.0002" }
+""",
+        )
+    )
+    by_hand = []
+    for name, symbol, enter in (("btc", "BTC-USDT-PERP", "0.0001"), ("eth", "ETH-USDT-PERP", "0.0002")):
+        path = tmp_path / f"{name}.toml"
+        params = f'instrument_ids = ["binance:{symbol}"]\nenter_rate = "{enter}"'
+        path.write_text(_run_config(catalog, name=f"pairs-{name}", instruments=f'["{symbol}"]', params=params))
+        by_hand.append(str(path))
+    assert main([str(pairs), "--out", str(tmp_path / "parallel"), "--workers", "2"]) == 0
+    parallel_out = capsys.readouterr().out
+    assert main([str(pairs), "--out", str(tmp_path / "serial"), "--workers", "1"]) == 0
+    assert main([*by_hand, "--out", str(tmp_path / "by_hand"), "--workers", "1"]) == 0
+    parallel = _results(tmp_path / "parallel")
+    assert parallel == _results(tmp_path / "serial")
+    assert parallel == _results(tmp_path / "by_hand")
+    # Each run traded only its own perp on the funding (settlements 08:00, 16:00, 00:00, 08:00, 16:00; exit at
+    # <= 0.00005): BTC (0.0001 .. 0.0005, enter at >= 0.0001) shorts at the first and holds: 1 fill. ETH
+    # (0.0003, 0.0001, 0, 0.0004, 0.0002; enter at >= 0.0002) shorts, holds, exits at 0, shorts again: 3 fills.
+    stats = {k.split("/")[0]: json.loads(v) for k, v in parallel.items() if k.endswith("stats.json")}
+    assert sorted((s["name"], s["fills"]) for s in stats.values()) == [("pairs-btc", 1), ("pairs-eth", 3)]
+    assert parallel_out.index("pairs-btc  [") < parallel_out.index("pairs-eth  [")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ of 1000 so no exit is split by the bar's liquidity.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import pytest
@@ -74,7 +74,14 @@ DEFAULTS = {
 }
 
 
-def _run(tmp_path: Path, after: list[tuple[str, str, str, str]], *, tables: str = "", **overrides: str) -> RunResult:
+def _run(
+    tmp_path: Path,
+    after: list[tuple[str, str, str, str]],
+    *,
+    tables: str = "",
+    balance: str = "100000",
+    **overrides: str,
+) -> RunResult:
     catalog, end = _catalog(tmp_path, after)
     params = "\n".join(f'{name} = "{value}"' for name, value in (DEFAULTS | overrides).items())
     text = f"""
@@ -89,7 +96,7 @@ liquidations = true
 [[venues]]
 name = "binance"
 instruments = ["BTC-USDT-PERP"]
-starting_balances = ["100000 USDT"]
+starting_balances = ["{balance} USDT"]
 leverage = 5
 [strategy]
 path = "strategies.liquidation_cascade:LiquidationCascade"
@@ -246,3 +253,86 @@ def test_the_shared_sizing_scales_the_entry_down_to_the_exposure_cap(tmp_path: P
     result = _run(tmp_path, after, take_profit_pct="3", tables="[sizing]\nmax_correlated_exposure_usd = 500")
     assert result.fills.sort("ts")["quantity"].to_list() == [Decimal("5.263"), Decimal("5.263")]
     assert Decimal(result.stats["pnl_price"]) == Decimal("5.263") * (Decimal("97.9") - ENTRY) == Decimal("15.2627")
+
+
+# The liquidation-distance control on the cascade's open leg (hand-made bars, as above). ``follow`` sells
+# 10,000 / 95.0 = 105.263157... rounded down to the lot: 105.263 at 95.0, on a 2,000 USDT wallet; the bars
+# after the entry close at 98.0, 99.5 (high 99.5), then 95.0.
+RISE = [("95.0", "98.0", "95.0", "98.0"), ("98.0", "99.5", "98.0", "99.5"), ("99.5", "99.5", "95.0", "95.0")]
+SHORT = Decimal("105.263")
+MMR = Decimal("0.004")  # the fixture perp's flat maintenance rate (configs/instruments_mid2025.csv): no tiers
+LOT = Decimal("0.001")
+PERP = "BTCUSDT-PERP.BINANCE"
+WALLET = Decimal(2000) - SHORT * ENTRY * TAKER  # 2,000 less the entry fee 4.9999925, before any other fill
+
+
+def _short_liquidation_price(wallet: Decimal, quantity: Decimal) -> Decimal:
+    # strategies/liquidation_price.py, Binance's cross formula for a short opened at 95.0, no other position:
+    # LP = (WB + cum + Q x EP) / (Q x MMR + Q), cum = 0.
+    return (wallet + quantity * ENTRY) / (quantity * MMR + quantity)
+
+
+def _distance_pct(liquidation: Decimal, mark: Decimal) -> Decimal:
+    return (liquidation - mark) / mark * 100
+
+
+def _short_run(tmp_path: Path, *, risk: str = "") -> RunResult:
+    tables = f"[strategy.params.risk]\n{risk}" if risk else ""
+    return _run(tmp_path, RISE, balance="2000", notional="10000", reaction="follow", tables=tables)
+
+
+def test_the_open_leg_is_reduced_on_the_bar_whose_close_crosses_the_minimum_liquidation_distance(
+    tmp_path: Path,
+) -> None:
+    """Default control, 15 %. The entry passes it: with the 2,000 wallet before its fee, LP = 11999.985 /
+    105.684052 = 113.545 is 19.52 % above 95.0. After the fee, LP = (1995.0000075 + 9999.985) / 105.684052
+    = 113.4985, so the trigger is LP / 1.15 = 98.694: the close of 98.0 at 05:00 (15.81 %) holds, the close of
+    99.5 at 06:00 crosses it ((113.4985 - 99.5) / 99.5 = 14.07 %). The largest safe short at that mark, the
+    loss so far U = -105.263 x (99.5 - 95.0) joining the wallet (``largest_safe_quantity``), is
+    (W + U) / (99.5 x (0.15 x 1.004 + 0.004)) = 1521.3165075 / 15.3827 = 98.8977; the buy-back of
+    105.263 - 98.8977 = 6.3653 is rounded down to the lot by the risk gate: 6.365 bought at the 99.5 close,
+    98.898 kept, the three reduce-only exits shrunk with it (by Nautilus)."""
+    result = _short_run(tmp_path)
+    events = result.risk_events.filter(result.risk_events["control"] == "liquidation_distance")
+    assert events.height == 1
+    event = events.row(0, named=True)
+    assert (event["action"], event["instrument_id"], event["limit"]) == ("reduce", PERP, "15")
+    assert (event["ts"].hour, event["ts"].minute) == (6, 0)  # the bar closing 06:00
+    liquidation = _short_liquidation_price(WALLET, SHORT)
+    assert liquidation / Decimal("1.15") > Decimal("98.0")  # the 05:00 close stays outside the trigger
+    crossing = _distance_pct(liquidation, Decimal("99.5"))
+    assert crossing < 15 < _distance_pct(liquidation, Decimal("98.0"))
+    assert abs(Decimal(event["value"]) - crossing) < Decimal("1e-18")
+
+    safe = (WALLET - SHORT * (Decimal("99.5") - ENTRY)) / (Decimal("99.5") * (Decimal("0.15") * (1 + MMR) + MMR))
+    cut = (SHORT - safe).quantize(LOT, rounding=ROUND_DOWN)
+    assert cut == Decimal("6.365")
+    kept = SHORT - cut
+    fills = result.fills.sort("ts").select("side", "quantity", "price").rows()
+    assert fills == [("SELL", SHORT, ENTRY), ("BUY", cut, Decimal("99.5"))]
+    exits = result.orders.filter(result.orders["type"] != "MARKET")
+    assert exits["quantity"].to_list() == [kept] * 3
+
+    # stats.json: the smallest distance is the crossing bar's; the last is the kept short's at the 95.0 close,
+    # its wallet less the buy-back's loss 6.365 x 4.5 and fee 6.365 x 99.5 x 0.0005.
+    wallet = WALLET - cut * (Decimal("99.5") - ENTRY) - cut * Decimal("99.5") * TAKER
+    last = _distance_pct(_short_liquidation_price(wallet, kept), ENTRY)
+    places = Decimal("0.0001")
+    recorded = result.stats["liquidation_distance_pct"][PERP]
+    assert recorded == {"min": str(crossing.quantize(places)), "last": str(last.quantize(places))}
+    assert recorded["min"] == "14.0689"
+
+
+def test_with_the_control_off_the_short_is_held_and_its_closest_distance_is_still_recorded(tmp_path: Path) -> None:
+    """``min_liquidation_distance_pct = 0``: no event, the 105.263 short rides the 99.5 close; stats.json keeps
+    the 14.07 % of that close as the smallest distance (a strategy that never checked its leg would report only
+    the distance at the last close, 95.0: (113.4985 - 95.0) / 95.0 = 19.47 %)."""
+    result = _short_run(tmp_path, risk="min_liquidation_distance_pct = 0")
+    assert result.risk_events.filter(result.risk_events["control"] == "liquidation_distance").height == 0
+    assert result.fills.select("side", "quantity").rows() == [("SELL", SHORT)]
+    liquidation = _short_liquidation_price(WALLET, SHORT)
+    places = Decimal("0.0001")
+    assert result.stats["liquidation_distance_pct"][PERP] == {
+        "min": str(_distance_pct(liquidation, Decimal("99.5")).quantize(places)),
+        "last": str(_distance_pct(liquidation, ENTRY).quantize(places)),
+    }

@@ -25,7 +25,7 @@ Hyperliquid, and what the unchanged strategy does about it:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,15 +137,18 @@ def test_live_node_reconciles_and_flattens_a_cross_venue_pair_on_two_loopback_ve
 
 def _seed_catalog(root: Path) -> Path:
     # Synthetic settlements (made up for this test, not market data), in the catalog format
-    # datasets.catalog.funding writes: the last one per perp is what the books start from.
+    # datasets.catalog.funding writes: the last one per perp is what the books start from. They end at the
+    # last 8-hour boundary, well within [live] max_funding_seed_age_secs (24 h) of the node's start.
     perps = (
         ("binance", "BTC-USDT-PERP", "BTCUSDT-PERP.BINANCE", "8h", ["0.0001", "0.0003"]),
         ("hyperliquid", "BTC-USDC-PERP", "BTC-USD-PERP.HYPERLIQUID", "1h", ["0.00002", "0.00001"]),
     )
+    now = datetime.now(UTC)
+    boundary = now.replace(hour=now.hour // 8 * 8, minute=0, second=0, microsecond=0)
     for venue, symbol, instrument_id, interval, rates in perps:
         rows = [
-            {"ts": datetime(2024, 1, 1, index * 8, tzinfo=UTC), "rate": rate, "interval": interval}
-            for index, rate in enumerate(rates, start=1)
+            {"ts": boundary - (len(rates) - 1 - index) * timedelta(hours=8), "rate": rate, "interval": interval}
+            for index, rate in enumerate(rates)
         ]
         frame = canonical_frame("funding", rows, venue=venue, symbol=symbol)
         write_parquet(

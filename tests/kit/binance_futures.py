@@ -24,19 +24,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
+
+from tests.kit.loopback_venue import REPO, LoopbackServer, VenueAccount, now_ms
 
 SYMBOL = "BTCUSDT"
 TAKER_FEE = Decimal("0.0005")
-START_BALANCE = Decimal("100000")
-RECORDED = Path(__file__).resolve().parents[3] / "shared" / "data" / "cryptofeed_recordings" / "BINANCE_FUTURES.0"
+FEE_STEP = Decimal("0.00000001")
+RECORDED = REPO.parent / "shared" / "data" / "cryptofeed_recordings" / "BINANCE_FUTURES.0"
 
 
 def exchange_info() -> dict[str, Any]:
@@ -44,22 +44,17 @@ def exchange_info() -> dict[str, Any]:
     line = RECORDED.read_text().splitlines()[0]
     document: dict[str, Any] = json.loads(line.split(": ", 1)[1])
     document["symbols"] = [s for s in document["symbols"] if s["symbol"] == SYMBOL]
-    document["serverTime"] = int(time.time() * 1000)
+    document["serverTime"] = now_ms()
     return document
 
 
 @dataclass
-class Venue:
-    """The venue's state and what it saw."""
+class Venue(VenueAccount):
+    """The venue's state and what it saw: (method, path, API key) of every request, the streams subscribed."""
 
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     subscriptions: list[str] = field(default_factory=list)
-    orders: list[dict[str, str]] = field(default_factory=list)
-    position: Decimal = Decimal(0)
-    entry: Decimal = Decimal(0)
-    balance: Decimal = START_BALANCE
     last_close: Decimal = Decimal("42000.00")
-    user_sockets: list[web.WebSocketResponse] = field(default_factory=list)
     market_sockets: list[web.WebSocketResponse] = field(default_factory=list)
     market_muted: bool = False
     ack_delay_secs: float = 0.0
@@ -71,48 +66,16 @@ class Venue:
     # ``forceOrder`` events sent once to a ``!forceOrder@arr`` subscriber, restamped with the venue's clock.
     liquidations: list[dict[str, Any]] = field(default_factory=list)
 
-    def now_ms(self) -> int:
-        return int(time.time() * 1000)
 
+class BinanceFuturesLoopback(LoopbackServer):
+    """A Binance USD-M venue: ``url``/``ws_url`` point the adapter at it; ``venue`` is its state."""
 
-class BinanceFuturesLoopback:
-    """Serve the loopback venue from a daemon thread; ``url``/``ws_url`` point the adapter at it."""
+    name = "binance"
 
     def __init__(self) -> None:
+        super().__init__()
         self.venue = Venue()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.port = 0
-        self.thread = threading.Thread(target=self._serve, name="binance-loopback", daemon=True)
         self.info = exchange_info()
-        self.runner: web.AppRunner | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self) -> BinanceFuturesLoopback:
-        self.thread.start()
-        if not self.ready.wait(10):
-            raise RuntimeError("loopback venue did not start within 10 s")
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            for task in self.tasks:
-                task.cancel()
-            if self.runner is not None:
-                await self.runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
     def drop_market(self) -> None:
         """Cue: close every market WebSocket and keep the ones the adapter reconnects silent."""
@@ -130,7 +93,7 @@ class BinanceFuturesLoopback:
         async def adjust() -> None:
             venue = self.venue
             venue.balance += delta
-            now = venue.now_ms()
+            now = now_ms()
             wallet = f"{venue.balance:.8f}"
             update = {
                 "e": "ACCOUNT_UPDATE",
@@ -138,34 +101,16 @@ class BinanceFuturesLoopback:
                 "T": now,
                 "a": {"m": "DEPOSIT", "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": f"{delta:.8f}"}], "P": []},
             }
-            for socket in list(venue.user_sockets):
-                if not socket.closed:
-                    await socket.send_json(update)
+            await self.push_user(update)
 
         asyncio.run_coroutine_threadsafe(adjust(), self.loop).result(timeout=10)
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self.runner = web.AppRunner(app)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.ready.set()
-        self.loop.run_forever()
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = self.loop.create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        venue = self.venue
-        venue.requests.append((request.method, request.path, request.headers.get("X-MBX-APIKEY")))
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._websocket(request)
+        # Binance's tests read the API key each request carried, WebSocket upgrades included.
+        self.venue.requests.append((request.method, request.path, request.headers.get("X-MBX-APIKEY")))
+        return await super()._handle(request)
+
+    async def handle_http(self, request: web.Request, body: str) -> web.StreamResponse:
         path = request.path
         if path == "/fapi/v1/exchangeInfo":
             return web.json_response(self.info)
@@ -185,40 +130,38 @@ class BinanceFuturesLoopback:
             return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
         return web.json_response({"code": -1000, "msg": f"loopback: no route {request.method} {path}"}, status=400)
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
-        socket = web.WebSocketResponse()
-        await socket.prepare(request)
-        if "listenKey" in request.query:
-            self.venue.user_sockets.append(socket)
+    async def on_open(self, channel: str, socket: web.WebSocketResponse) -> None:
+        # The user data stream is the one opened with the listen key; every other socket is a market stream.
+        if "listenKey" in parse_qs(urlsplit(channel).query, keep_blank_values=True):
+            self.add_user_socket(socket)
         else:
             self.venue.market_sockets.append(socket)
-        async for message in socket:
-            if message.type != WSMsgType.TEXT:
-                continue
-            command = json.loads(message.data)
-            if command.get("method") == "SUBSCRIBE":
-                self.venue.subscriptions.extend(command["params"])
-                await socket.send_json({"result": None, "id": command["id"]})
-                if any("@kline" in s for s in command["params"]):
-                    self._spawn(self._market(socket))
-                if "!forceOrder@arr" in command["params"]:
-                    self._spawn(self._force_orders(socket))
-            elif command.get("method") == "UNSUBSCRIBE":
-                await socket.send_json({"result": None, "id": command["id"]})
-        return socket
+
+    async def handle_message(self, channel: str, socket: web.WebSocketResponse, payload: Any) -> None:
+        if not isinstance(payload, dict):
+            return
+        if payload.get("method") == "SUBSCRIBE":
+            self.venue.subscriptions.extend(payload["params"])
+            await socket.send_json({"result": None, "id": payload["id"]})
+            if any("@kline" in s for s in payload["params"]):
+                self.spawn(self._market(socket))
+            if "!forceOrder@arr" in payload["params"]:
+                self.spawn(self.send_later(socket, self.venue.liquidations, _restamped, after_secs=1.0))
+        elif payload.get("method") == "UNSUBSCRIBE":
+            await socket.send_json({"result": None, "id": payload["id"]})
 
     async def _market(self, socket: web.WebSocketResponse) -> None:
         # Two funding announcements (the strategy acts on the one before the latest), then closed 1m klines.
         await asyncio.sleep(0.3)
         hour_ms = 3_600_000
-        base = (self.venue.now_ms() // hour_ms) * hour_ms
+        base = (now_ms() // hour_ms) * hour_ms
         for index in itertools.count():
             if socket.closed:
                 return
             if self.venue.market_muted:
                 await asyncio.sleep(0.05)
                 continue
-            now = self.venue.now_ms()
+            now = now_ms()
             await socket.send_json(
                 {
                     "e": "markPriceUpdate",
@@ -263,15 +206,6 @@ class BinanceFuturesLoopback:
             self.venue.klines_sent += 1
             await asyncio.sleep(0.25)
 
-    async def _force_orders(self, socket: web.WebSocketResponse) -> None:
-        # After the first klines, so the strategy has a price when the liquidations arrive.
-        await asyncio.sleep(1.0)
-        for event in self.venue.liquidations:
-            if socket.closed:
-                return
-            now = self.venue.now_ms()
-            await socket.send_json({**event, "E": now, "o": {**event["o"], "T": now}})
-
     def _account(self) -> dict[str, Any]:
         venue = self.venue
         balance = f"{venue.balance:.8f}"
@@ -289,7 +223,7 @@ class BinanceFuturesLoopback:
             "crossUnPnl": "0.00000000",
             "availableBalance": balance,
             "marginAvailable": True,
-            "updateTime": venue.now_ms(),
+            "updateTime": now_ms(),
         }
         return {
             "feeTier": 0,
@@ -338,7 +272,7 @@ class BinanceFuturesLoopback:
                 "positionSide": "BOTH",
                 "notional": str(position * venue.last_close),
                 "isolatedWallet": "0",
-                "updateTime": venue.now_ms(),
+                "updateTime": now_ms(),
             }
         ]
 
@@ -353,7 +287,7 @@ class BinanceFuturesLoopback:
         venue = self.venue
         venue.orders.append(params)
         order_id = next(venue.order_ids)
-        now = venue.now_ms()
+        now = now_ms()
         quantity = Decimal(params["quantity"])
         side = params["side"]
         price = venue.last_close
@@ -383,18 +317,15 @@ class BinanceFuturesLoopback:
             "selfTradePreventionMode": "NONE",
             "goodTillDate": 0,
         }
-        self._spawn(self._fill(params, order_id, quantity, price))
+        self.spawn(self._fill(params, order_id, quantity, price))
         return answer
 
     async def _fill(self, params: dict[str, str], order_id: int, quantity: Decimal, price: Decimal) -> None:
         await asyncio.sleep(0.05)
         venue = self.venue
         signed = quantity if params["side"] == "BUY" else -quantity
-        venue.position += signed
-        venue.entry = price if venue.position != 0 else Decimal(0)
-        fee = (quantity * price * TAKER_FEE).quantize(Decimal("0.00000001"))
-        venue.balance -= fee
-        now = venue.now_ms()
+        fee = venue.fill(signed, price, taker_fee=TAKER_FEE, fee_step=FEE_STEP)
+        now = now_ms()
         base = {
             "s": SYMBOL,
             "c": params.get("newClientOrderId", ""),
@@ -458,9 +389,10 @@ class BinanceFuturesLoopback:
                 ],
             },
         }
-        for socket in list(venue.user_sockets):
-            if socket.closed:
-                continue
-            for order in (new, trade):
-                await socket.send_json({"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": order})
-            await socket.send_json(account)
+        updates = [{"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": order} for order in (new, trade)]
+        await self.push_user(*updates, account)
+
+
+def _restamped(event: dict[str, Any]) -> dict[str, Any]:
+    now = now_ms()
+    return {**event, "E": now, "o": {**event["o"], "T": now}}

@@ -27,11 +27,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.kit.loopback_venue import LoopbackServer, now_ms
+from tests.kit.loopback_venue import LoopbackServer, VenueAccount, now_ms
 
 SYMBOL = "BTCUSDT"
 TAKER_FEE = Decimal("0.00055")
-START_BALANCE = Decimal("100000")
+FEE_STEP = Decimal("0.00000001")
 HOUR_MS = 3_600_000
 
 # Bybit v5 docs, "Get Instruments Info" (category=linear / category=spot).
@@ -87,13 +87,9 @@ def envelope(result: Any) -> dict[str, Any]:
 
 
 @dataclass
-class BybitState:
+class BybitState(VenueAccount):
     """The venue's state and what it saw."""
 
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    position: Decimal = Decimal(0)
-    entry: Decimal = Decimal(0)
-    balance: Decimal = START_BALANCE
     last_close: Decimal = Decimal("42000.00")
     order_ids: Any = field(default_factory=lambda: itertools.count(1_726_025_498_520_715_008))
     exec_ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -110,7 +106,6 @@ class BybitLoopback(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.state = BybitState()
-        self.private: list[web.WebSocketResponse] = []
 
     def connection_toml(self) -> str:
         return (
@@ -175,7 +170,7 @@ class BybitLoopback(LoopbackServer):
             )
         elif op == "auth":
             if channel.startswith("/private"):
-                self.private.append(socket)
+                self.add_user_socket(socket)
             await socket.send_json({"op": "auth", "success": True, "retCode": 0, "retMsg": "", "connId": "loopback"})
         elif op in ("subscribe", "unsubscribe"):
             await socket.send_json(
@@ -184,40 +179,15 @@ class BybitLoopback(LoopbackServer):
             if op == "subscribe" and any(str(a).startswith("kline.") for a in payload.get("args", [])):
                 self.spawn(self._market(socket))
             if op == "subscribe" and f"allLiquidation.{SYMBOL}" in payload.get("args", []):
-                self.spawn(self._liquidations(socket))
+                # After the first klines, so the strategy has a price when the liquidations arrive.
+                self.spawn(self.send_later(socket, self.state.liquidations, _liquidation, after_secs=1.0))
         elif op == "order.create":
             data = await self._order(payload["args"][0])
-            await socket.send_json(
-                {
-                    "op": op,
-                    "retCode": 0,
-                    "retMsg": "OK",
-                    "connId": "loopback",
-                    "reqId": payload.get("reqId", ""),
-                    "data": data,
-                    "header": {"Timenow": str(now_ms())},
-                }
-            )
+            await socket.send_json(_trade_answer(payload, data) | {"header": {"Timenow": str(now_ms())}})
         elif op == "order.cancel":
             args = payload["args"][0]
-            await socket.send_json(
-                {
-                    "op": op,
-                    "retCode": 0,
-                    "retMsg": "OK",
-                    "connId": "loopback",
-                    "reqId": payload.get("reqId", ""),
-                    "data": {"orderId": args.get("orderId", ""), "orderLinkId": args.get("orderLinkId", "")},
-                }
-            )
-
-    async def _liquidations(self, socket: web.WebSocketResponse) -> None:
-        # After the first klines; the message shape of Bybit's v5 docs (topic, type, ts, data list).
-        await asyncio.sleep(1.0)
-        for item in self.state.liquidations:
-            now = now_ms()
-            topic = f"allLiquidation.{SYMBOL}"
-            await socket.send_json({"topic": topic, "type": "snapshot", "ts": now, "data": [{**item, "T": now}]})
+            data = {"orderId": args.get("orderId", ""), "orderLinkId": args.get("orderLinkId", "")}
+            await socket.send_json(_trade_answer(payload, data))
 
     async def _market(self, socket: web.WebSocketResponse) -> None:
         await asyncio.sleep(0.3)
@@ -362,10 +332,8 @@ class BybitLoopback(LoopbackServer):
         state = self.state
         quantity = Decimal(params["qty"])
         price = state.last_close
-        state.position += quantity if params["side"] == "Buy" else -quantity
-        state.entry = price if state.position != 0 else Decimal(0)
-        fee = (quantity * price * TAKER_FEE).quantize(Decimal("0.00000001"))
-        state.balance -= fee
+        signed = quantity if params["side"] == "Buy" else -quantity
+        fee = state.fill(signed, price, taker_fee=TAKER_FEE, fee_step=FEE_STEP)
         now = now_ms()
         order = {
             "category": "linear",
@@ -443,14 +411,21 @@ class BybitLoopback(LoopbackServer):
             "seq": next(state.seq),
             "feeCurrency": "USDT",
         }
-        messages = [
+        await self.push_user(
             {"id": f"loopback-{now}-o", "topic": "order", "creationTime": now, "data": [order]},
             {"id": f"loopback-{now}-e", "topic": "execution", "creationTime": now, "data": [execution]},
             {"id": f"loopback-{now}-p", "topic": "position", "creationTime": now, "data": [self._position()]},
             {"id": f"loopback-{now}-w", "topic": "wallet", "creationTime": now, "data": [self._wallet()]},
-        ]
-        for socket in list(self.private):
-            if socket.closed:
-                continue
-            for message in messages:
-                await socket.send_json(message)
+        )
+
+
+def _trade_answer(payload: dict[str, Any], data: dict[str, str]) -> dict[str, Any]:
+    # Bybit v5 docs, "Websocket Trade Guideline": every answer on the trade socket.
+    op, request_id = payload["op"], payload.get("reqId", "")
+    return {"op": op, "retCode": 0, "retMsg": "OK", "connId": "loopback", "reqId": request_id, "data": data}
+
+
+def _liquidation(item: dict[str, Any]) -> dict[str, Any]:
+    # The message shape of Bybit's v5 docs (topic, type, ts, data list), restamped with the venue's clock.
+    now = now_ms()
+    return {"topic": f"allLiquidation.{SYMBOL}", "type": "snapshot", "ts": now, "data": [{**item, "T": now}]}

@@ -17,7 +17,7 @@ The histories are **synthetic** (seeded by position, not market data): hourly se
 is ``(i % 7 - 3) * 1e-6`` per hour for settlement ``i``, published a few ms (dYdX) or minutes (Drift)
 after the hour as the real venues do. ``fail_first`` answers the next requests with the given HTTP
 statuses before serving (a transient 503/429, or a refusal); ``html_next`` answers the next one with a
-200 HTML page (a proxy's error page).
+200 HTML page (a proxy's error page); ``refuse_path`` answers every request under that path with HTTP 403.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class DexFundingVenue(LoopbackServer):
         self.hours = [start + timedelta(hours=i) for i in range(hours)]
         self.fail_first: list[int] = []
         self.html_next = False
+        self.refuse_path: str | None = None
 
     def _failure(self) -> web.Response | None:
         if self.html_next:
@@ -70,6 +71,8 @@ class DexFundingVenue(LoopbackServer):
         if failure is not None:
             return failure
         path, query = request.path, request.query
+        if self.refuse_path is not None and path.startswith(self.refuse_path):
+            return web.json_response({"error": f"loopback: {path} refused"}, status=403)
         if path == "/v4/perpetualMarkets":
             return web.json_response({"markets": {t: _dydx_market(t, n) for n, t in enumerate(DYDX_TICKERS)}})
         if path.startswith("/v4/historicalFunding/"):

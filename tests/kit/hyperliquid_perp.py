@@ -29,11 +29,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.kit.loopback_venue import LoopbackServer, now_ms
+from tests.kit.loopback_venue import LoopbackServer, VenueAccount, now_ms
 
 COIN = "BTC"
 TAKER_FEE = Decimal("0.00045")
-START_BALANCE = Decimal("100000")
+FEE_STEP = Decimal("0.000001")
 HOUR_MS = 3_600_000
 UNIVERSE = [{"name": COIN, "szDecimals": 5, "maxLeverage": 40, "onlyIsolated": None, "isDelisted": None}]
 EMPTY_INFOS = ("openOrders", "frontendOpenOrders", "userFills", "userFillsByTime", "historicalOrders", "userFunding")
@@ -44,13 +44,9 @@ SPOT_META = {
 
 
 @dataclass
-class HyperliquidState:
+class HyperliquidState(VenueAccount):
     """The venue's state and what it saw (``position`` signed, in BTC)."""
 
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    position: Decimal = Decimal(0)
-    entry: Decimal = Decimal(0)
-    balance: Decimal = START_BALANCE
     last_close: Decimal = Decimal("42000.0")
     reject_orders: bool = False
     order_ids: Any = field(default_factory=lambda: itertools.count(55_030_848_197))
@@ -66,7 +62,6 @@ class HyperliquidLoopback(LoopbackServer):
         super().__init__()
         self.candles_from_minutes_ago = candles_from_minutes_ago
         self.state = HyperliquidState()
-        self.user_sockets: list[web.WebSocketResponse] = []
 
     def connection_toml(self) -> str:
         return (
@@ -135,8 +130,7 @@ class HyperliquidLoopback(LoopbackServer):
             )
             kind = subscription.get("type")
             if method == "subscribe" and kind in ("orderUpdates", "userEvents", "userFills"):
-                if socket not in self.user_sockets:
-                    self.user_sockets.append(socket)
+                self.add_user_socket(socket)
             if method == "subscribe" and kind == "candle":
                 self.spawn(self._market(socket, subscription))
             if method == "subscribe" and kind == "bbo":
@@ -253,10 +247,7 @@ class HyperliquidLoopback(LoopbackServer):
         state = self.state
         buy = bool(order["b"])
         start = state.position
-        state.position += quantity if buy else -quantity
-        state.entry = price if state.position != 0 else Decimal(0)
-        fee = (quantity * price * TAKER_FEE).quantize(Decimal("0.000001"))
-        state.balance -= fee
+        fee = state.fill(quantity if buy else -quantity, price, taker_fee=TAKER_FEE, fee_step=FEE_STEP)
         now = now_ms()
         side = "B" if buy else "A"
         direction = (
@@ -295,8 +286,6 @@ class HyperliquidLoopback(LoopbackServer):
             "feeToken": "USDC",
             "twapId": None,
         }
-        for socket in list(self.user_sockets):
-            if socket.closed:
-                continue
-            await socket.send_json({"channel": "orderUpdates", "data": [update]})
-            await socket.send_json({"channel": "user", "data": {"fills": [fill]}})
+        await self.push_user(
+            {"channel": "orderUpdates", "data": [update]}, {"channel": "user", "data": {"fills": [fill]}}
+        )

@@ -29,25 +29,21 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.kit.loopback_venue import LoopbackServer, now_ms
+from tests.kit.loopback_venue import LoopbackServer, VenueAccount, now_ms
 from tests.kit.venues import kraken_instrument, kraken_time
 
 SYMBOL = "PF_XBTUSD"
 TAKER_FEE = Decimal("0.0005")
-START_BALANCE = Decimal("100000")
+FEE_STEP = Decimal("0.000001")
 
 
 INSTRUMENT = kraken_instrument(SYMBOL)
 
 
 @dataclass
-class KrakenState:
+class KrakenState(VenueAccount):
     """The venue's state and what it saw (``position`` signed, in BTC)."""
 
-    orders: list[dict[str, str]] = field(default_factory=list)
-    position: Decimal = Decimal(0)
-    entry: Decimal = Decimal(0)
-    balance: Decimal = START_BALANCE
     last_price: Decimal = Decimal("42000.0")
     fill_ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -60,7 +56,6 @@ class KrakenFuturesLoopback(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.state = KrakenState()
-        self.user_sockets: list[web.WebSocketResponse] = []
 
     def connection_toml(self) -> str:
         return (
@@ -163,10 +158,7 @@ class KrakenFuturesLoopback(LoopbackServer):
         await asyncio.sleep(0.05)
         state = self.state
         buy = params["side"] == "buy"
-        state.position += quantity if buy else -quantity
-        state.entry = price if state.position != 0 else Decimal(0)
-        fee = (quantity * price * TAKER_FEE).quantize(Decimal("0.000001"))
-        state.balance -= fee
+        fee = state.fill(quantity if buy else -quantity, price, taker_fee=TAKER_FEE, fee_step=FEE_STEP)
         fill = {
             "instrument": SYMBOL,
             "time": now_ms(),
@@ -184,9 +176,7 @@ class KrakenFuturesLoopback(LoopbackServer):
             "taker_order_type": params["orderType"],
             "order_type": params["orderType"],
         }
-        for socket in list(self.user_sockets):
-            if not socket.closed:
-                await socket.send_json({"feed": "fills", "username": "loopback", "fills": [fill]})
+        await self.push_user({"feed": "fills", "username": "loopback", "fills": [fill]})
 
     async def on_open(self, channel: str, socket: web.WebSocketResponse) -> None:
         await socket.send_json({"event": "info", "version": 1})
@@ -198,8 +188,8 @@ class KrakenFuturesLoopback(LoopbackServer):
         if event == "challenge":
             await socket.send_json({"event": "challenge", "message": str(uuid.uuid4())})
         elif event == "subscribe":
-            if payload.get("feed") in ("fills", "open_orders") and socket not in self.user_sockets:
-                self.user_sockets.append(socket)
+            if payload.get("feed") in ("fills", "open_orders"):
+                self.add_user_socket(socket)
             answer = {"event": "subscribed", "feed": payload.get("feed")}
             if "product_ids" in payload:
                 answer["product_ids"] = payload["product_ids"]

@@ -1,8 +1,11 @@
 """A loopback venue's plumbing: one aiohttp server on 127.0.0.1 in a daemon thread, REST and WebSocket.
 
-A venue module (``tests/kit/bybit_linear.py``, ...) subclasses ``LoopbackServer`` and implements
-``handle_http`` and ``handle_message``; every request and WebSocket message is recorded in ``requests``
-and ``messages`` (what the adapter asked, to assert on and to read when it changes).
+A venue module (``tests/kit/binance_futures.py``, ``bybit_linear.py``, ...) subclasses ``LoopbackServer`` and
+implements ``handle_http`` and ``handle_message``; every request and WebSocket message is recorded in
+``requests`` and ``messages`` (what the adapter asked, to assert on and to read when it changes). What the
+venues share beyond the transport: a ``VenueAccount`` that books every taker fill (one formula for the
+position, the entry and the fee), the user sockets that hear of the fills (``add_user_socket``,
+``push_user``) and the one-off pushes of recorded events (``send_later``, the liquidation streams).
 """
 
 from __future__ import annotations
@@ -15,18 +18,50 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import WSMsgType, web
 
 REPO = Path(__file__).resolve().parents[2]
+START_BALANCE = Decimal("100000")
 
 
 def now_ms() -> int:
     """Return the wall clock in milliseconds (the adapters compare venue times with theirs)."""
     return int(time.time() * 1000)
+
+
+@dataclass
+class VenueAccount:
+    """A loopback venue's one-instrument account: the orders it took, its signed position, entry and wallet."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    position: Decimal = Decimal(0)
+    entry: Decimal = Decimal(0)
+    balance: Decimal = START_BALANCE
+
+    def fill(
+        self,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        taker_fee: Decimal,
+        fee_step: Decimal,
+        multiplier: Decimal = Decimal(1),
+    ) -> Decimal:
+        """Book a taker fill of signed ``quantity`` (in units of ``multiplier``) at ``price``; return the fee.
+
+        The entry is the last fill's price while a position is open (the loopbacks never scale in).
+        """
+        self.position += quantity
+        self.entry = price if self.position != 0 else Decimal(0)
+        fee = (abs(quantity) * multiplier * price * taker_fee).quantize(fee_step)
+        self.balance -= fee
+        return fee
 
 
 class LoopbackServer:
@@ -44,6 +79,7 @@ class LoopbackServer:
         self.requests: list[tuple[str, str, dict[str, str], str]] = []
         self.messages: list[tuple[str, Any]] = []
         self.sockets: list[tuple[str, web.WebSocketResponse]] = []
+        self.user_sockets: list[web.WebSocketResponse] = []
 
     @property
     def url(self) -> str:
@@ -53,7 +89,7 @@ class LoopbackServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> LoopbackServer:
+    def start(self) -> Self:
         self.thread.start()
         if not self.ready.wait(10):
             raise RuntimeError("loopback venue did not start within 10 s")
@@ -93,6 +129,29 @@ class LoopbackServer:
         task = self.loop.create_task(_until_disconnected(coroutine))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def add_user_socket(self, socket: web.WebSocketResponse) -> None:
+        """Make ``socket`` hear ``push_user`` (the venue's private stream, once logged in or subscribed)."""
+        if socket not in self.user_sockets:
+            self.user_sockets.append(socket)
+
+    async def push_user(self, *messages: Any) -> None:
+        """Send ``messages``, in order, to every open user socket."""
+        for socket in list(self.user_sockets):
+            if socket.closed:
+                continue
+            for message in messages:
+                await socket.send_json(message)
+
+    async def send_later(
+        self, socket: web.WebSocketResponse, items: Sequence[Any], message: Callable[[Any], Any], *, after_secs: float
+    ) -> None:
+        """Send ``message(item)`` once for each of ``items``, ``after_secs`` from now, while ``socket`` is open."""
+        await asyncio.sleep(after_secs)
+        for item in items:
+            if socket.closed:
+                return
+            await socket.send_json(message(item))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":

@@ -29,12 +29,12 @@ from typing import Any
 from aiohttp import web
 
 from strategies.demo import FundingShortConfig
-from tests.kit.loopback_venue import LoopbackServer, now_ms
+from tests.kit.loopback_venue import LoopbackServer, VenueAccount, now_ms
 
 SWAP_ID = "BTC-USDT-SWAP"
 CONTRACT_BTC = Decimal("0.01")
 TAKER_FEE = Decimal("0.0005")
-START_BALANCE = Decimal("100000")
+FEE_STEP = Decimal("0.00000001")
 HOUR_MS = 3_600_000
 
 
@@ -92,13 +92,9 @@ def answer(data: list[Any]) -> dict[str, Any]:
 
 
 @dataclass
-class OkxState:
+class OkxState(VenueAccount):
     """The venue's state and what it saw (``position`` in contracts, signed)."""
 
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    position: Decimal = Decimal(0)
-    entry: Decimal = Decimal(0)
-    balance: Decimal = START_BALANCE
     last_close: Decimal = Decimal("42000.0")
     order_ids: Any = field(default_factory=lambda: itertools.count(2_497_956_918_703_120_384))
     trade_ids: Any = field(default_factory=lambda: itertools.count(1_518_905_529))
@@ -114,7 +110,6 @@ class OkxLoopback(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.state = OkxState()
-        self.private: list[web.WebSocketResponse] = []
 
     def connection_toml(self) -> str:
         return (
@@ -164,7 +159,7 @@ class OkxLoopback(LoopbackServer):
         op = payload.get("op")
         if op == "login":
             if channel.startswith("/ws/v5/private"):
-                self.private.append(socket)
+                self.add_user_socket(socket)
             await socket.send_json({"event": "login", "code": "0", "msg": "", "connId": "loopback"})
         elif op in ("subscribe", "unsubscribe"):
             for arg in payload.get("args", []):
@@ -194,16 +189,8 @@ class OkxLoopback(LoopbackServer):
         elif channel == "mark-price":
             await self._mark(socket)
         elif channel == "liquidation-orders":
-            self.spawn(self._liquidations(socket))
-
-    async def _liquidations(self, socket: web.WebSocketResponse) -> None:
-        # After the first candles; the shape of OKX's v5 docs: one item per instrument, sizes in contracts.
-        await asyncio.sleep(1.0)
-        for detail in self.state.liquidations:
-            item = {"instId": SWAP_ID, "instType": "SWAP", "uly": "BTC-USDT", "instFamily": "BTC-USDT"}
-            details = [{**detail, "ts": str(now_ms())}]
-            arg = {"channel": "liquidation-orders", "instType": "SWAP"}
-            await socket.send_json({"arg": arg, "data": [{**item, "details": details}]})
+            # After the first candles, so the strategy has a price when the liquidations arrive.
+            self.spawn(self.send_later(socket, self.state.liquidations, _liquidation, after_secs=1.0))
 
     async def _mark(self, socket: web.WebSocketResponse) -> None:
         await socket.send_json(
@@ -416,10 +403,8 @@ class OkxLoopback(LoopbackServer):
         state = self.state
         contracts = Decimal(params["sz"])
         price = state.last_close
-        state.position += contracts if params["side"] == "buy" else -contracts
-        state.entry = price if state.position != 0 else Decimal(0)
-        fee = (contracts * CONTRACT_BTC * price * TAKER_FEE).quantize(Decimal("0.00000001"))
-        state.balance -= fee
+        signed = contracts if params["side"] == "buy" else -contracts
+        fee = state.fill(signed, price, taker_fee=TAKER_FEE, fee_step=FEE_STEP, multiplier=CONTRACT_BTC)
         now = str(now_ms())
         order = {
             "accFillSz": str(contracts),
@@ -475,16 +460,18 @@ class OkxLoopback(LoopbackServer):
             "tradeId": str(next(state.trade_ids)),
             "uTime": now,
         }
-        messages = [
+        await self.push_user(
             {"arg": {"channel": "orders", "instType": "SWAP", "uid": "10000000000000001"}, "data": [order]},
             {
                 "arg": {"channel": "positions", "instType": "SWAP", "uid": "10000000000000001"},
                 "data": [self._position()],
             },
             {"arg": {"channel": "account", "uid": "10000000000000001"}, "data": [self._balance()]},
-        ]
-        for socket in list(self.private):
-            if socket.closed:
-                continue
-            for message in messages:
-                await socket.send_json(message)
+        )
+
+
+def _liquidation(detail: dict[str, Any]) -> dict[str, Any]:
+    # The shape of OKX's v5 docs: one item per instrument, sizes in contracts, restamped with the venue's clock.
+    item = {"instId": SWAP_ID, "instType": "SWAP", "uly": "BTC-USDT", "instFamily": "BTC-USDT"}
+    details = [{**detail, "ts": str(now_ms())}]
+    return {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [{**item, "details": details}]}
