@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from datasets.catalog import export_catalog  # noqa: E402
 from datasets.store import Store  # noqa: E402
 from datasets.synthetic import SYNTHETIC_SOURCE, synthetic_bars  # noqa: E402
+from datasets.testing import write_fixture_instruments  # noqa: E402
 from engine.backtest import parse_config, run_backtest  # noqa: E402
 
 START = datetime(2022, 1, 1, tzinfo=UTC)
@@ -35,6 +36,7 @@ def build_catalog(directory: Path, bars: int) -> Path:
     if (catalog / "data").is_dir():
         return catalog
     store = Store(directory / "store")
+    write_fixture_instruments(store)  # the catalog is built from stored specs (export refuses without them)
     frame = synthetic_bars(bars, venue="binance", symbol="BTC-USDT-PERP", start=START, tick="0.10", seed=11)
     store.write("ohlcv", frame, SYNTHETIC_SOURCE)
     end = START + timedelta(minutes=bars)

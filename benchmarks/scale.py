@@ -1,6 +1,6 @@
 """Full-size histories: the do-nothing floor, the bare-engine carry and the project, on one synthetic catalog.
 
-    .venv/bin/python benchmarks/scale.py [--bars 1000000] [--workers 2] [--rounds 3] [--dir DIR]
+    .venv/bin/python benchmarks/scale.py [--bars 1000000] [--workers 2] [--rounds 3] [--dir DIR] [--phases ...]
 
 Builds (once per directory and size) a seeded catalog of ``--bars`` one-minute bars in all, spread
 over 3 venues (Binance and Bybit: 8-hourly funding; Kraken: hourly) x 3 bases (BTC, ETH, SOL), spot
@@ -12,8 +12,14 @@ phases are interleaved over ``--rounds`` rounds and the medians printed:
   project does), with a strategy that subscribes to every stream and does nothing;
 - ``bare carry``: the same engine and data with ``strategies.spot_perp_carry:SpotPerpCarry``;
 - ``project``: ``engine.backtest.run_backtest`` end to end (catalog load, engine, ledgers, artefacts);
+- ``single_config``: ``run_backtest`` of ONE config over all 18 instruments with ``Floor`` (the do-nothing
+  strategy): the memory of one run over the whole catalog, which must not grow with ``--bars``;
 - ``parallel``: ``python -m engine.backtest`` on the 9 configs with ``--workers 1`` and ``--workers K``
-  (wall time, reports included).
+  (wall time, reports included; peak RSS of the largest process).
+
+"catalog load" is, on both sides, opening the catalog, reading the instruments, building every object
+the engine is fed and adding it (the bare side's ``Bar`` re-stamping included; the project's
+``catalog_load`` plus ``feed``); building the engine and its venues is outside it on both.
 
 Printed figures only, never asserted (``benchmarks/`` are not timed tests).
 """
@@ -34,6 +40,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from nautilus_trader.model import BarType, InstrumentId
+from nautilus_trader.trading import Strategy, StrategyConfig
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -49,7 +57,8 @@ START = datetime(2022, 1, 1, tzinfo=UTC)
 VENUES = {"binance": ("USDT", 8), "bybit": ("USDT", 8), "kraken": ("USD", 1)}
 BASES = {"BTC": 30_000.0, "ETH": 2_000.0, "SOL": 100.0}
 BAR_STREAMS = len(VENUES) * len(BASES) * 2
-PHASES = ("floor", "bare_carry", "project")
+PHASES = ("floor", "bare_carry", "project", "single_config")
+PAIR_PHASES = PHASES[:3]
 
 
 def pairs() -> list[tuple[str, str, str]]:
@@ -148,6 +157,44 @@ max_funding_age_secs = {hours * 3600 + 900}
 """
 
 
+def single_config_text(catalog: Path, bars: int) -> str:
+    """Return one run config over every pair's instruments (3 venues x 6) with ``Floor``: the memory of one big run."""
+    from engine.loading import instrument_id_for
+
+    end = START + timedelta(minutes=minutes_of(bars))
+    spots = [str(instrument_id_for(venue, spot)) for venue, spot, _ in pairs()]
+    perp_ids = [str(instrument_id_for(venue, perp)) for venue, _, perp in pairs()]
+    bar_types = ", ".join(f'"{i}-1-MINUTE-LAST-EXTERNAL"' for i in [*spots, *perp_ids])
+    perps = ", ".join(f'"{i}"' for i in perp_ids)
+    venues = "".join(
+        f"""
+[[venues]]
+name = "{venue}"
+instruments = [{", ".join(f'"{s}", "{p}"' for v, s, p in pairs() if v == venue)}]
+starting_balances = ["1000000 {quote}"]
+account_type = "margin"
+funding_interval = "{hours}h"
+"""
+        for venue, (quote, hours) in VENUES.items()
+    )
+    return f"""
+name = "scale-single-config"
+start = {(START + timedelta(hours=8)).isoformat().replace("+00:00", "Z")}
+end = {end.isoformat().replace("+00:00", "Z")}
+[data]
+catalog = "{catalog}"
+bar_spec = "1-MINUTE-LAST-EXTERNAL"
+mark_prices = true
+funding = true
+{venues}
+[strategy]
+path = "benchmarks.scale:Floor"
+[strategy.params]
+bar_types = [{bar_types}]
+perps = [{perps}]
+"""
+
+
 def configs(catalog: Path, bars: int) -> list[Any]:
     from engine.backtest import parse_config
 
@@ -158,7 +205,7 @@ def bare_run(config: Any, *, carry: bool) -> dict[str, float]:
     """Run ``config`` on a bare ``BacktestEngine`` fed ``catalog.query`` objects; return its timings."""
     from nautilus_trader.backtest import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.common import LoggerConfig, LogLevel
-    from nautilus_trader.model import Bar, BarType, NautilusDataType, TraderId
+    from nautilus_trader.model import Bar, NautilusDataType, TraderId
     from nautilus_trader.persistence import ParquetDataCatalog
 
     from datasets.symbols import market_of
@@ -168,19 +215,6 @@ def bare_run(config: Any, *, carry: bool) -> dict[str, float]:
     from engine.venue_models import build_venue_models
 
     models = build_venue_models(config)
-    started = time.perf_counter()
-    catalog = ParquetDataCatalog(str(config.data.catalog))
-    start_ns, end_ns = ns_of(config.start), ns_of(config.end) - 1
-    bar_types = [f"{i}-{config.data.bar_spec}" for i in _instrument_ids(config)]
-    perp = [str(instrument_id_for(v.name, s)) for v in config.venues for s in v.instruments if market_of(s) == "perp"]
-    objects: list[Any] = [
-        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, b.ts_event, b.ts_init + 1)
-        for b in catalog.query(NautilusDataType.Bar, bar_types, start=start_ns, end=end_ns)
-    ]
-    lookback = ns_of(config.start - LOOKBACK)
-    objects += catalog.query(NautilusDataType.MarkPriceUpdate, perp, start=lookback, end=end_ns)
-    objects += catalog.query(NautilusDataType.FundingRateUpdate, perp, start=lookback, end=end_ns)
-    instruments = catalog.instruments(instrument_ids=[str(i) for i in _instrument_ids(config)])
     engine_config = BacktestEngineConfig(
         trader_id=TraderId("BENCH-001"), logging=LoggerConfig(stdout_level=LogLevel.ERROR)
     )
@@ -196,6 +230,21 @@ def bare_run(config: Any, *, carry: bool) -> dict[str, float]:
             fee_model=model.fee_model(),
             bar_execution=True,
         )
+    # The load, as the project's catalog_load + feed: open the catalog, read the instruments, build every
+    # object the engine is fed (bars re-stamped 1 ns later, as the project feeds them) and add it.
+    started = time.perf_counter()
+    catalog = ParquetDataCatalog(str(config.data.catalog))
+    start_ns, end_ns = ns_of(config.start), ns_of(config.end) - 1
+    bar_types = [f"{i}-{config.data.bar_spec}" for i in _instrument_ids(config)]
+    perp = [str(instrument_id_for(v.name, s)) for v in config.venues for s in v.instruments if market_of(s) == "perp"]
+    instruments = catalog.instruments(instrument_ids=[str(i) for i in _instrument_ids(config)])
+    objects: list[Any] = [
+        Bar(b.bar_type, b.open, b.high, b.low, b.close, b.volume, b.ts_event, b.ts_init + 1)
+        for b in catalog.query(NautilusDataType.Bar, bar_types, start=start_ns, end=end_ns)
+    ]
+    lookback = ns_of(config.start - LOOKBACK)
+    objects += catalog.query(NautilusDataType.MarkPriceUpdate, perp, start=lookback, end=end_ns)
+    objects += catalog.query(NautilusDataType.FundingRateUpdate, perp, start=lookback, end=end_ns)
     for instrument in instruments:
         engine.add_instrument(instrument)
     engine.add_data(objects, sort=True)
@@ -203,7 +252,7 @@ def bare_run(config: Any, *, carry: bool) -> dict[str, float]:
     if carry:
         strategy = load_strategy(config).create(lambda s: s)
     else:
-        strategy = _floor_strategy([BarType.from_str(b) for b in bar_types], perp)
+        strategy = Floor(FloorConfig(bar_types=bar_types, perps=perp))
     engine.add_strategy(strategy)
     started = time.perf_counter()
     engine.run()
@@ -220,22 +269,31 @@ def _instrument_ids(config: Any) -> list[Any]:
     return [instrument_id_for(v.name, s) for v in config.venues for s in v.instruments]
 
 
-def _floor_strategy(bar_types: list[Any], perps: list[str]) -> Any:
-    from nautilus_trader.model import InstrumentId
-    from nautilus_trader.trading import Strategy, StrategyConfig
+class FloorConfig(StrategyConfig):  # type: ignore[misc]
+    """Parameters of ``Floor``: the bar types and the perps (funding and marks) it subscribes to."""
 
-    class Floor(Strategy):  # type: ignore[misc]
-        def on_start(self) -> None:
-            for bar_type in bar_types:
-                self.subscribe_bars(bar_type)
-            for perp in perps:
-                self.subscribe_funding_rates(InstrumentId.from_str(perp))
-                self.subscribe_mark_prices(InstrumentId.from_str(perp))
+    def __init__(self, bar_types: list[str], perps: list[str]) -> None:
+        super().__init__()
+        self.bar_types = list(bar_types)
+        self.perps = list(perps)
 
-        def on_bar(self, bar: Any) -> None:
-            return None
 
-    return Floor(StrategyConfig())
+class Floor(Strategy):  # type: ignore[misc]
+    """Subscribe to every stream and do nothing: the engine's own cost (``path = "benchmarks.scale:Floor"``)."""
+
+    def __init__(self, config: FloorConfig) -> None:
+        super().__init__(config)
+        self.streams = config
+
+    def on_start(self) -> None:
+        for bar_type in self.streams.bar_types:
+            self.subscribe_bars(BarType.from_str(bar_type))
+        for perp in self.streams.perps:
+            self.subscribe_funding_rates(InstrumentId.from_str(perp))
+            self.subscribe_mark_prices(InstrumentId.from_str(perp))
+
+    def on_bar(self, bar: Any) -> None:
+        return None
 
 
 def project_run(config: Any, out_dir: Path, chunk_bars: int | None) -> dict[str, float]:
@@ -250,22 +308,26 @@ def project_run(config: Any, out_dir: Path, chunk_bars: int | None) -> dict[str,
 
 
 def phase(name: str, directory: Path, bars: int, chunk_bars: int | None = None) -> dict[str, Any]:
-    """Run one phase over every pair in this process; return summed timings and this process's peak RSS."""
+    """Run one phase in this process (every pair, or the single config); return summed timings and peak RSS."""
+    from engine.backtest import parse_config
+
     catalog = build_catalog(directory, bars)
     totals: dict[str, float] = {}
-    for config in configs(catalog, bars):
-        if name == "project":
-            timings = project_run(config, directory / "runs", chunk_bars)
-        else:
-            timings = bare_run(config, carry=name == "bare_carry")
+    if name == "single_config":
+        runs = [project_run(parse_config(single_config_text(catalog, bars).encode()), directory / "runs", chunk_bars)]
+    elif name == "project":
+        runs = [project_run(config, directory / "runs", chunk_bars) for config in configs(catalog, bars)]
+    else:
+        runs = [bare_run(config, carry=name == "bare_carry") for config in configs(catalog, bars)]
+    for timings in runs:
         for key, value in timings.items():
             totals[key] = totals.get(key, 0.0) + value
     totals["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return totals
 
 
-def cli_wall(directory: Path, bars: int, workers: int) -> float:
-    """Return the wall time of ``python -m engine.backtest`` on every pair's config with ``--workers``."""
+def cli_wall(directory: Path, bars: int, workers: int) -> tuple[float, float]:
+    """Return the wall time and the largest process's peak RSS (MiB) of ``python -m engine.backtest`` on every pair."""
     catalog = build_catalog(directory, bars)
     folder = directory / "configs"
     folder.mkdir(exist_ok=True)
@@ -275,14 +337,17 @@ def cli_wall(directory: Path, bars: int, workers: int) -> float:
         path.write_text(config_text(catalog, bars, venue, spot, perp))
         paths.append(str(path))
     out = directory / f"runs-cli-{workers}"
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "engine.backtest", *paths, "--out", str(out), "--workers", str(workers)],
-        check=True,
-        capture_output=True,
-        cwd=REPO,
+    command = [sys.executable, "-m", "engine.backtest", *paths, "--out", str(out), "--workers", str(workers)]
+    # A wrapper process whose children are the CLI and its workers: its RUSAGE_CHILDREN is theirs alone.
+    wrapper = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    return time.perf_counter() - started
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], check=True, capture_output=True, text=True, cwd=REPO
+    )
+    return time.perf_counter() - started, int(done.stdout.split()[-1]) / 1024
 
 
 def _subprocess(name: str, directory: Path, bars: int, chunk_bars: int | None) -> dict[str, Any]:
@@ -311,6 +376,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--chunk-bars", type=int, default=None, help="bar intervals per chunk fed to the engine")
+    parser.add_argument(
+        "--phases",
+        default=",".join([*PHASES, "parallel"]),
+        help="comma-separated phases to run (default: all): floor, bare_carry, project, single_config, parallel",
+    )
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.gettempdir()) / f"bench-scale-{args.bars}"
@@ -318,36 +388,61 @@ def main() -> None:
     if args.phase:
         print(json.dumps(phase(args.phase, directory, args.bars, args.chunk_bars)))
         return
+    chosen = [name.strip() for name in args.phases.split(",") if name.strip()]
     started = time.perf_counter()
     build_catalog(directory, args.bars)
     minutes = minutes_of(args.bars)
     print(
         f"catalog ready in {time.perf_counter() - started:.1f} s: {minutes * BAR_STREAMS:,} bars "
-        f"({minutes:,} per stream x {BAR_STREAMS} streams), {len(pairs())} spot-perp runs"
+        f"({minutes:,} per stream x {BAR_STREAMS} streams), {len(pairs())} spot-perp runs; "
+        f"{_disk_mib(directory):,.0f} MiB on disk (store and catalog)"
     )
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in PHASES}
+    names = [name for name in PHASES if name in chosen]
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     loads = []
     for _ in range(args.rounds):
-        for name in PHASES:
+        for name in names:
             loads.append(_load())
             samples[name].append(_subprocess(name, directory, args.bars, args.chunk_bars))
     median = {name: {key: statistics.median(s[key] for s in runs) for key in runs[0]} for name, runs in samples.items()}
     bars = minutes * BAR_STREAMS
-    for name in PHASES:
+    for name in names:
         m = median[name]
         print(
-            f"{name:<11} catalog_load {m['catalog_load']:7.2f} s  engine_run {m['engine_run']:7.2f} s "
+            f"{name:<13} catalog_load {m['catalog_load']:7.2f} s  engine_run {m['engine_run']:7.2f} s "
             f"({bars / m['engine_run']:>9,.0f} bars/s)  wall {m['wall']:7.2f} s  orders {m['orders']:,.0f}  "
             f"peak RSS {m['peak_rss_mib']:,.0f} MiB"
         )
+    if all(name in median for name in PAIR_PHASES):
+        _ratios(median)
+    if "parallel" in chosen:
+        walls = {}
+        for workers in (1, args.workers):
+            loads.append(_load())
+            walls[workers] = cli_wall(directory, args.bars, workers)
+        for workers, (wall, rss) in walls.items():
+            print(f"parallel --workers {workers}: wall {wall:.2f} s, peak RSS {rss:,.0f} MiB (largest process)")
+        print(
+            f"python -m engine.backtest on the {len(pairs())} configs (config -> artefacts -> reports): "
+            f"--workers 1 {walls[1][0]:.2f} s, --workers {args.workers} {walls[args.workers][0]:.2f} s wall "
+            f"({walls[1][0] / walls[args.workers][0]:.2f}x)"
+        )
+    print(f"load averages at each phase start: {' '.join(loads)}")
+
+
+def _ratios(median: dict[str, dict[str, float]]) -> None:
     floor, carry, project = median["floor"], median["bare_carry"], median["project"]
     print(f"ratio bare carry / floor (engine_run): {carry['engine_run'] / floor['engine_run']:.2f}x")
     print(f"ratio project / bare carry (engine_run): {project['engine_run'] / carry['engine_run']:.2f}x")
     print(f"ratio project / floor (engine_run): {project['engine_run'] / floor['engine_run']:.2f}x")
-    print(f"ratio project / bare catalog load: {project['catalog_load'] / floor['catalog_load']:.2f}x")
+    # Both sides: open the catalog, read the instruments, build every object fed and add it to the engine.
+    print(
+        f"ratio project / bare catalog load: {project['catalog_load'] / carry['catalog_load']:.2f}x "
+        f"(bare carry's; floor's {project['catalog_load'] / floor['catalog_load']:.2f}x)"
+    )
     ends = {
         name: sum(median[name].get(k, 0.0) for k in ("catalog_load", "engine_run", "ledgers", "artefacts"))
-        for name in PHASES
+        for name in PAIR_PHASES
     }
     print(
         "ratio project / bare carry (end to end: load, run, ledgers, artefacts): "
@@ -355,16 +450,13 @@ def main() -> None:
     )
     extra = {k: v for k, v in project.items() if k in ("ledgers", "artefacts")}
     print("project also: " + ", ".join(f"{k} {v:.2f} s" for k, v in extra.items()))
-    walls = {}
-    for workers in (1, args.workers):
-        loads.append(_load())
-        walls[workers] = cli_wall(directory, args.bars, workers)
-    print(
-        f"python -m engine.backtest on the {len(pairs())} configs (config -> artefacts -> reports): "
-        f"--workers 1 {walls[1]:.2f} s, --workers {args.workers} {walls[args.workers]:.2f} s wall "
-        f"({walls[1] / walls[args.workers]:.2f}x)"
+
+
+def _disk_mib(directory: Path) -> float:
+    return (
+        sum(p.stat().st_size for folder in ("store", "catalog") for p in (directory / folder).rglob("*") if p.is_file())
+        / 2**20
     )
-    print(f"load averages at each phase start: {' '.join(loads)}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 Backtests and replayed paper sessions both feed what ``load_run_data`` returns; the frames it keeps
 (bars, marks, funding updates, in the schemas declared here) are what the ledgers are rebuilt from.
 
-The engine is fed in time-ordered chunks (``DataFeed.chunks``): the data of the window is held as
-Arrow columns (about 0.1 KiB a bar) and turned into Nautilus objects one chunk at a time, so the
-objects alive at once depend on the chunk size, not on the window.
+The engine is fed in time-ordered chunks (``engine.feed.DataFeed.chunks``) read from the catalog as
+the run goes: what is held for the window is where each stream is and its funding updates, so the
+memory of a run depends on the chunk size, not on the window. The bar closes and mark prices the
+ledgers need are read from the catalog after the engine has run, one instrument at a time.
 
 Bars reach the engine one nanosecond after they close (``ts_init = ts_event + 1``). At a funding
 boundary ``T`` the engine's settlement timer fires after everything stamped ``T`` (the mark price at
@@ -17,24 +18,26 @@ position opened after the settlement instant.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
-from nautilus_trader.model import FIXED_PRECISION, InstrumentId, MarkPriceUpdate, NautilusDataType, Price
+import pyarrow.parquet as pq
+from nautilus_trader.model import InstrumentId, NautilusDataType
 from nautilus_trader.persistence import BarDataWrangler, ParquetDataCatalog
 
 from datasets.schemas import interval_secs
 from datasets.symbols import market_of
 from engine.config import RunConfig
 from engine.errors import MissingDataError
+from engine.feed import BarStream, DataFeed, InstrumentFeed, MarkStream
 from engine.loading import instrument_id_for
 from strategies.carry import bar_interval_ns
 
@@ -52,125 +55,72 @@ FUNDING_UPDATES_SCHEMA: dict[str, Any] = {
 }
 # Funding updates are announced one interval before they settle; look this far back for the first one.
 LOOKBACK = timedelta(days=2)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(slots=True)
-class _BarStream:
-    table: pa.Table  # the catalog's bar columns, ts_init already shifted by 1 ns, sorted by ts_init
-    ts_init: Any  # numpy int64 view of table["ts_init"], for slicing
-    wrangler: BarDataWrangler
+def empty(schema: dict[str, Any]) -> pl.DataFrame:
+    """Return an empty frame of ``schema``."""
+    return pl.DataFrame(schema=schema)
 
 
-@dataclass(slots=True)
-class _MarkStream:
-    instrument_id: InstrumentId
-    price_precision: int
-    raw: list[int]  # Price.raw of each value (fixed precision)
-    ts_event: list[int]
-    ts_init: Any  # numpy int64
+# A ``RunData`` frame: one frame, or one lazy frame per instrument (read from the catalog when collected).
+Streams = dict[str, pl.LazyFrame]
 
 
-@dataclass(slots=True)
-class _InstrumentFeed:
-    bars: _BarStream
-    funding: list[Any] = field(default_factory=list)  # FundingRateUpdate, sorted by ts_init
-    marks: _MarkStream | None = None
-    liquidations: list[Any] = field(default_factory=list)
+class _Frame:
+    """A ``RunData`` frame given as a frame, or as one lazy frame per instrument collected on first use (then kept).
 
-
-@dataclass(slots=True)
-class DataFeed:
-    """The objects a run feeds the engine, built chunk by chunk from columns held for the window.
-
-    Each chunk holds, per instrument in config order, its bars, funding updates, mark prices and
-    liquidations whose ``ts_init`` falls in the chunk, in that order: the order ``add_data`` gets
-    when the whole window is added at once, so a stable sort by ``ts_init`` of each chunk gives the
-    same sequence as the sort of the whole window.
+    ``streams`` gives the per-instrument lazy frames without collecting the whole frame, so the ledgers can
+    read one instrument at a time.
     """
 
-    instruments: list[_InstrumentFeed] = field(default_factory=list)
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
 
-    @property
-    def bar_count(self) -> int:
-        return sum(i.bars.table.num_rows for i in self.instruments)
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
 
-    @property
-    def event_count(self) -> int:
-        """Bars, funding updates, mark prices and liquidations fed."""
-        return self.bar_count + sum(
-            len(i.funding) + (len(i.marks.raw) if i.marks else 0) + len(i.liquidations) for i in self.instruments
-        )
+    @overload
+    def __get__(self, instance: None, owner: type) -> Callable[[], pl.DataFrame]: ...
 
-    def boundaries(self, chunk_ns: int | None) -> list[int]:
-        """Return the ``ts_init`` where chunks of ``chunk_ns`` start (the first chunk also holds everything earlier)."""
-        stamps = [int(i.bars.ts_init[0]) for i in self.instruments if i.bars.table.num_rows]
-        lasts = [int(i.bars.ts_init[-1]) for i in self.instruments if i.bars.table.num_rows]
-        if not chunk_ns or not stamps:
-            return []
-        first, last = min(stamps), max(lasts)
-        # Chunks start on a bar close T: the mark and funding update stamped T open the chunk, the bar
-        # closing at T (stamped T + 1 ns) follows; the settlement timer at T fires between them either way.
-        return list(range(first - 1 + chunk_ns, last + 1, chunk_ns))
+    @overload
+    def __get__(self, instance: object, owner: type) -> pl.DataFrame: ...
 
-    def chunks(self, chunk_ns: int | None = None) -> Iterator[list[Any]]:
-        """Yield the engine's data in chunks of ``chunk_ns`` of ``ts_init`` (one chunk when None), in time order."""
-        edges = [None, *self.boundaries(chunk_ns), None]
-        for low, high in itertools.pairwise(edges):
-            chunk: list[Any] = []
-            for feed in self.instruments:
-                chunk.extend(_bars_between(feed.bars, low, high))
-                chunk.extend(_objects_between(feed.funding, low, high))
-                if feed.marks is not None:
-                    chunk.extend(_marks_between(feed.marks, low, high))
-                chunk.extend(_objects_between(feed.liquidations, low, high))
-            if chunk:
-                yield chunk
+    def __get__(self, instance: object | None, owner: type) -> pl.DataFrame | Callable[[], pl.DataFrame]:
+        if instance is None:
+            return functools.partial(empty, self.schema)  # the dataclass default: an empty frame
+        value = self.held(instance)
+        if isinstance(value, dict):
+            value = _collect(list(value.values()), self.schema)
+            setattr(instance, self.attribute, value)
+        return value
 
-    def objects(self) -> list[Any]:
-        """Return every object of the window (one chunk)."""
-        return [item for chunk in self.chunks() for item in chunk]
+    def __set__(self, instance: object, value: pl.DataFrame | Streams | Callable[[], pl.DataFrame]) -> None:
+        setattr(instance, self.attribute, value() if callable(value) else value)
+
+    def held(self, instance: object) -> pl.DataFrame | Streams:
+        """Return what ``instance`` holds: the frame, or its lazy frames per instrument if not collected yet."""
+        value: pl.DataFrame | Streams = getattr(instance, self.attribute)
+        return value
+
+    def streams(self, instance: object) -> Streams:
+        """Return one lazy frame per instrument, in the order the instruments first appear."""
+        value = self.held(instance)
+        if isinstance(value, dict):
+            return value
+        ids = value["instrument_id"].unique(maintain_order=True)
+        return {i: value.lazy().filter(pl.col("instrument_id") == i) for i in ids}
 
 
-def _span(stamps: Any, low: int | None, high: int | None) -> tuple[int, int]:
-    begin = 0 if low is None else int(np.searchsorted(stamps, low, side="left"))
-    end = len(stamps) if high is None else int(np.searchsorted(stamps, high, side="left"))
-    return begin, end
-
-
-def _bars_between(stream: _BarStream, low: int | None, high: int | None) -> list[Any]:
-    begin, end = _span(stream.ts_init, low, high)
-    if begin >= end:
-        return []
-    sink = pa.BufferOutputStream()
-    part = stream.table.slice(begin, end - begin)
-    with pa.ipc.new_stream(sink, part.schema) as writer:
-        writer.write_table(part)
-    objects: list[Any] = stream.wrangler.process_record_batch_bytes(sink.getvalue().to_pybytes())
-    return objects
-
-
-def _objects_between(objects: list[Any], low: int | None, high: int | None) -> list[Any]:
-    if not objects:
-        return []
-    stamps = np.fromiter((o.ts_init for o in objects), dtype=np.int64, count=len(objects))
-    begin, end = _span(stamps, low, high)
-    return objects[begin:end]
-
-
-def _marks_between(stream: _MarkStream, low: int | None, high: int | None) -> list[Any]:
-    begin, end = _span(stream.ts_init, low, high)
-    instrument_id, precision = stream.instrument_id, stream.price_precision
-    return [
-        MarkPriceUpdate(instrument_id, Price.from_raw(raw, precision), ts_event, ts_init)
-        for raw, ts_event, ts_init in zip(
-            stream.raw[begin:end], stream.ts_event[begin:end], stream.ts_init[begin:end].tolist(), strict=True
-        )
-    ]
-
-
-@dataclass(slots=True)
+@dataclass
 class RunData:
     """Everything one run feeds the engine, plus the frames the ledgers are rebuilt from.
+
+    ``bars`` and ``marks`` may be given as one lazy frame per instrument: ``load_run_data`` passes
+    scans of the catalog, so they are not held while the engine runs. Reading ``bars`` collects (and
+    keeps) the whole frame; the ledgers read one instrument at a time instead (``bar_streams``,
+    ``mark_streams``, ``last_close``) and the ``bars`` artefact is written stream by stream
+    (``bars_source``), so their memory does not grow with the window.
 
     Attributes
     ----------
@@ -189,19 +139,44 @@ class RunData:
 
     instruments: dict[InstrumentId, Any] = field(default_factory=dict)
     feed: DataFeed = field(default_factory=DataFeed)
-    bars: pl.DataFrame = field(default_factory=pl.DataFrame)
-    marks: pl.DataFrame = field(default_factory=pl.DataFrame)
+    bars: _Frame = _Frame(BARS_SCHEMA)
+    marks: _Frame = _Frame(MARKS_SCHEMA)
     funding: pl.DataFrame = field(default_factory=pl.DataFrame)
     venue_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def bar_count(self) -> int:
-        return self.bars.height
+        held = _BARS.held(self)
+        if isinstance(held, pl.DataFrame):
+            return held.height
+        return sum(int(scan.select(pl.len()).collect().item()) for scan in held.values())
+
+    def bar_streams(self) -> Streams:
+        """Return ``instrument_id, ts, close`` per instrument, lazily (read from the catalog when collected)."""
+        return _BARS.streams(self)
+
+    def mark_streams(self) -> Streams:
+        """Return ``instrument_id, ts, mark_price`` per instrument, lazily."""
+        return _MARKS.streams(self)
+
+    def bars_source(self) -> pl.DataFrame | list[pl.LazyFrame]:
+        """Return the bars as held: the frame, or its lazy frames per instrument if it was not collected."""
+        held = _BARS.held(self)
+        return held if isinstance(held, pl.DataFrame) else list(held.values())
+
+    def last_close(self, instrument_id: str) -> Decimal:
+        """Return the close of ``instrument_id``'s last bar (KeyError if the run has no bars of it)."""
+        close: Decimal = self.bar_streams()[instrument_id].select(pl.col("close").last()).collect().item()
+        return close
 
     @property
     def engine_data(self) -> list[Any]:
-        """Every object the engine is fed, unsorted (built on each access: prefer ``feed.chunks``)."""
+        """Every object the engine is fed, unsorted (read on each access: prefer ``feed.chunks``)."""
         return self.feed.objects()
+
+
+_BARS: _Frame = vars(RunData)["bars"]
+_MARKS: _Frame = vars(RunData)["marks"]
 
 
 def open_catalog(path: str | Path) -> ParquetDataCatalog:
@@ -225,6 +200,9 @@ def open_catalog(path: str | Path) -> ParquetDataCatalog:
 def load_run_data(config: RunConfig, catalog: ParquetDataCatalog, *, progress: Callable[[str], None]) -> RunData:
     """Return the instruments and data of every configured instrument over ``[start, end)``.
 
+    Bars and mark prices stay in the catalog: the feed reads them chunk by chunk, and ``bars`` and
+    ``marks`` are read on first access. Their coverage is checked here, from their timestamps.
+
     Raises
     ------
     MissingDataError
@@ -232,7 +210,10 @@ def load_run_data(config: RunConfig, catalog: ParquetDataCatalog, *, progress: C
         cover the requested range; the message names the instrument and the missing range.
     """
     data = RunData()
-    bars, marks, funding = [], [], []
+    root = Path(config.data.catalog)
+    bars: Streams = {}
+    marks: Streams = {}
+    funding = []
     for venue in config.venues:
         for symbol in venue.instruments:
             instrument_id = instrument_id_for(venue.name, symbol)
@@ -240,34 +221,37 @@ def load_run_data(config: RunConfig, catalog: ParquetDataCatalog, *, progress: C
             data.venue_of[str(instrument_id)] = venue.name
             data.instruments[instrument_id] = _instrument(catalog, instrument_id, label)
             progress(f"loading {label}")
-            stream, frame = _bars(catalog, config, instrument_id, label)
-            feed = _InstrumentFeed(bars=stream)
+            stream = _bars(catalog, root, config, instrument_id, label)
+            feed = InstrumentFeed(bars=stream)
             data.feed.instruments.append(feed)
-            bars.append(frame)
+            bars[str(instrument_id)] = _closes(stream, instrument_id)
             if market_of(symbol) != "perp":
                 continue
             if config.data.funding:
                 feed.funding, frame = _funding(catalog, config, instrument_id, label, venue.funding_interval)
                 funding.append(frame)
             if config.data.mark_prices:
-                feed.marks, frame = _marks(catalog, config, instrument_id, label)
-                marks.append(frame)
+                feed.marks, scan = _marks(catalog, root, config, instrument_id, label)
+                marks[str(instrument_id)] = scan
             if config.data.liquidations:
                 feed.liquidations = sorted(_liquidations(catalog, config, instrument_id), key=lambda e: e.ts_init)
-    data.bars = pl.concat(bars) if bars else empty(BARS_SCHEMA)
-    data.marks = pl.concat(marks) if marks else empty(MARKS_SCHEMA)
+    data.bars = bars
+    data.marks = marks
     data.funding = pl.concat(funding) if funding else empty(FUNDING_UPDATES_SCHEMA)
     return data
 
 
-def empty(schema: dict[str, Any]) -> pl.DataFrame:
-    """Return an empty frame of ``schema``."""
-    return pl.DataFrame(schema=schema)
+def _collect(frames: list[pl.LazyFrame], schema: dict[str, Any]) -> pl.DataFrame:
+    return pl.concat(frames).collect().rechunk() if frames else empty(schema)
 
 
 def ns_of(moment: datetime) -> int:
     """Return a UTC datetime as integer nanoseconds since the epoch (exact to the microsecond)."""
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _moment(ts_ns: int) -> datetime:
+    return EPOCH + timedelta(microseconds=ts_ns // 1_000)
 
 
 def _instrument(catalog: ParquetDataCatalog, instrument_id: InstrumentId, label: str) -> Any:
@@ -284,46 +268,65 @@ def catalog_path(catalog: ParquetDataCatalog) -> str:
     return str(getattr(catalog, "base_path", "the catalog"))
 
 
+def _files(
+    catalog: ParquetDataCatalog, root: Path, data_type: Any, identifier: str, first_ns: int, last_ns: int
+) -> tuple[Path, ...]:
+    # The catalog's files overlapping [first_ns, last_ns] (by their names), in time order.
+    return tuple(root / f for f in sorted(catalog.query_files(data_type, [identifier], start=first_ns, end=last_ns)))
+
+
+def _stamps(files: tuple[Path, ...], first_ns: int, last_ns: int) -> tuple[Any, Any]:
+    # ts_event and ts_init of the rows with ts_init in [first_ns, last_ns], in file order.
+    events, inits = [], []
+    for path in files:
+        table = pq.read_table(path, columns=["ts_event", "ts_init"])
+        init = table["ts_init"].cast(pa.int64()).to_numpy()
+        keep = (init >= first_ns) & (init <= last_ns)
+        events.append(table["ts_event"].cast(pa.int64()).to_numpy()[keep])
+        inits.append(init[keep])
+    empty_ns = np.empty(0, dtype=np.int64)
+    return (np.concatenate(events) if events else empty_ns), (np.concatenate(inits) if inits else empty_ns)
+
+
 def _bars(
-    catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
-) -> tuple[_BarStream, pl.DataFrame]:
+    catalog: ParquetDataCatalog, root: Path, config: RunConfig, instrument_id: InstrumentId, label: str
+) -> BarStream:
     bar_type = f"{instrument_id}-{config.data.bar_spec}"
     interval = timedelta(microseconds=bar_interval_ns(config.data.bar_spec) // 1_000)
     wanted = f"{config.start.isoformat()} to {config.end.isoformat()}"
-    raw = catalog.query_data_arrow_bytes(
-        NautilusDataType.Bar, [bar_type], start=ns_of(config.start), end=ns_of(config.end) - 1, display=False
-    )
-    table = pa.ipc.open_stream(raw).read_all() if raw else None
-    if table is None or table.num_rows == 0:
+    first_ns, last_ns = ns_of(config.start), ns_of(config.end) - 1
+    files = _files(catalog, root, NautilusDataType.Bar, bar_type, first_ns, last_ns)
+    events, inits = _stamps(files, first_ns, last_ns)
+    if not len(events):
         raise MissingDataError(
             f"expected {bar_type} bars for {label} from {wanted}, the catalog has none in that range; "
             "export that range or narrow --start/--end"
         )
-    frame = pl.from_arrow(table.select(["ts_event", "close"]))
-    if not isinstance(frame, pl.DataFrame):
-        raise MissingDataError(f"expected a table of {bar_type} bars, the catalog returned {type(frame).__name__}")
-    first, last = frame["ts_event"].min(), frame["ts_event"].max()
-    if not isinstance(first, datetime) or not isinstance(last, datetime):
-        raise MissingDataError(f"expected timestamps in {bar_type} bars, found {first!r} and {last!r}")
+    first, last = _moment(int(events.min())), _moment(int(events.max()))
     if first > config.start + interval or last < config.end - interval:
         raise MissingDataError(
             f"expected {bar_type} bars for {label} from {wanted}, the catalog covers only "
             f"{first.isoformat()} to {last.isoformat()}; export the missing range or narrow --start/--end"
         )
-    metadata = table.schema.metadata or {}
-    shifted = table.drop_columns([c for c in table.column_names if c == "identifier"])
-    ts_init = shifted.schema.get_field_index("ts_init")
-    stamps = pc.add(shifted["ts_init"].cast(pa.int64()), 1)
-    shifted = shifted.set_column(ts_init, "ts_init", stamps.cast(shifted.schema.field("ts_init").type))
+    metadata = pq.read_schema(files[0]).metadata or {}
     wrangler = BarDataWrangler(
         metadata[b"bar_type"].decode(), int(metadata[b"price_precision"]), int(metadata[b"size_precision"])
     )
-    closes = frame.select(
+    return BarStream(files, first_ns, last_ns, len(inits), int(inits[0]) + 1, int(inits[-1]) + 1, wrangler)
+
+
+def _closes(stream: BarStream, instrument_id: InstrumentId) -> pl.LazyFrame:
+    return _window(stream.files, stream.first_ns, stream.last_ns).select(
         pl.lit(str(instrument_id)).alias("instrument_id"),
         pl.col("ts_event").cast(NS).alias("ts"),
         pl.col("close").cast(DECIMAL),
     )
-    return _BarStream(shifted, stamps.to_numpy(), wrangler), closes
+
+
+def _window(files: tuple[Path, ...], first_ns: int, last_ns: int) -> pl.LazyFrame:
+    return pl.scan_parquet([str(f) for f in files]).filter(
+        pl.col("ts_init").cast(pl.Int64).is_between(first_ns, last_ns)
+    )
 
 
 def _funding(
@@ -364,63 +367,34 @@ def _funding(
 
 
 def _marks(
-    catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId, label: str
-) -> tuple[_MarkStream, pl.DataFrame]:
-    start_ns, end_ns = ns_of(config.start), ns_of(config.end)
-    raw = catalog.query_data_arrow_bytes(
-        NautilusDataType.MarkPriceUpdate,
-        [str(instrument_id)],
-        start=ns_of(config.start - LOOKBACK),
-        end=end_ns - 1,
-        display=False,
-    )
-    table = pa.ipc.open_stream(raw).read_all() if raw else None
-    if table is not None and table.num_rows:
-        table = table.take(pc.sort_indices(table, [("ts_init", "ascending")]))  # stable
-        stamps = table["ts_init"].cast(pa.int64()).to_numpy()
-        # The last update before the start (what the engine settles the first boundary on), then the window.
-        first = max(int(np.searchsorted(stamps, start_ns, side="left")) - 1, 0)
-        table = table.slice(first)
-    if table is None or table.num_rows == 0:
+    catalog: ParquetDataCatalog, root: Path, config: RunConfig, instrument_id: InstrumentId, label: str
+) -> tuple[MarkStream, pl.LazyFrame]:
+    start_ns, last_ns = ns_of(config.start), ns_of(config.end) - 1
+    lookback_ns = ns_of(config.start - LOOKBACK)
+    files = _files(catalog, root, NautilusDataType.MarkPriceUpdate, str(instrument_id), lookback_ns, last_ns)
+    _, inits = _stamps(files, lookback_ns, last_ns)
+    inits = np.sort(inits, kind="stable")
+    # The last update before the start (what the engine settles the first boundary on), then the window.
+    first = max(int(np.searchsorted(inits, start_ns, side="left")) - 1, 0)
+    if first >= len(inits):
         raise MissingDataError(
             f"expected mark prices for {label} from {config.start.isoformat()} to {config.end.isoformat()}, the "
             "catalog has none; export its mark bars, or set data.mark_prices = false (funding then settles on the "
             "last bar close)"
         )
-    precision = int((table.schema.metadata or {})[b"price_precision"])
-    stream = _MarkStream(
-        instrument_id=instrument_id,
-        price_precision=precision,
-        raw=_fixed_raw(table["value"]),
-        ts_event=table["ts_event"].cast(pa.int64()).to_pylist(),
-        ts_init=table["ts_init"].cast(pa.int64()).to_numpy(),
+    first_ns = int(inits[first])
+    precision = int((pq.read_schema(files[0]).metadata or {})[b"price_precision"])
+    stream = MarkStream(catalog, instrument_id, precision, files, first_ns, last_ns, len(inits) - first)
+    frame = (
+        _window(files, first_ns, last_ns)
+        .sort("ts_init", maintain_order=True)
+        .select(
+            pl.lit(str(instrument_id)).alias("instrument_id"),
+            pl.col("ts_event").cast(NS).alias("ts"),
+            pl.col("value").cast(DECIMAL).alias("mark_price"),
+        )
     )
-    frame = pl.DataFrame(
-        {
-            "instrument_id": pl.Series([str(instrument_id)], dtype=pl.String).extend_constant(
-                str(instrument_id), table.num_rows - 1
-            ),
-            "ts": pl.from_arrow(table["ts_event"]),
-            "mark_price": pl.from_arrow(table["value"]),
-        }
-    ).with_columns(pl.col("ts").cast(NS), pl.col("mark_price").cast(DECIMAL))
     return stream, frame
-
-
-def _fixed_raw(values: pa.ChunkedArray) -> list[int]:
-    # decimal128 values as Nautilus' fixed-point raw integers (FIXED_PRECISION decimals): the
-    # unscaled 128-bit integers, rescaled, without a Decimal per value.
-    array = values.combine_chunks()
-    scale = array.type.scale
-    words = np.frombuffer(array.buffers()[1], dtype="<u8", count=2 * len(array), offset=array.offset * 16)
-    low, high = words[0::2].tolist(), words[1::2].view(np.int64).tolist()
-    if scale == FIXED_PRECISION:
-        return [(h << 64) | lo for h, lo in zip(high, low, strict=True)]
-    if scale < FIXED_PRECISION:
-        factor = 10 ** (FIXED_PRECISION - scale)
-        return [((h << 64) | lo) * factor for h, lo in zip(high, low, strict=True)]
-    divisor = 10 ** (scale - FIXED_PRECISION)
-    return [((h << 64) | lo) // divisor for h, lo in zip(high, low, strict=True)]
 
 
 def _liquidations(catalog: ParquetDataCatalog, config: RunConfig, instrument_id: InstrumentId) -> list[Any]:

@@ -1087,9 +1087,18 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             self.on_liquidation_reduce(InstrumentId.from_str(key), fraction)
 
     def on_liquidation_reduce(self, instrument_id: InstrumentId, fraction: Decimal) -> None:
-        """Cut the position on ``instrument_id`` to ``fraction`` of it, to the lot (a carry cuts both legs)."""
+        """Cut the position on ``instrument_id`` to ``fraction`` of it, the kept part rounded down to the lot.
+
+        Rounding what is kept (not what is cut) keeps the leg at or below the safe size, so the next bar
+        does not cut again by a lot. A carry cuts both legs instead (``TwoLegCarry``).
+        """
         held = self.holding(instrument_id)
-        self.submit_checked([(instrument_id, -held * (1 - fraction))])
+        instrument = self.cache.instrument(instrument_id)
+        if instrument is None:
+            self.submit_checked([(instrument_id, -held * (1 - fraction))])
+            return
+        kept = lot_quantity(instrument, held * fraction).as_decimal()
+        self.submit_checked([(instrument_id, -(held - kept) if held > 0 else -(held + kept))])
 
     def liquidation_distances(self) -> dict[str, Decimal]:
         """Return each open perp leg's liquidation distance at the last price, in percent (the status line)."""

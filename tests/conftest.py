@@ -41,3 +41,18 @@ def _collect_garbage_on_the_main_thread() -> Iterator[None]:
     """
     yield
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Put structlog's configuration back after each test.
+
+    ``python -m engine.live``'s ``main()`` run in-process configures structlog to print onto the
+    ``sys.stderr`` of that moment, which is pytest's capture of that test: it is closed when the test
+    ends, and a later test on the same worker that logs would fail with "I/O operation on closed file".
+    """
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

@@ -308,7 +308,7 @@ class _Session:
             self.log.warning(
                 "paper fills ignore fill.slippage_bps",
                 slippage_bps=str(config.fill.slippage_bps),
-                why="the 2.0.0rc6 sandbox accepts native fill models only; market orders fill at the last close",
+                why="the 2.0.0rc7 sandbox accepts native fill models only; market orders fill at the last close",
             )
 
     def open_journal(self) -> None:

@@ -16,10 +16,14 @@ from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import polars as pl
+import pyarrow.parquet as pq
+
 from engine.config import RunConfig
 from engine.loading import config_hash, config_json
 from engine.results.manifest import build_manifest, now, write_manifest
 from engine.results.result import RunResult
+from engine.run_data import BARS_SCHEMA
 
 RENDERERS_GROUP = "carrylab.run_reports"
 
@@ -36,7 +40,7 @@ def write_artefacts(result: RunResult, out_dir: Path, *, folder: str | None = No
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config_json(result.config))
     for name, frame in result.frames().items():
-        frame.write_parquet(run_dir / f"{name}.parquet", compression="zstd", statistics=False)
+        write_frame(frame, run_dir / f"{name}.parquet")
     (run_dir / "stats.json").write_text(json.dumps(result.stats, sort_keys=True, indent=2) + "\n")
     finished = now()
     started = finished - timedelta(seconds=sum(result.timings_secs.values()))
@@ -46,6 +50,29 @@ def write_artefacts(result: RunResult, out_dir: Path, *, folder: str | None = No
     )
     write_manifest(run_dir, manifest)
     return run_dir
+
+
+def write_frame(frame: pl.DataFrame | list[pl.LazyFrame], path: Path) -> None:
+    """Write ``frame`` to ``path`` as zstd Parquet without statistics; lazy frames one after another.
+
+    Each lazy frame (a backtest's bars, one instrument each) is collected and appended as its own row
+    groups, so only one is held at a time; the bytes depend on the data alone, not on the run's chunks.
+    """
+    if isinstance(frame, pl.DataFrame):
+        frame.write_parquet(path, compression="zstd", statistics=False)
+        return
+    tables = (scan.collect().to_arrow() for scan in frame)
+    first = next(tables, None)
+    if first is None:
+        pl.DataFrame(schema=BARS_SCHEMA).write_parquet(path, compression="zstd", statistics=False)
+        return
+    # Dictionary-encoding only the repeated instrument id: the times and closes do not repeat (and cost 2x to encode).
+    with pq.ParquetWriter(
+        path, first.schema, compression="zstd", write_statistics=False, use_dictionary=["instrument_id"]
+    ) as writer:
+        writer.write_table(first)
+        for table in tables:
+            writer.write_table(table)
 
 
 def write_failure(

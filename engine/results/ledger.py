@@ -26,7 +26,7 @@ import polars as pl
 
 from engine.errors import AccountingError
 from engine.results.schemas import FUNDING_SCHEMA, frame_of_rows
-from engine.run_data import DECIMAL, NS, RunData
+from engine.run_data import BARS_SCHEMA, DECIMAL, MARKS_SCHEMA, NS, RunData, Streams, empty
 from strategies.funding import funding_payment
 
 
@@ -85,29 +85,37 @@ def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: 
         .select("position_id", ts_fill=pl.col("ts").cast(pl.Int64), position_size=signed.cum_sum().over("position_id"))
         .sort("ts_fill")
     )
-    marks = data.marks.select("instrument_id", ts_mark=pl.col("ts").cast(pl.Int64), mark=pl.col("mark_price")).sort(
-        "ts_mark"
-    )
-    # Without a mark the engine uses the top of the book: the last bar delivered (closed before the settlement).
-    closes = data.bars.select("instrument_id", ts_bar=pl.col("ts").cast(pl.Int64), close=pl.col("close")).sort("ts_bar")
     rates = (
         data.funding.sort("ts_init")
         .select("instrument_id", ts=pl.col("next_funding").cast(pl.Int64), rate=pl.col("rate"))
         .unique(["instrument_id", "ts"], keep="last")
     )
+    marks, bars = data.mark_streams(), data.bar_streams()
+    per_instrument = []
+    # One instrument's marks and closes at a time: the ledger never holds every bar of the window.
+    for instrument_id in settled["instrument_id"].unique(maintain_order=True):
+        mark = _stream(marks, instrument_id, MARKS_SCHEMA).select(
+            ts_mark=pl.col("ts").cast(pl.Int64), mark=pl.col("mark_price")
+        )
+        # Without a mark the engine uses the top of the book: the last bar delivered (closed before the settlement).
+        close = _stream(bars, instrument_id, BARS_SCHEMA).select(ts_bar=pl.col("ts").cast(pl.Int64), close="close")
+        per_instrument.append(
+            settled.filter(pl.col("instrument_id") == instrument_id)
+            .join_asof(
+                held,
+                left_on="ts",
+                right_on="ts_fill",
+                by="position_id",
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .join_asof(mark.sort("ts_mark"), left_on="ts", right_on="ts_mark", check_sortedness=False)
+            .join_asof(
+                close.sort("ts_bar"), left_on="ts", right_on="ts_bar", allow_exact_matches=False, check_sortedness=False
+            )
+        )
     return (
-        settled.join_asof(
-            held, left_on="ts", right_on="ts_fill", by="position_id", allow_exact_matches=False, check_sortedness=False
-        )
-        .join_asof(marks, left_on="ts", right_on="ts_mark", by="instrument_id", check_sortedness=False)
-        .join_asof(
-            closes,
-            left_on="ts",
-            right_on="ts_bar",
-            by="instrument_id",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
+        pl.concat(per_instrument)
         .join(rates, on=["instrument_id", "ts"], how="left")
         .with_columns(
             pl.coalesce("mark", "close").alias("mark_price"),
@@ -115,6 +123,11 @@ def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: 
         )
         .sort("ts", "instrument_id", "position_id")
     )
+
+
+def _stream(streams: Streams, instrument_id: str, schema: dict[str, Any]) -> pl.DataFrame:
+    # One instrument's frame, collected (empty if the run has none of it).
+    return streams[instrument_id].collect() if instrument_id in streams else empty(schema)
 
 
 def multiplier_of(data: RunData, instrument_id: str) -> Decimal:
@@ -138,7 +151,7 @@ def attribute(fills: pl.DataFrame, funding: pl.DataFrame, data: RunData, currenc
 
     ``currency_of`` maps an instrument id to the currency its PnL settles in.
     """
-    grid = data.bars.select("ts").unique().sort("ts").with_columns(key=pl.col("ts").cast(pl.Int64) + 1)
+    grid = _bar_times(data).with_columns(key=pl.col("ts").cast(pl.Int64) + 1)
     currencies = sorted(set(currency_of.values()) | set(fills["commission_currency"]) | set(funding["currency"]))
     curves = []
     for currency in currencies:
@@ -155,7 +168,7 @@ def attribute(fills: pl.DataFrame, funding: pl.DataFrame, data: RunData, currenc
                 qty=signed.cum_sum(),
                 cash=(-signed * pl.col("price") * pl.lit(multiplier, dtype=DECIMAL)).cum_sum(),
             ).unique("key", keep="last", maintain_order=True)
-            closes = data.bars.filter(pl.col("instrument_id") == instrument_id).select(
+            closes = _stream(data.bar_streams(), instrument_id, BARS_SCHEMA).select(
                 pl.col("ts").alias(f"ts_{instrument_id}"), pl.col("close").alias(f"close_{instrument_id}")
             )
             frame = (
@@ -203,6 +216,14 @@ def attribute(fills: pl.DataFrame, funding: pl.DataFrame, data: RunData, currenc
         for row in curve.group_by("currency", maintain_order=True).last().iter_rows(named=True)
     }
     return Attribution(curve=curve, final=final)
+
+
+def _bar_times(data: RunData) -> pl.DataFrame:
+    # Every bar close time of the run, once, sorted: merged one instrument at a time.
+    times = pl.DataFrame(schema={"ts": NS})
+    for scan in data.bar_streams().values():
+        times = pl.concat([times, scan.select("ts").collect()]).unique()
+    return times.sort("ts")
 
 
 def _cumulative(frame: pl.DataFrame, column: str, *, negate: bool) -> pl.DataFrame:

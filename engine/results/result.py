@@ -43,6 +43,9 @@ class RunResult:
         Every decision of the strategy's risk controls (``strategies.risk``), in order.
     stats : dict
         The ``stats.json`` document.
+    bars : pl.DataFrame | list[pl.LazyFrame]
+        The closes replayed: a frame, or (a backtest) one lazy catalog scan per instrument, written
+        stream by stream so the whole window is never held.
     run_dir : Path | None
         ``runs/<config-hash>/`` when artefacts were written.
     timings_secs : dict[str, float]
@@ -59,12 +62,12 @@ class RunResult:
     funding: pl.DataFrame
     equity: pl.DataFrame
     stats: dict[str, Any]
-    bars: pl.DataFrame
+    bars: pl.DataFrame | list[pl.LazyFrame]
     run_dir: Path | None = None
     timings_secs: dict[str, float] = field(default_factory=dict)
     risk_events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RISK_EVENTS_SCHEMA))
 
-    def frames(self) -> dict[str, pl.DataFrame]:
+    def frames(self) -> dict[str, pl.DataFrame | list[pl.LazyFrame]]:
         """Return the ledgers by artefact name."""
         return {name: getattr(self, name) for name in ARTEFACTS}
 
@@ -153,7 +156,7 @@ def assemble_result(
         funding=funding,
         equity=attribution.curve,
         stats=build_stats(attribution=attribution, starting=starting, counts=counts, extra=stats_extra),
-        bars=data.bars,
+        bars=data.bars_source(),
     )
 
 
@@ -188,16 +191,12 @@ def _reconcile(
         engine_change[row["currency"]] = engine_change.get(row["currency"], Decimal(0)) + row["total"]
     for currency, amount in starting.items():
         engine_change[currency] = engine_change.get(currency, Decimal(0)) - amount
-    last_close = {
-        row["instrument_id"]: row["close"]
-        for row in data.bars.group_by("instrument_id", maintain_order=True).last().iter_rows(named=True)
-    }
     for row in positions.filter(~pl.col("is_snapshot") & (pl.col("side") != "FLAT")).iter_rows(named=True):
         currency = currency_of.get(row["instrument_id"], row["currency"])
         signed = row["quantity"] if row["side"] == "LONG" else -row["quantity"]
         unrealized = (
             signed
-            * (last_close[row["instrument_id"]] - Decimal(row["avg_price_open"]))
+            * (data.last_close(row["instrument_id"]) - Decimal(row["avg_price_open"]))
             * ledger.multiplier_of(data, row["instrument_id"])
         )
         engine_change[currency] = engine_change.get(currency, Decimal(0)) + unrealized

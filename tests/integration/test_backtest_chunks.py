@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
+from datasets.catalog.files import write_parquet
 from engine.backtest import RunResult, parse_config
 from engine.backtest.runner import run_backtest
 from engine.run_data import load_run_data, open_catalog
@@ -106,3 +112,31 @@ def test_chunks_split_on_ts_init_and_keep_every_event_once(catalog: Path) -> Non
         assert all((low is None or e.ts_init >= low) and (high is None or e.ts_init < high) for e in chunk)
     # A chunk starts on a bar close: the mark and funding update stamped 08:00 open it, the bar closing then follows.
     assert min(e.ts_init for e in chunks[1]) == edges[0]
+
+
+def _split_files(catalog: Path, at: datetime) -> Path:
+    # The same catalog with every bar and mark file cut in two at ``at`` (files named by their ts_init
+    # range, as the catalog writer names them): streams then span two files.
+    split = catalog.parent / "split-catalog"
+    shutil.copytree(catalog, split)
+    cut = pa.scalar(int(at.timestamp()) * 1_000_000_000, pa.timestamp("ns", "UTC"))
+    for path in [*split.glob("data/bars/*/*.parquet"), *split.glob("data/mark_prices/*/*.parquet")]:
+        table = pq.read_table(path)
+        before = pc.less(table["ts_init"], cut)
+        path.unlink()
+        for part in (table.filter(before), table.filter(pc.invert(before))):
+            write_parquet(part, path.parent)
+    return split
+
+
+def test_streams_spanning_several_files_write_the_same_artefacts(catalog: Path, tmp_path: Path) -> None:
+    split = _split_files(catalog, _at(10))
+    assert len(list(split.glob("data/bars/BTCUSDT-PERP.BINANCE-1-HOUR-LAST-EXTERNAL/*.parquet"))) == 2
+    whole = run_backtest(parse_config(_config(catalog)), out_dir=tmp_path / "whole", chunk_bars=0)
+    chunked = run_backtest(parse_config(_config(split)), out_dir=tmp_path / "split", chunk_bars=5)
+    expected, found = _artefacts(whole), _artefacts(chunked)
+    # The configs differ by the catalog path only: so do their hashes, which stats.json names.
+    stats = [json.loads(a.pop("stats.json")) for a in (expected, found)]
+    assert [s.pop("config_hash") for s in stats] == [whole.config_hash, chunked.config_hash]
+    assert found == expected
+    assert stats[1] == stats[0]

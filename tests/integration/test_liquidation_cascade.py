@@ -289,9 +289,9 @@ def test_the_open_leg_is_reduced_on_the_bar_whose_close_crosses_the_minimum_liqu
     = 113.4985, so the trigger is LP / 1.15 = 98.694: the close of 98.0 at 05:00 (15.81 %) holds, the close of
     99.5 at 06:00 crosses it ((113.4985 - 99.5) / 99.5 = 14.07 %). The largest safe short at that mark, the
     loss so far U = -105.263 x (99.5 - 95.0) joining the wallet (``largest_safe_quantity``), is
-    (W + U) / (99.5 x (0.15 x 1.004 + 0.004)) = 1521.3165075 / 15.3827 = 98.8977; the buy-back of
-    105.263 - 98.8977 = 6.3653 is rounded down to the lot by the risk gate: 6.365 bought at the 99.5 close,
-    98.898 kept, the three reduce-only exits shrunk with it (by Nautilus)."""
+    (W + U) / (99.5 x (0.15 x 1.004 + 0.004)) = 1521.3165075 / 15.3827 = 98.8977; what is kept is rounded
+    down to the lot (``on_liquidation_reduce``), 98.897, so the buy-back is 105.263 - 98.897 = 6.366 at the
+    99.5 close, and the three reduce-only exits shrink with it (by Nautilus)."""
     result = _short_run(tmp_path)
     events = result.risk_events.filter(result.risk_events["control"] == "liquidation_distance")
     assert events.height == 1
@@ -305,16 +305,16 @@ def test_the_open_leg_is_reduced_on_the_bar_whose_close_crosses_the_minimum_liqu
     assert abs(Decimal(event["value"]) - crossing) < Decimal("1e-18")
 
     safe = (WALLET - SHORT * (Decimal("99.5") - ENTRY)) / (Decimal("99.5") * (Decimal("0.15") * (1 + MMR) + MMR))
-    cut = (SHORT - safe).quantize(LOT, rounding=ROUND_DOWN)
-    assert cut == Decimal("6.365")
-    kept = SHORT - cut
+    kept = safe.quantize(LOT, rounding=ROUND_DOWN)
+    cut = SHORT - kept
+    assert (kept, cut) == (Decimal("98.897"), Decimal("6.366"))
     fills = result.fills.sort("ts").select("side", "quantity", "price").rows()
     assert fills == [("SELL", SHORT, ENTRY), ("BUY", cut, Decimal("99.5"))]
     exits = result.orders.filter(result.orders["type"] != "MARKET")
     assert exits["quantity"].to_list() == [kept] * 3
 
     # stats.json: the smallest distance is the crossing bar's; the last is the kept short's at the 95.0 close,
-    # its wallet less the buy-back's loss 6.365 x 4.5 and fee 6.365 x 99.5 x 0.0005.
+    # its wallet less the buy-back's loss 6.366 x 4.5 and fee 6.366 x 99.5 x 0.0005.
     wallet = WALLET - cut * (Decimal("99.5") - ENTRY) - cut * Decimal("99.5") * TAKER
     last = _distance_pct(_short_liquidation_price(wallet, kept), ENTRY)
     places = Decimal("0.0001")

@@ -98,7 +98,7 @@ def _orders(venue: KrakenFuturesLoopback) -> list[tuple[str, str, str, str | Non
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="rc6 Kraken futures data client: 'does not support EXTERNAL bar streaming', so FundingShort never "
+    reason="rc6 and rc7 Kraken futures data client: 'does not support EXTERNAL bar streaming', so FundingShort never "
     "gets a bar to decide on",
     strict=True,
 )

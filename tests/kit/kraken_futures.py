@@ -38,6 +38,7 @@ FEE_STEP = Decimal("0.000001")
 
 
 INSTRUMENT = kraken_instrument(SYMBOL)
+ACCOUNT_UID = "8ad1b2ac-0000-4000-8000-000000000001"  # a made-up account id, in the format of the docs
 
 
 @dataclass
@@ -82,6 +83,13 @@ class KrakenFuturesLoopback(LoopbackServer):
             return self._ok(openOrders=[])
         if path == "/api/v3/fills":
             return self._ok(fills=[])
+        if path == "/api/history/v3/orders":
+            # Docs (account history, get order events): a page of order lifecycle events. rc7's mass status
+            # reads one page at start; this loopback keeps no history, so the page is empty and the
+            # reconciliation rests on openorders, fills and openpositions, as it did on rc6.
+            return web.json_response(
+                {"accountUid": ACCOUNT_UID, "len": 0, "elements": [], "serverTime": kraken_time(now_ms())}
+            )
         if path == "/api/v3/sendorder":
             params = dict(request.query) | dict(parse_qsl(body))
             return self._ok(sendStatus=await self._send(params))

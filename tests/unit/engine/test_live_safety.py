@@ -55,16 +55,6 @@ TESTNET = '\n[live.connections.binance]\nenvironment = "testnet"\n'
 AWKWARD = 'k3y"with\\back-slash-ünïcødé-€-0123456789'
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Any:
-    # main() in-process configures structlog onto this test's captured stderr, which closes after it.
-    import structlog
-
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
 def _creds() -> dict[str, Credentials]:
     return load_credentials(["binance"], environ=ENV, redactor=Redactor())
 
