@@ -61,13 +61,25 @@ class SignalGate:
         self._held = 0
         self._deferred = False
         self._previous: dict[int, Any] = {}
+        self._unraisable: Any = None
 
     def install(self) -> SignalGate:
         """Install the start-up handlers (main thread only; elsewhere this does nothing) and return self."""
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self.handle)
+            self._unraisable = sys.unraisablehook
+            sys.unraisablehook = self._lost_abort
         return self
+
+    def _lost_abort(self, unraisable: Any) -> None:
+        # A signal that lands in code whose exceptions Python ignores (a weakref callback while a module
+        # imports, a __del__) loses its abort: Python would print it as "Exception ignored" with a
+        # traceback. The signal stays remembered (``_abort`` armed the gate), so the node stops on it as
+        # soon as it runs, gracefully: nothing to print.
+        if isinstance(unraisable.exc_value, StartupAborted):
+            return
+        (self._unraisable or sys.__unraisablehook__)(unraisable)
 
     def handle(self, signum: int, frame: Any) -> None:
         """Remember the signal; during start-up, abort (at the end of a ``held`` section if in one)."""
@@ -99,6 +111,9 @@ class SignalGate:
         """Put back the handlers ``install`` replaced."""
         restore_signals(self._previous)
         self._previous = {}
+        if self._unraisable is not None and sys.unraisablehook == self._lost_abort:
+            sys.unraisablehook = self._unraisable
+        self._unraisable = None
 
     def _abort(self) -> None:
         # Abort once: a second signal while the first abort unwinds is only remembered.
