@@ -114,18 +114,25 @@ def build_catalog(directory: Path, bars: int) -> Path:
     return catalog
 
 
-def config_text(catalog: Path, bars: int, venue: str, spot: str, perp: str) -> str:
-    quote, hours = VENUES[venue]
+def _header(name: str, catalog: Path, bars: int) -> str:
+    # The run window (from the first settlement to the last bar) and the data every run reads.
     end = START + timedelta(minutes=minutes_of(bars))
     return f"""
-name = "scale-{venue}-{spot}"
+name = "{name}"
 start = {(START + timedelta(hours=8)).isoformat().replace("+00:00", "Z")}
 end = {end.isoformat().replace("+00:00", "Z")}
 [data]
 catalog = "{catalog}"
 bar_spec = "1-MINUTE-LAST-EXTERNAL"
 mark_prices = true
-funding = true
+funding = true"""
+
+
+def config_text(catalog: Path, bars: int, venue: str, spot: str, perp: str) -> str:
+    quote, hours = VENUES[venue]
+    return (
+        _header(f"scale-{venue}-{spot}", catalog, bars)
+        + f"""
 [[venues]]
 name = "{venue}"
 instruments = ["{spot}", "{perp}"]
@@ -155,13 +162,13 @@ max_drawdown_pct = 30
 max_price_age_secs = 600
 max_funding_age_secs = {hours * 3600 + 900}
 """
+    )
 
 
 def single_config_text(catalog: Path, bars: int) -> str:
     """Return one run config over every pair's instruments (3 venues x 6) with ``Floor``: the memory of one big run."""
     from engine.loading import instrument_id_for
 
-    end = START + timedelta(minutes=minutes_of(bars))
     spots = [str(instrument_id_for(venue, spot)) for venue, spot, _ in pairs()]
     perp_ids = [str(instrument_id_for(venue, perp)) for venue, _, perp in pairs()]
     bar_types = ", ".join(f'"{i}-1-MINUTE-LAST-EXTERNAL"' for i in [*spots, *perp_ids])
@@ -177,15 +184,9 @@ funding_interval = "{hours}h"
 """
         for venue, (quote, hours) in VENUES.items()
     )
-    return f"""
-name = "scale-single-config"
-start = {(START + timedelta(hours=8)).isoformat().replace("+00:00", "Z")}
-end = {end.isoformat().replace("+00:00", "Z")}
-[data]
-catalog = "{catalog}"
-bar_spec = "1-MINUTE-LAST-EXTERNAL"
-mark_prices = true
-funding = true
+    return (
+        _header("scale-single-config", catalog, bars)
+        + f"""
 {venues}
 [strategy]
 path = "benchmarks.scale:Floor"
@@ -193,6 +194,7 @@ path = "benchmarks.scale:Floor"
 bar_types = [{bar_types}]
 perps = [{perps}]
 """
+    )
 
 
 def configs(catalog: Path, bars: int) -> list[Any]:
