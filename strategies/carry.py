@@ -329,7 +329,7 @@ class TwoLegCarry(RiskManagedStrategy):
         self.books = {instrument_id: FundingBook(clocks.get(str(instrument_id))) for instrument_id in funding_legs}
         for instrument_id, book in self.books.items():
             book.seed(config.funding_seed.get(str(instrument_id), []))
-        self.bar_ts: dict[InstrumentId, int] = {}
+        self.bar_ts: dict[str, int] = {}  # instrument id text -> bar slot of its last close
         self.direction = 0
         self.entered_ns = 0
         self.decided_ns = 0  # close of the last decision taken (a restart completes it, never re-takes it)
@@ -341,9 +341,11 @@ class TwoLegCarry(RiskManagedStrategy):
         self._balanced: tuple[Decimal, int] | None = None
         self._cost = config.cost
         self._interval_ns = config.bar_interval_ns
+        self._half_interval_ns = config.bar_interval_ns // 2
         self._max_holding_secs = config.max_holding_hours * 3600
         self._book_list = list(self.books.values())
-        self._other_leg = {legs[0]: legs[1], legs[1]: legs[0]}
+        self._other_leg = {legs[0].value: legs[1].value, legs[1].value: legs[0].value}
+        self._first_leg = legs[0].value
         self._steady: tuple[Decimal | None, int] | None = None  # (signal, direction) of the last step that held
         # Until when (clock ns, bar slot ns) and within which closes a decision changes nothing but its count.
         self._quiet: tuple[QuietWindow, int] | None = None
@@ -374,18 +376,20 @@ class TwoLegCarry(RiskManagedStrategy):
         self.observe_funding(funding_rate.instrument_id, funding_rate.ts_event, funding_rate.next_funding_ns)
 
     def on_mark_price(self, mark_price: MarkPriceUpdate) -> None:
-        self.observe_mark(mark_price.instrument_id, mark_price.ts_event)
+        self.observe_mark(mark_price.instrument_id.value, mark_price.ts_event)
 
     def on_bar(self, bar: Bar) -> None:
-        instrument_id = bar.bar_type.instrument_id
-        self.observe_bar_close(instrument_id, bar.close, bar.ts_event)
-        interval = self._interval_ns
-        ts_ns = (bar.ts_event + interval // 2) // interval * interval  # the close of the bar's slot
-        if self.sizing_closes is not None and instrument_id == self.legs[0]:
-            self.sizing_closes.append(bar.close.as_decimal())
+        # Keyed by the id's text: a str hashes in Python (every bar of a run passes here).
+        instrument = bar.bar_type.instrument_id.value
+        close, ts_event = bar.close, bar.ts_event
+        self.observe_bar_close(instrument, close, ts_event)
+        shifted = ts_event + self._half_interval_ns
+        ts_ns = shifted - shifted % self._interval_ns  # the close of the bar's slot
+        if self.sizing_closes is not None and instrument == self._first_leg:
+            self.sizing_closes.append(close.as_decimal())
         bar_ts = self.bar_ts
-        bar_ts[instrument_id] = ts_ns
-        other = self._other_leg.get(instrument_id)
+        bar_ts[instrument] = ts_ns
+        other = self._other_leg.get(instrument)
         if other is not None and bar_ts.get(other) == ts_ns:
             self.decide(ts_ns)
 
@@ -569,7 +573,7 @@ class TwoLegCarry(RiskManagedStrategy):
             "decisions": self.decisions,
             "max_drift": str(self.max_drift),
             "last_signal": None if self.last_signal is None else str(self.last_signal),
-            "bar_ts": {str(i): ts for i, ts in self.bar_ts.items()},
+            "bar_ts": dict(self.bar_ts),
             "books": {
                 str(i): {
                     "announced": [[t, str(rate), interval] for t, (rate, interval) in sorted(book.announced.items())],
@@ -606,7 +610,7 @@ class TwoLegCarry(RiskManagedStrategy):
         self.max_drift = state_decimal(document, key, "max_drift")
         self.last_signal = state_decimal(document, key, "last_signal", optional=True)
         bar_ts = state_field(document, key, "bar_ts", dict)
-        self.bar_ts = {InstrumentId.from_str(i): int(ts) for i, ts in bar_ts.items()}
+        self.bar_ts = {str(InstrumentId.from_str(i)): int(ts) for i, ts in bar_ts.items()}
         books = state_field(document, key, "books", dict)
         for instrument_id, book in self.books.items():
             saved = books.get(str(instrument_id))

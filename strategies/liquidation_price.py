@@ -412,20 +412,35 @@ class LiquidationGuard:
         return worst is None or price < worst or (edge is not None and price <= edge)
 
     def quiet_bounds(self, instrument_id: str) -> tuple[float, float] | None:
-        """Return the closed interval of float prices for which ``screen`` is False (None: no price is).
+        """Return the closed interval of float prices at which ``screen`` flags no trigger (None: not observed yet).
 
-        A decision whose price lies inside needs neither ``observe`` nor an exact price for this leg; an
-        instrument the guard does not watch is quiet at every price.
+        A decision whose price lies inside can reach no trigger on this leg: ``screen`` flags it only as a
+        possible new worst price, which ``observe`` then records. An instrument the guard does not watch
+        is quiet at every price.
         """
         watch = self.watches.get(instrument_id)
         if watch is None:
             return -math.inf, math.inf
-        worst, edge = watch.worst_float, _screen_edge(watch)
-        if worst is None:
+        if watch.worst_float is None:
             return None
+        edge = _screen_edge(watch)
+        if edge is None:
+            return -math.inf, math.inf
         if watch.side < 0:
-            return -math.inf, worst if edge is None else min(worst, math.nextafter(edge, -math.inf))
-        return (worst if edge is None else max(worst, math.nextafter(edge, math.inf))), math.inf
+            return -math.inf, math.nextafter(edge, -math.inf)
+        return math.nextafter(edge, math.inf), math.inf
+
+    def worst_bounds(self, instrument_id: str) -> tuple[float, float]:
+        """Return the closed interval of float prices that ``screen`` flags as no new worst price.
+
+        Every price is, for a leg not watched or not observed yet (``quiet_bounds`` is None for the latter).
+        """
+        watch = self.watches.get(instrument_id)
+        if watch is None or watch.worst_float is None:
+            return -math.inf, math.inf
+        if watch.side < 0:
+            return -math.inf, watch.worst_float
+        return watch.worst_float, math.inf
 
     def distances_pct(self, prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
         """Return each open leg's liquidation distance at ``prices``, in percent of the price."""

@@ -57,8 +57,6 @@ FUNDING_BOOKED_TOPIC = "carrylab.funding.booked"
 NS_PER_SECOND = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 USD_LIKE = ("USD", "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI")
-# How much an equity estimate's error bound may grow, per unit of its move, inside ``RiskGate.noop_margin``.
-NOOP_ERROR_GROWTH = 1e-3
 
 Control = Literal[
     "order",
@@ -419,12 +417,12 @@ class RiskGate:
             if self.halted_until_ns is not None and now_ns >= self.halted_until_ns:
                 decisions.append(Decision(True, "daily_loss", f"new UTC day: resuming after {self.halted_reason}"))
                 self.halted_reason, self.halted_until_ns = None, None
-        self.peak_equity = equity if self.peak_equity is None else max(self.peak_equity, equity)
+        peak = self.track_peak(equity)
         limit = self.limits.max_drawdown_pct
-        if limit is not None and self.peak_equity > 0 and (self.halted_until_ns is not None or not self.halted):
-            drawdown = (self.peak_equity - equity) / self.peak_equity * 100
+        if limit is not None and peak > 0 and (self.halted_until_ns is not None or not self.halted):
+            drawdown = (peak - equity) / peak * 100
             if drawdown >= limit:
-                reason = f"drawdown {drawdown:.2f}% from peak {self.peak_equity:.2f} >= {limit}%"
+                reason = f"drawdown {drawdown:.2f}% from peak {peak:.2f} >= {limit}%"
                 self.halted_reason, self.halted_until_ns = reason, None
                 decisions.append(Decision(False, "drawdown", reason, drawdown, limit))
                 return decisions
@@ -444,47 +442,35 @@ class RiskGate:
         estimate's error): True only when the update cannot start a day, raise the peak or reach a
         limit, so skipping it leaves every decision and every saved value as they were.
         """
-        peak = self.peak_equity
-        if peak is None or now_ns // NS_PER_DAY != self.day:
-            return False
-        peak_value, day_start, drawdown_pct, loss_limit = self._float_terms(peak)
-        # Floats of the Decimal peak and limits are off by ~1e-16 of their size: widen by far more.
-        slack = error + 1e-9 * (abs(equity) + abs(peak_value))
-        if equity + slack >= peak_value:
-            return False
-        low = equity - slack
-        if drawdown_pct is not None and peak_value > 0 and (self.halted_until_ns is not None or not self.halted):
-            if (peak_value - low) * 100 >= drawdown_pct * peak_value * (1 - 1e-9):
-                return False
-        if loss_limit is not None and not self.halted and day_start is not None:
-            if day_start - low >= loss_limit - slack:
-                return False
-        return True
+        return self.screen_equity(now_ns, equity, error) == "unchanged"
 
-    def noop_margin(self, now_ns: int, equity: float, error: float) -> float:
-        """Return how far the estimate may move with ``update_is_noop`` staying True; 0 when it may not hold here.
+    def screen_equity(self, now_ns: int, equity: float, error: float) -> Literal["update", "peak", "unchanged"]:
+        """Return what ``update_equity(now_ns, e)`` may do for some ``e`` within ``equity +- error``.
 
-        For a margin ``m > 0``: ``update_is_noop(now_ns, e, r)`` is True for every ``e`` within ``equity +- m``
-        and every error bound ``r`` up to ``error + m x NOOP_ERROR_GROWTH`` (the error bound of an estimate
-        grows with its prices). ``m`` is the room left to the nearest of the screen's thresholds once both
-        moves are counted, less 1e-12 of the magnitudes (the floats' rounding is ~1e-15 of them).
+        ``"update"``: it may start a day, halt or resume (the caller must run it); ``"peak"``: at most
+        raise the peak (``track_peak`` with the exact equity is then all it would do); ``"unchanged"``:
+        nothing. Floats of the Decimal peak, day start and limits are off by ~1e-16 of their size: the
+        thresholds are widened by 1e-9 of the magnitudes.
         """
         peak = self.peak_equity
         if peak is None or now_ns // NS_PER_DAY != self.day:
-            return 0.0
+            return "update"
         peak_value, day_start, drawdown_pct, loss_limit = self._float_terms(peak)
         slack = error + 1e-9 * (abs(equity) + abs(peak_value))
-        # With e and r moved by m and m x g, the slack grows by at most m x (g + 1e-9): each room R below
-        # stays positive while m x (1 + k x (g + 1e-9)) < R, k the times the condition counts the slack.
-        room = peak_value - equity - slack
-        scale = abs(peak_value) + abs(equity) + error
+        low = equity - slack
+        # A new peak cannot breach the drawdown (0 % from itself); a lower equity is measured from this peak.
         if drawdown_pct is not None and peak_value > 0 and (self.halted_until_ns is not None or not self.halted):
-            room = min(room, drawdown_pct * peak_value * (1 - 1e-9) / 100 - (peak_value - equity + slack))
+            if (peak_value - low) * 100 >= drawdown_pct * peak_value * (1 - 1e-9):
+                return "update"
         if loss_limit is not None and not self.halted and day_start is not None:
-            room = min(room, loss_limit - day_start + equity - 2 * slack)
-            scale += abs(day_start) + abs(loss_limit)
-        margin = (room - 1e-12 * scale) / (1 + 2 * (NOOP_ERROR_GROWTH + 1e-9))
-        return margin if margin > 0 else 0.0
+            if day_start - low >= loss_limit - slack:
+                return "update"
+        return "peak" if equity + slack >= peak_value else "unchanged"
+
+    def track_peak(self, equity: Decimal) -> Decimal:
+        """Raise the peak to ``equity`` if it is higher (all ``screen_equity``'s ``"peak"`` allows); return the peak."""
+        peak = self.peak_equity = equity if self.peak_equity is None else max(self.peak_equity, equity)
+        return peak
 
     def _float_terms(self, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
         known = self._floats
@@ -534,9 +520,9 @@ def estimate_equity(base: float, terms: Sequence[EstimateTerm], prices: Sequence
     return total, 1e-9 * size + 1e-9
 
 
-@dataclass(slots=True)  # not frozen: built on most decisions that are not quiet, and never changed
+@dataclass(slots=True)  # worst_bounds change as a window tracks new worst prices
 class QuietWindow:
-    """Decisions that change nothing in the breakers (``RiskManagedStrategy.quiet_window``).
+    """Decisions that change no breaker, only a peak or a worst price (``RiskManagedStrategy.quiet_window``).
 
     Attributes
     ----------
@@ -546,23 +532,24 @@ class QuietWindow:
         The strategy's holdings, balances and events versions when it was built.
     instruments : tuple[InstrumentId, ...]
         The instruments whose bar closes the window depends on (the open positions').
-    price_bounds : tuple[tuple[float, float], ...]
-        Per instrument, the lowest and highest float of its close inside the window.
+    price_bounds : tuple[tuple[str, float, float], ...]
+        Per instrument, its id's text and the lowest and highest float of its close at which no
+        liquidation trigger is near.
+    worst_bounds : list[tuple[float, float]]
+        Per instrument, the floats of its close that are no new worst price (``LiquidationGuard.worst_bounds``).
     terms : tuple[EstimateTerm, ...], optional
         Per instrument, its ``estimate_equity`` term; None when the equity does not depend on prices (flat).
     base : float
         The balances of ``estimate_equity``.
-    equity_bounds : tuple[float, float, float]
-        Lowest and highest estimate and largest error bound inside the window (``RiskGate.noop_margin``).
     """
 
     until_ns: int
     versions: tuple[int, int, int]
     instruments: tuple[InstrumentId, ...]
-    price_bounds: tuple[tuple[float, float], ...]
+    price_bounds: tuple[tuple[str, float, float], ...]
+    worst_bounds: list[tuple[float, float]]
     terms: tuple[EstimateTerm, ...] | None
     base: float = 0.0
-    equity_bounds: tuple[float, float, float] = (-math.inf, math.inf, math.inf)
 
 
 class RiskManagedStrategy(Strategy):  # type: ignore[misc]
@@ -579,8 +566,9 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self.risk_events: list[RiskEvent] = []
         self._last_price: dict[InstrumentId, Decimal] = {}
         # Bar closes not converted to Decimal yet: most bars change no decision, so ``last_price``
-        # converts only when read.
-        self._closes: dict[InstrumentId, Any] = {}
+        # converts only when read. Keyed by the instrument id's text (``InstrumentId.value``), as
+        # ``_seen`` is: a str hashes in Python, an InstrumentId calls into Rust for every lookup.
+        self._closes: dict[str, Any] = {}
         self.pending: dict[str, tuple[InstrumentId, Decimal]] = {}
         self.open_prices = OpenPrices()
         self.risk_instruments: list[InstrumentId] = []
@@ -604,7 +592,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self._estimate_base: tuple[int, float] = (-1, 0.0)
         self._ids: dict[InstrumentId, str] = {}
         # Price times seen since the gate last looked (``_sync_prices``): a bar or mark is one dict store.
-        self._seen: dict[InstrumentId, int] = {}
+        self._seen: dict[str, int] = {}
+        self._instrument_ids: dict[str, InstrumentId] = {}  # text -> id of the instruments with a close
         # Bumped whenever ``holding`` may change (a fill, a position event, an order sent or lost).
         self.holdings_version = 0
         # Bumped by what else ends a ``quiet_window``: a funding update, a paper funding booking, a restore.
@@ -622,8 +611,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
     def last_price(self) -> dict[InstrumentId, Decimal]:
         """The last bar close of each instrument (the price orders fill at, and the exposure price)."""
         if self._closes:
-            prices = self._last_price
-            for instrument_id, close in self._closes.items():
+            prices, ids = self._last_price, self._instrument_ids
+            for text, close in self._closes.items():
+                instrument_id = ids.get(text)
+                if instrument_id is None:
+                    instrument_id = ids[text] = InstrumentId.from_str(text)
                 prices[instrument_id] = close.as_decimal()
             self._closes.clear()
         return self._last_price
@@ -649,25 +641,24 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def observe_bar(self, instrument_id: InstrumentId, close: Decimal, ts_ns: int) -> None:
         """Record a bar close (the price orders fill at, and the exposure price)."""
-        self._closes.pop(instrument_id, None)
+        text = self._id_text(instrument_id)
+        self._closes.pop(text, None)
         self._last_price[instrument_id] = close
-        self._observe_price(instrument_id, ts_ns)
+        self.observe_mark(text, ts_ns)
 
-    def observe_bar_close(self, instrument_id: InstrumentId, close: Any, ts_ns: int) -> None:
-        """Record a bar close given as a Nautilus ``Price``, converted to ``Decimal`` only when read."""
-        self._closes[instrument_id] = close
-        seen = self._seen
-        if seen.get(instrument_id, ts_ns) <= ts_ns:
-            seen[instrument_id] = ts_ns
+    def observe_bar_close(self, instrument: str, close: Any, ts_ns: int) -> None:
+        """Record a bar close given as a Nautilus ``Price``, converted to ``Decimal`` only when read.
 
-    def _observe_price(self, instrument_id: InstrumentId, ts_ns: int) -> None:
+        ``instrument`` is the instrument id's text (``bar.bar_type.instrument_id.value``).
+        """
+        self._closes[instrument] = close
         seen = self._seen
-        if seen.get(instrument_id, ts_ns) <= ts_ns:
-            seen[instrument_id] = ts_ns
+        if seen.get(instrument, ts_ns) <= ts_ns:
+            seen[instrument] = ts_ns
 
     def _sync_prices(self) -> None:
-        for instrument_id, ts_ns in self._seen.items():
-            self.gate.observe_price(self._id_text(instrument_id), ts_ns)
+        for text, ts_ns in self._seen.items():
+            self.gate.observe_price(text, ts_ns)
         self._seen.clear()
 
     def _id_text(self, instrument_id: InstrumentId) -> str:
@@ -676,11 +667,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             text = self._ids[instrument_id] = str(instrument_id)
         return text
 
-    def observe_mark(self, instrument_id: InstrumentId, ts_ns: int) -> None:
-        """Record that a mark price arrived (it keeps the price fresh)."""
+    def observe_mark(self, instrument: str, ts_ns: int) -> None:
+        """Record that a price of ``instrument`` (the id's text) arrived at ``ts_ns``: a mark keeps the price fresh."""
         seen = self._seen
-        if seen.get(instrument_id, ts_ns) <= ts_ns:
-            seen[instrument_id] = ts_ns
+        if seen.get(instrument, ts_ns) <= ts_ns:
+            seen[instrument] = ts_ns
 
     def observe_funding(self, instrument_id: InstrumentId, ts_ns: int, next_funding_ns: int | None = None) -> None:
         """Record that a funding update arrived (and when it settles, which moves the balance)."""
@@ -782,7 +773,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         closes, prices = self._closes, self._last_price
         floats: list[float | None] = []
         for instrument_id in ids:
-            close = closes.get(instrument_id)
+            close = closes.get(self._id_text(instrument_id))
             if close is not None:
                 floats.append(close.as_double())
             else:
@@ -802,46 +793,39 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         return self._estimate_terms[1], self._estimate_terms[2]
 
     def quiet_window(self, *, before_ns: int | None = None) -> QuietWindow | None:
-        """Return when and at which prices ``check_equity`` and ``check_liquidation`` would change nothing.
+        """Return when and at which prices ``check_equity`` and ``check_liquidation`` would change nothing but extremes.
 
         Called after a decision ran both: a later decision for which ``is_quiet`` holds (same UTC day,
         no funding settlement, update, fill, order or balance since, the equity estimate far from every
-        breaker threshold by ``RiskGate.noop_margin``, no leg a new worst or near its trigger by
-        ``LiquidationGuard.quiet_bounds``) would find nothing to update, so it may skip them. None when no
-        such window is known (halted, at an equity peak, a leg's close not seen, ...). ``before_ns``
-        ends the window earlier (the caller's own next change, such as a funding book's settlement).
+        breaker threshold by ``RiskGate.screen_equity``, no leg near its liquidation trigger by
+        ``LiquidationGuard.quiet_bounds``) would find nothing to update but a new peak equity or a new
+        worst price, which ``is_quiet`` tracks exactly. None when no such window is known (halted, a leg's
+        close not seen, ...). ``before_ns`` ends the window earlier (the caller's own next change, such
+        as a funding book's settlement).
         """
-        gate = self.gate
-        if gate.halted or self._balances is None:
+        if self.gate.halted or self._balances is None:
             return None
         now = self.clock.timestamp_ns()
-        day = now // NS_PER_DAY
-        until = (day + 1) * NS_PER_DAY
+        until = (now // NS_PER_DAY + 1) * NS_PER_DAY
         for settles in (self._next_settlement_ns, before_ns):
             if settles is not None:
                 until = min(until, settles)
         ids, terms = self._estimate_inputs()
-        prices = self._estimate_prices(ids)
-        if now >= until or None in prices:
+        if now >= until or None in self._estimate_prices(ids):
             return None
         bounds = self._liquidation_bounds(ids)
         if bounds is None:
             return None
-        versions = self._versions()
-        if self._flat_key == (day, self._balances_version, gate.halted_reason, gate.halted_until_ns):
-            return QuietWindow(until, versions, tuple(ids), bounds, None)  # flat: check_equity returns at once
-        base = self._estimate_base[1]
-        equity, error = estimate_equity(base, terms, prices)
-        margin = gate.noop_margin(now, equity, error)
-        if margin <= 0:
-            return None
-        growth = error + margin * NOOP_ERROR_GROWTH
-        return QuietWindow(
-            until, versions, tuple(ids), bounds, tuple(terms), base, (equity - margin, equity + margin, growth)
-        )
+        versions, gate, guard = self._versions(), self.gate, self.liquidation
+        texts = [self._id_text(i) for i in ids]
+        worst = [guard.worst_bounds(text) for text in texts]
+        closes = tuple((text, low, high) for text, (low, high) in zip(texts, bounds, strict=True))
+        if self._flat_key == (now // NS_PER_DAY, self._balances_version, gate.halted_reason, gate.halted_until_ns):
+            return QuietWindow(until, versions, tuple(ids), closes, worst, None)  # flat: check_equity returns at once
+        return QuietWindow(until, versions, tuple(ids), closes, worst, tuple(terms), self._estimate_base[1])
 
     def _liquidation_bounds(self, ids: Sequence[InstrumentId]) -> tuple[tuple[float, float], ...] | None:
-        # Per open position, the closes at which check_liquidation observes nothing; None if it would refresh.
+        # Per open position, the closes at which check_liquidation crosses no trigger; None if it would refresh.
         guard = self.liquidation
         unbounded = (-math.inf, math.inf)
         if not guard.tiers:
@@ -859,24 +843,65 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         return tuple(bounds)
 
     def is_quiet(self, window: QuietWindow) -> bool:
-        """Return whether a decision now lies inside ``window`` (``quiet_window``): nothing to check or record."""
-        if self.clock.timestamp_ns() >= window.until_ns or window.versions != self._versions():
+        """Return whether a decision now lies inside ``window`` (``quiet_window``): nothing to check or record.
+
+        A new worst price of a watched leg and a new peak equity are tracked here, exactly as
+        ``check_liquidation`` and ``check_equity`` would (the exact price, the exact equity).
+        """
+        now = self.clock.timestamp_ns()
+        if now >= window.until_ns or window.versions != (
+            self.holdings_version,
+            self._balances_version,
+            self._events_version,
+        ):
             return False
         closes = self._closes
         prices = []
-        for instrument_id, (low, high) in zip(window.instruments, window.price_bounds, strict=True):
-            close = closes.get(instrument_id)
+        for text, low, high in window.price_bounds:
+            close = closes.get(text)
             if close is None:
                 return False
             price = close.as_double()
             if not low <= price <= high:
                 return False
             prices.append(price)
-        if window.terms is None:
-            return True
-        equity, error = estimate_equity(window.base, window.terms, prices)
-        low, high, largest_error = window.equity_bounds
-        return low <= equity <= high and error <= largest_error
+        screened = "unchanged"
+        if window.terms is not None:
+            equity, error = estimate_equity(window.base, window.terms, prices)
+            screened = self.gate.screen_equity(now, equity, error)
+            if screened == "update":
+                return False
+        # No breaker can trip now, so the full decision would reach check_liquidation: observing here is the same.
+        if not self._track_worst(window, prices):
+            return False
+        if screened == "peak":
+            self.gate.track_peak(sum(self.equity_by_venue().values(), Decimal(0)))
+        return True
+
+    def _track_worst(self, window: QuietWindow, prices: Sequence[float]) -> bool:
+        # Observe each leg whose close may be a new worst price; False if one crossed its trigger.
+        worst = window.worst_bounds
+        for index, (low, high) in enumerate(worst):
+            if not low <= prices[index] <= high:
+                instrument_id = window.instruments[index]
+                text = self._id_text(instrument_id)
+                if self._observe_worst([(instrument_id, text)]):
+                    return False
+                worst[index] = self.liquidation.worst_bounds(text)
+        return True
+
+    def _observe_worst(self, legs: Sequence[tuple[InstrumentId, str]]) -> list[str]:
+        # check_liquidation's observation: the exact close of each leg the float screen flags; the legs crossed.
+        guard, closes, last = self.liquidation, self._closes, self._last_price
+        exact: dict[str, Decimal] = {}
+        for instrument_id, text in legs:
+            close = closes.get(text)
+            if close is not None:
+                if guard.screen(text, close.as_double()):
+                    exact[text] = close.as_decimal()
+            elif instrument_id in last and guard.screen(text, float(last[instrument_id])):
+                exact[text] = last[instrument_id]
+        return guard.observe(exact) if exact else []
 
     def _versions(self) -> tuple[int, int, int]:
         return self.holdings_version, self._balances_version, self._events_version
@@ -1053,16 +1078,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
                 guard.refresh(Book([], {}, {}))
             return
         self._refresh_liquidation()
-        closes, last = self._closes, self._last_price
-        exact: dict[str, Decimal] = {}
-        for instrument_id, text in self._liquidation_ids:
-            close = closes.get(instrument_id)
-            if close is not None:
-                if guard.screen(text, close.as_double()):
-                    exact[text] = close.as_decimal()
-            elif instrument_id in last and guard.screen(text, float(last[instrument_id])):
-                exact[text] = last[instrument_id]
-        crossed = guard.observe(exact) if exact else []
+        crossed = self._observe_worst(self._liquidation_ids)
         if not crossed:
             return
         book = Book(self._legs(), self._venue_balances(), self._leg_prices())

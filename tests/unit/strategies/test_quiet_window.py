@@ -1,5 +1,5 @@
-"""The quiet window of a decision: ``RiskGate.noop_margin`` and ``LiquidationGuard.quiet_bounds`` must never
-let a decision skip an update or an observation the exact path would make."""
+"""The quiet window of a decision: ``RiskGate.screen_equity`` and ``LiquidationGuard.quiet_bounds`` /
+``worst_bounds`` must never let a decision skip an update or an observation the exact path would make."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from strategies.liquidation_price import Book, LiquidationGuard, OpenLeg, flat_tiers
-from strategies.risk import NOOP_ERROR_GROWTH, NS_PER_DAY, RiskGate, RiskLimits, estimate_equity, estimate_term
+from strategies.risk import NS_PER_DAY, RiskGate, RiskLimits
 
 D = Decimal
 DAY = 19_723  # 2024-01-01
@@ -30,83 +30,62 @@ def _state(gate: RiskGate) -> tuple[object, ...]:
     return (gate.day, gate.day_start_equity, gate.peak_equity, gate.halted_reason, gate.halted_until_ns)
 
 
-def test_margin_is_the_room_to_the_nearest_threshold() -> None:
-    # Peak 100,000, the day began at 99,000; limits 10 % (90,000) and 500 (98,500). An estimate of 99,500
-    # with error 0.01 has slack s = 0.01 + 1e-9 x (99,500 + 100,000) = 0.0101995. Rooms: to the peak
-    # 100,000 - 99,500 - s = 499.9898; to the loss limit 500 - 99,000 + 99,500 - 2s = 999.98; to the
-    # drawdown 10,000 x (1 - 1e-9) - (500 + s) = 9,499.99. The peak is nearest: the margin is
-    # (499.9898 - 1e-12 x ~4e5) / (1 + 2 x (0.001 + 1e-9)), the 1e-12 term below the tolerance.
+def test_the_screen_names_what_an_update_may_do() -> None:
+    # Peak 100,000, the day began at 99,000; limits 10 % (90,000) and 500 (98,500). An estimate with error
+    # 0.01 has slack s = 0.01 + 1e-9 x (|equity| + 100,000) ~ 0.0102: 99,500 is far from all three; 100,000
+    # and above may raise the peak (and nothing else: a new peak is 0 % from itself, above the day start);
+    # 98,500 is on the daily loss limit, 90,000 on the drawdown, and a new UTC day resets the day start.
     gate = _gate(D(100_000), D(99_000), drawdown_pct=D(10), loss_limit=D(500))
-    margin = gate.noop_margin(NOON, 99_500.0, 0.01)
-    assert math.isclose(margin, (500 - 0.0101995) / (1 + 2 * (NOOP_ERROR_GROWTH + 1e-9)), rel_tol=1e-9)
-    assert gate.update_is_noop(NOON, 99_500.0 + margin, 0.01 + margin * NOOP_ERROR_GROWTH)
-    assert not gate.update_is_noop(NOON, 99_500.0 + 500, 0.01)  # the peak itself
-
-
-def test_no_margin_at_a_peak_on_a_new_day_or_before_any_equity() -> None:
-    gate = _gate(D(100_000), D(99_000), drawdown_pct=D(10), loss_limit=D(500))
-    assert gate.noop_margin(NOON, 100_000.0, 0.01) == 0.0
-    assert gate.noop_margin(NOON + NS_PER_DAY, 99_500.0, 0.01) == 0.0
-    assert gate.noop_margin(NOON, 98_500.0, 0.01) == 0.0  # on the daily loss limit
-    assert RiskGate(RiskLimits()).noop_margin(NOON, 1.0, 0.0) == 0.0
+    assert gate.screen_equity(NOON, 99_500.0, 0.01) == "unchanged"
+    assert gate.screen_equity(NOON, 99_999.97, 0.01) == "unchanged"
+    assert gate.screen_equity(NOON, 99_999.995, 0.01) == "peak"  # within the error of the peak
+    assert gate.screen_equity(NOON, 100_500.0, 0.01) == "peak"
+    assert gate.screen_equity(NOON, 98_500.0, 0.01) == "update"
+    assert gate.screen_equity(NOON, 98_500.015, 0.01) == "update"  # within twice the slack of it
+    assert gate.screen_equity(NOON + NS_PER_DAY, 99_500.0, 0.01) == "update"
+    drawdown = _gate(D(100_000), D(99_000), drawdown_pct=D(10), loss_limit=D(100_000))
+    assert drawdown.screen_equity(NOON, 90_000.005, 0.01) == "update"
+    assert RiskGate(RiskLimits()).screen_equity(NOON, 1.0, 0.0) == "update"  # no equity seen yet
+    assert gate.update_is_noop(NOON, 99_500.0, 0.01)
+    assert not gate.update_is_noop(NOON, 100_500.0, 0.01)
 
 
 @settings(max_examples=400, deadline=None)
 @given(
     peak=st.decimals(min_value=D(1), max_value=D(10_000_000), places=6),
     day_start_below_peak=st.decimals(min_value=D(0), max_value=D(100_000), places=6),
-    below_peak=st.decimals(min_value=D(0), max_value=D(200_000), places=6),
+    move=st.decimals(min_value=D(-200_000), max_value=D(200_000), places=6),
     error=st.decimals(min_value=D(0), max_value=D(10), places=6),
     drawdown_pct=st.decimals(min_value=D("0.01"), max_value=D(50), places=2),
     loss_limit=st.decimals(min_value=D("0.01"), max_value=D(100_000), places=2),
-    where=st.floats(min_value=-1.0, max_value=1.0),
 )
-@example(D(100_000), D(1_000), D("0.0303"), D("0.01"), D(10), D(500), 1.0)  # just below the peak
-@example(D(100_000), D(1_000), D("500.03"), D("0.01"), D(10), D(500), -1.0)  # just above the loss limit
-def test_inside_the_margin_every_update_is_a_noop(
+@example(D(100_000), D(1_000), D("-0.0303"), D("0.01"), D(10), D(500))  # just below the peak
+@example(D(100_000), D(1_000), D("0.0001"), D("0.01"), D(10), D(500))  # just above it
+@example(D(100_000), D(1_000), D("-500.03"), D("0.01"), D(10), D(500))  # just above the loss limit
+@example(D(100_000), D(99_000), D("-10000.03"), D("0.01"), D(10), D(100_000))  # just above the drawdown
+def test_what_the_screen_allows_is_all_the_exact_update_does(
     peak: Decimal,
     day_start_below_peak: Decimal,
-    below_peak: Decimal,
+    move: Decimal,
     error: Decimal,
     drawdown_pct: Decimal,
     loss_limit: Decimal,
-    where: float,
 ) -> None:
+    # "unchanged": the exact update at either end of the error changes nothing; "peak": it records nothing
+    # and leaves the gate as track_peak does. Only "update" may halt, resume or start a day.
     gate = _gate(peak, max(peak - day_start_below_peak, D(0)), drawdown_pct=drawdown_pct, loss_limit=loss_limit)
     assume(not gate.halted)
-    equity = peak - below_peak
-    margin = gate.noop_margin(NOON, float(equity), float(error))
-    assume(margin > 0)
-    before = _state(gate)
-    # The ends of the window, a point inside, with the largest error the window allows.
-    for moved in (float(equity) - margin, float(equity) + margin, float(equity) + where * margin):
-        largest = float(error) + margin * NOOP_ERROR_GROWTH
-        assert gate.update_is_noop(NOON, moved, largest)
-        # And the exact update the screen stands for changes nothing at either end of that error.
-        for exact in (D(moved) - D(largest), D(moved) + D(largest)):
-            probe = copy.deepcopy(gate)
-            assert probe.update_equity(NOON, exact) == []
-            assert _state(probe) == before
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    quantities=st.lists(st.floats(min_value=-50, max_value=50, allow_nan=False), min_size=1, max_size=3),
-    opened=st.floats(min_value=1, max_value=100_000),
-    moves=st.lists(st.floats(min_value=-0.2, max_value=0.2), min_size=3, max_size=3),
-)
-def test_the_estimates_error_grows_with_its_prices_only(
-    quantities: list[float], opened: float, moves: list[float]
-) -> None:
-    # noop_margin lets the error bound grow by NOOP_ERROR_GROWTH of the equity move, is_quiet checks it:
-    # here the bound is 1e-9 of the magnitudes, |q| x p moves by |q| x |dp|, so it grows by 1e-9 of that.
-    terms = [estimate_term(q, opened) for q in quantities]
-    prices = [opened] * len(terms)
-    moved = [opened * (1 + m) for m, _ in zip(moves, terms, strict=False)]
-    _, error = estimate_equity(1_000_000.0, terms, prices)
-    _, error_after = estimate_equity(1_000_000.0, terms, moved)
-    grown = sum(abs(q) * abs(p - opened) for q, p in zip(quantities, moved, strict=True))
-    assert error_after <= error + 1e-9 * grown * (1 + 1e-9) + 1e-15
+    estimate = peak + move
+    screened = gate.screen_equity(NOON, float(estimate), float(error))
+    assume(screened != "update")
+    for exact in (estimate - error, estimate + error):
+        probe, expected = copy.deepcopy(gate), copy.deepcopy(gate)
+        assert probe.update_equity(NOON, exact) == []
+        if screened == "peak":
+            expected.track_peak(exact)
+        else:
+            assert _state(probe) == _state(gate)
+        assert _state(probe) == _state(expected)
 
 
 def _guard(side: int, *, quantity: str, entry: str, wallet: str, worst: str | None) -> LiquidationGuard:
@@ -124,15 +103,19 @@ def test_a_leg_never_observed_has_no_quiet_price_and_an_unwatched_one_every_pric
     assert guard.quiet_bounds("BTCUSDT.BINANCE") == (-math.inf, math.inf)
 
 
-def test_a_short_is_quiet_up_to_its_worst_price_below_its_trigger() -> None:
+def test_a_short_is_quiet_below_its_trigger_and_no_new_worst_up_to_its_worst_price() -> None:
     # Short 1 BTC at 40,000 on a 10,000 wallet: LP = (10,000 + 40,000) / (1 x 1.004) = 49,800.80, trigger
-    # LP / 1.15 = 43,305.04. Worst seen 41,000: quiet below it; worst 44,000: the trigger's edge binds.
+    # LP / 1.15 = 43,305.04, widened by 1e-9 towards the mark. The worst price seen bounds only new worsts.
     guard = _guard(-1, quantity="1", entry="40000", wallet="10000", worst="41000")
-    assert guard.quiet_bounds(PERP) == (-math.inf, 41_000.0)
-    tight = _guard(-1, quantity="1", entry="40000", wallet="10000", worst="44000")
-    low, high = tight.quiet_bounds(PERP) or (0.0, 0.0)
+    low, high = guard.quiet_bounds(PERP) or (0.0, 0.0)
     assert low == -math.inf
     assert math.isclose(high, float(D(50_000) / D("1.004") / D("1.15")) * (1 - 1e-9), rel_tol=1e-15)
+    assert guard.worst_bounds(PERP) == (-math.inf, 41_000.0)
+    assert _guard(1, quantity="1", entry="40000", wallet="10000", worst="39000").worst_bounds(PERP) == (
+        39_000.0,
+        math.inf,
+    )
+    assert guard.worst_bounds("BTCUSDT.BINANCE") == (-math.inf, math.inf)
 
 
 @settings(max_examples=300, deadline=None)
@@ -157,9 +140,10 @@ def test_inside_the_quiet_bounds_nothing_is_observed(
     worst = (entry * (1 + worst_move)).quantize(D("0.01"))
     assume(worst > 0)
     guard = _guard(side, quantity=str(quantity), entry=str(entry), wallet=str(wallet), worst=str(worst))
-    bounds = guard.quiet_bounds(PERP)
-    assert bounds is not None
-    low, high = bounds
+    quiet = guard.quiet_bounds(PERP)
+    assert quiet is not None
+    no_worst = guard.worst_bounds(PERP)
+    low, high = max(quiet[0], no_worst[0]), min(quiet[1], no_worst[1])  # where the screen flags nothing
     edge = high if side < 0 else low  # the finite end: the float right at it is quiet, the next one is not
     assert not guard.screen(PERP, edge)
     assert guard.screen(PERP, math.nextafter(edge, math.inf if side < 0 else -math.inf))
@@ -169,8 +153,11 @@ def test_inside_the_quiet_bounds_nothing_is_observed(
     assume(price > 0)
     inside = low <= float(price) <= high
     assert guard.screen(PERP, float(price)) is not inside
+    watch = guard.watches[PERP]
+    kept = (watch.worst, watch.trigger)
     if inside:
-        watch = guard.watches[PERP]
-        kept = (watch.worst, watch.trigger)
         assert guard.observe({PERP: price}) == []
         assert (watch.worst, watch.trigger) == kept
+    elif quiet[0] <= float(price) <= quiet[1]:  # a new worst price, short of the trigger: recorded, not crossed
+        assert guard.observe({PERP: price}) == []
+        assert (watch.worst, watch.trigger) == (price, kept[1])
