@@ -13,7 +13,8 @@ phases are interleaved over ``--rounds`` rounds and the medians printed:
 - ``bare carry``: the same engine and data with ``strategies.spot_perp_carry:SpotPerpCarry``;
 - ``project``: ``engine.backtest.run_backtest`` end to end (catalog load, engine, ledgers, artefacts);
 - ``single_config``: ``run_backtest`` of ONE config over all 18 instruments with ``Floor`` (the do-nothing
-  strategy): the memory of one run over the whole catalog, which must not grow with ``--bars``;
+  strategy): the memory of one run over the whole catalog, which must not grow with ``--bars``; then its
+  report (``python -m reports.backtest RUN_DIR`` in a child process: wall time and that process's peak RSS);
 - ``parallel``: ``python -m engine.backtest`` on the 9 configs with ``--workers 1`` and ``--workers K``
   (wall time, reports included; peak RSS of the largest process).
 
@@ -312,11 +313,14 @@ def project_run(config: Any, out_dir: Path, chunk_bars: int | None) -> dict[str,
 def phase(name: str, directory: Path, bars: int, chunk_bars: int | None = None) -> dict[str, Any]:
     """Run one phase in this process (every pair, or the single config); return summed timings and peak RSS."""
     from engine.backtest import parse_config
+    from engine.loading import config_hash
 
     catalog = build_catalog(directory, bars)
     totals: dict[str, float] = {}
     if name == "single_config":
-        runs = [project_run(parse_config(single_config_text(catalog, bars).encode()), directory / "runs", chunk_bars)]
+        config = parse_config(single_config_text(catalog, bars).encode())
+        runs = [project_run(config, directory / "runs", chunk_bars)]
+        runs[0]["report"], runs[0]["report_peak_rss_mib"] = report_step(directory / "runs" / config_hash(config))
     elif name == "project":
         runs = [project_run(config, directory / "runs", chunk_bars) for config in configs(catalog, bars)]
     else:
@@ -340,7 +344,16 @@ def cli_wall(directory: Path, bars: int, workers: int) -> tuple[float, float]:
         paths.append(str(path))
     out = directory / f"runs-cli-{workers}"
     command = [sys.executable, "-m", "engine.backtest", *paths, "--out", str(out), "--workers", str(workers)]
-    # A wrapper process whose children are the CLI and its workers: its RUSAGE_CHILDREN is theirs alone.
+    return _children_wall_rss(command)
+
+
+def report_step(run_dir: Path) -> tuple[float, float]:
+    """Return the wall time and peak RSS (MiB) of ``python -m reports.backtest run_dir`` (the report step alone)."""
+    return _children_wall_rss([sys.executable, "-m", "reports.backtest", str(run_dir)])
+
+
+def _children_wall_rss(command: list[str]) -> tuple[float, float]:
+    # A wrapper process whose children are the command and its workers: its RUSAGE_CHILDREN is theirs alone.
     wrapper = (
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
@@ -414,6 +427,7 @@ def main() -> None:
             f"{name:<13} catalog_load {m['catalog_load']:7.2f} s  engine_run {m['engine_run']:7.2f} s "
             f"({bars / m['engine_run']:>9,.0f} bars/s)  wall {m['wall']:7.2f} s  orders {m['orders']:,.0f}  "
             f"peak RSS {m['peak_rss_mib']:,.0f} MiB"
+            + (f"; report {m['report']:.2f} s, peak RSS {m['report_peak_rss_mib']:,.0f} MiB" if "report" in m else "")
         )
     if all(name in median for name in PAIR_PHASES):
         _ratios(median)

@@ -447,11 +447,16 @@ def _split_partitions(spec: KindSpec, rows: pl.DataFrame) -> Iterator[tuple[dict
     time = spec.time_column
     names = [*spec.partition_by, "year"]
     stamps = rows[time]
-    if max(rows.select(pl.col(spec.partition_by).n_unique()).row(0)) == 1 and stamps.is_sorted():
+    *fixed_values, series, first, last = rows.select(
+        pl.col(spec.partition_by).first(),
+        pl.max_horizontal(pl.col(spec.partition_by).n_unique()).alias("_series"),
+        pl.col(time).min().dt.year().alias("_first"),
+        pl.col(time).max().dt.year().alias("_last"),
+    ).row(0)
+    if series == 1 and stamps.is_sorted():
         # One series in time order (every file of bars or rates): each year is a run of rows, found by
         # a binary search for each new year's first instant and sliced without a copy.
-        fixed = [str(value) for value in rows.select(pl.col(spec.partition_by).first()).row(0)]
-        first, last = rows.select(pl.col(time).min().dt.year(), pl.col(time).max().dt.year().alias("_last")).row(0)
+        fixed = [str(value) for value in fixed_values]
         starts = pl.Series(
             [datetime(year, 1, 1, tzinfo=UTC) for year in range(first + 1, last + 1)], dtype=stamps.dtype
         )

@@ -9,7 +9,7 @@ config without findings are unchanged). Without ``instruments`` they are read fr
 
 What an account can do on a venue:
 
-- **equity**: the venue's ``starting_balances`` in USD-like currencies (``strategies.risk.USD_LIKE``)
+- **equity**: the venue's ``starting_balances`` in USD-like currencies (``strategies.risk_limits.USD_LIKE``)
   at par; other currencies are not valued (no prices at load time);
 - **leverage**: the venue's configured ``leverage``, what Nautilus' margin check lets the account use
   (a cash account uses none: 1);
@@ -42,7 +42,7 @@ from datasets.venues import split_symbol, venue_spec
 from engine.config import RunConfig, VenueConfig, parse_money
 from engine.errors import ConfigError
 from engine.loading import instrument_id_for, instrument_ids
-from strategies.risk import USD_LIKE, RiskConfigError, RiskLimits
+from strategies.risk_limits import USD_LIKE, RiskConfigError, RiskLimits
 
 Instruments = Mapping[InstrumentId, Any]
 

@@ -149,6 +149,8 @@ class RunData:
         held = _BARS.held(self)
         if isinstance(held, pl.DataFrame):
             return held.height
+        if len(self.feed.instruments) == len(held):
+            return self.feed.bar_count  # the feed counted the same catalog rows when it checked their coverage
         return sum(int(scan.select(pl.len()).collect().item()) for scan in held.values())
 
     def bar_streams(self) -> Streams:

@@ -7,7 +7,10 @@ slippage), and per instrument the price with fills and the position held. Floats
 plotting and ratios; money in the tables is the ledger's decimal text rounded for reading.
 The renderer reads a run folder's artefacts (``stats.json`` and the ledgers' Parquet files), so the
 same page comes from a backtest, a paper or a live session, and can be re-rendered any time:
-``python -m reports.backtest RUN_DIR``. The engine calls ``render_run`` through the
+``python -m reports.backtest RUN_DIR``. The per-bar artefacts (``bars``, ``equity``) are scanned,
+never read whole: each part reads only the columns and the rows it shows (one traded instrument's
+closes, a slice of close instants), so the memory depends on the report's resolution, not on the
+bar count. The engine calls ``render_run`` through the
 ``carrylab.run_reports`` entry point after writing the artefacts; it never imports this module.
 """
 
@@ -25,11 +28,13 @@ import plotly.io as pio
 import polars as pl
 from plotly.subplots import make_subplots
 
-from reports.tearsheet import build_tearsheet, fmt
+from reports.tearsheet import build_tearsheet, fmt, instrument_closes
 from reports.tearsheet_html import exposure_figure, rolling_figure, tearsheet_html
 
 MAX_POINTS = 5_000
 MAX_FILL_MARKERS = 3_000
+EQUITY_COLUMNS = ("ts", "currency", "pnl_price", "pnl_funding", "pnl_fees", "pnl_total")
+BARS_COLUMNS = ("instrument_id", "ts", "close")
 HEADLINE = (
     "pnl_total",
     "pnl_price",
@@ -59,9 +64,15 @@ def _floats(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
-def equity_figure(equity: pl.DataFrame, starting_capital: float) -> go.Figure:
+def _summed(equity: pl.DataFrame | pl.LazyFrame, *columns: str) -> pl.DataFrame:
+    # The float PnL columns added across currencies at each close instant (one row per instant).
+    floats = pl.col(*columns).cast(pl.Float64)
+    return equity.lazy().select("ts", floats).group_by("ts").agg(pl.col(*columns).sum()).sort("ts").collect()
+
+
+def equity_figure(equity: pl.DataFrame | pl.LazyFrame, starting_capital: float) -> go.Figure:
     """Return equity (at par across currencies) and drawdown over time."""
-    summed = _floats(equity).group_by("ts").agg(pl.col("pnl_total").sum()).sort("ts")
+    summed = _summed(equity, "pnl_total")
     summed = summed.with_columns(equity=pl.col("pnl_total") + starting_capital)
     summed = summed.with_columns(drawdown=pl.col("equity") - pl.col("equity").cum_max())
     shown = thin(summed)
@@ -76,11 +87,9 @@ def equity_figure(equity: pl.DataFrame, starting_capital: float) -> go.Figure:
     return figure
 
 
-def attribution_figure(equity: pl.DataFrame) -> go.Figure:
+def attribution_figure(equity: pl.DataFrame | pl.LazyFrame) -> go.Figure:
     """Return cumulative PnL split into price, funding and fees, summed at par across currencies."""
-    summed = (
-        _floats(equity).group_by("ts").agg(pl.col("pnl_price", "pnl_funding", "pnl_fees", "pnl_total").sum()).sort("ts")
-    )
+    summed = _summed(equity, "pnl_price", "pnl_funding", "pnl_fees", "pnl_total")
     shown = thin(summed)
     figure = go.Figure()
     for column in ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees"):
@@ -89,9 +98,9 @@ def attribution_figure(equity: pl.DataFrame) -> go.Figure:
     return figure
 
 
-def instrument_figure(instrument_id: str, bars: pl.DataFrame, fills: pl.DataFrame) -> go.Figure:
-    """Return one instrument's closes with its fills marked and the position held below."""
-    closes = thin(_floats(bars.filter(pl.col("instrument_id") == instrument_id)).sort("ts"))
+def instrument_figure(instrument_id: str, bars: pl.DataFrame | pl.LazyFrame, fills: pl.DataFrame) -> go.Figure:
+    """Return one instrument's closes with its fills marked and the position held below (reads that instrument only)."""
+    closes = thin(instrument_closes(bars, instrument_id).with_columns(pl.col("close").cast(pl.Float64)).collect())
     own = _floats(fills.filter(pl.col("instrument_id") == instrument_id)).sort("ts")
     signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
     position = own.select("ts", signed.cum_sum().alias("position"))
@@ -161,9 +170,9 @@ def render_report(
     path: Path,
     *,
     stats: dict[str, Any],
-    equity: pl.DataFrame,
+    equity: pl.DataFrame | pl.LazyFrame,
     fills: pl.DataFrame,
-    bars: pl.DataFrame,
+    bars: pl.DataFrame | pl.LazyFrame,
     funding: pl.DataFrame,
     positions: pl.DataFrame | None = None,
     config: dict[str, Any] | None = None,
@@ -172,6 +181,7 @@ def render_report(
 
     ``positions`` (the positions ledger) feeds the tearsheet's trade statistics and ``config`` (the
     run's ``config.json``) the strategy's APR thresholds; without them those parts are empty.
+    ``equity`` and ``bars`` may be lazy (scans of the artefacts): they are read in slices, never whole.
     """
     capital_exact = sum((Decimal(str(v)) for v in stats.get("starting_balances", {}).values()), Decimal(0))
     capital = float(capital_exact)
@@ -254,7 +264,13 @@ def render_run(run_dir: Path) -> Path:
     """
     run_dir = Path(run_dir)
     stats = json.loads((run_dir / "stats.json").read_text())
-    frames = {name: pl.read_parquet(run_dir / f"{name}.parquet") for name in ("equity", "fills", "bars", "funding")}
+    frames: dict[str, Any] = {name: pl.read_parquet(run_dir / f"{name}.parquet") for name in ("fills", "funding")}
+    # The per-bar artefacts are scanned: each part of the report reads the columns and rows it shows.
+    for name, columns in (("equity", EQUITY_COLUMNS), ("bars", BARS_COLUMNS)):
+        path = run_dir / f"{name}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"no {name}.parquet in {run_dir}")
+        frames[name] = pl.scan_parquet(path).select(columns)
     positions = pl.read_parquet(run_dir / "positions.parquet") if (run_dir / "positions.parquet").exists() else None
     config_file = run_dir / "config.json"
     config = json.loads(config_file.read_text()) if config_file.exists() else None

@@ -6,6 +6,11 @@ Return statistics come from ``empyrical`` (empyrical-reloaded: Sharpe, volatilit
 monthly compounding); drawdown periods, trade statistics, funding APR, exposure and costs are computed
 here from the ledgers. Money figures are exact decimals until they are rounded for reading (``fmt``).
 Floats are for the return series and ratios only.
+
+The per-bar frames (``bars``, one row per instrument and close; ``equity``, one per close and
+currency) may be given as lazy frames (``pl.scan_parquet`` of a run's artefacts): they are then read
+in slices, so the memory depends on the output's resolution (the distinct close instants, one traded
+instrument's closes), not on the bar count.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import polars as pl
 DAYS_PER_YEAR = 365
 ROLLING_DAYS = 30
 NS_PER_YEAR = DAYS_PER_YEAR * 24 * 3600 * 10**9
+# Bar rows read at once when the exposure is computed from a lazy ``bars`` (a slice of close instants).
+WINDOW_ROWS = 1_000_000
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -41,17 +48,17 @@ def fmt(value: Any, places: int = 2, *, percent: bool = False) -> str:
     return f"{rounded:,}{'%' if percent else ''}"
 
 
-def daily_equity(equity: pl.DataFrame, starting_capital: Decimal) -> pl.DataFrame:
+def daily_equity(equity: pl.DataFrame | pl.LazyFrame, starting_capital: Decimal) -> pl.DataFrame:
     """Return ``day, equity`` (exact): the last total equity of each UTC day, currencies added at par."""
-    if equity.height == 0:
-        return pl.DataFrame(schema={"day": pl.Date, "equity": pl.Decimal(38, 18)})
-    summed = equity.group_by("ts").agg(pl.col("pnl_total").sum()).sort("ts")
-    return (
+    summed = equity.lazy().group_by("ts").agg(pl.col("pnl_total").sum()).sort("ts")
+    days = (
         summed.with_columns(day=pl.col("ts").dt.date(), equity=pl.col("pnl_total") + pl.lit(starting_capital))
         .group_by("day")
         .agg(pl.col("equity").last())
         .sort("day")
+        .collect()
     )
+    return days if days.height else pl.DataFrame(schema={"day": pl.Date, "equity": pl.Decimal(38, 18)})
 
 
 def daily_returns(days: pl.DataFrame, starting_capital: Decimal) -> pd.Series:
@@ -212,18 +219,26 @@ def funding_apr(funding: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def exposure(fills: pl.DataFrame, bars: pl.DataFrame, equity: pl.DataFrame, starting_capital: Decimal) -> pl.DataFrame:
+def exposure(
+    fills: pl.DataFrame,
+    bars: pl.DataFrame | pl.LazyFrame,
+    equity: pl.DataFrame | pl.LazyFrame,
+    starting_capital: Decimal,
+    *,
+    window_rows: int | None = None,
+) -> pl.DataFrame:
     """Return ``ts, gross, net, leverage`` on every bar close: positions from the fills marked at the close.
 
     ``gross`` adds absolute notionals, ``net`` signed ones, across instruments at par; ``leverage`` is
-    gross over equity at that close.
+    gross over equity at that close. The bars are read in slices of whole close instants of about
+    ``window_rows`` rows (default ``WINDOW_ROWS``), each computed as the whole frame would be, so the
+    result does not depend on ``window_rows``; only the output (one row per close instant) is held whole.
     """
-    empty = pl.DataFrame(
-        schema={"ts": bars.schema.get("ts", pl.Datetime("ns", "UTC"))}
-        | dict.fromkeys(("gross", "net", "leverage"), pl.Float64)
-    )
-    if bars.height == 0:
-        return empty
+    bars = bars.lazy()
+    ts_type = bars.collect_schema().get("ts", pl.Datetime("ns", "UTC"))
+    windows = _windows(bars, WINDOW_ROWS if window_rows is None else window_rows)
+    if not windows:
+        return pl.DataFrame(schema={"ts": ts_type} | dict.fromkeys(("gross", "net", "leverage"), pl.Float64))
     signed = pl.when(pl.col("side") == "BUY").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
     held = (
         fills.sort("ts")
@@ -233,30 +248,54 @@ def exposure(fills: pl.DataFrame, bars: pl.DataFrame, equity: pl.DataFrame, star
         .agg(pl.col("position").last())
         .sort("ts")
     )
-    closes = bars.sort("ts").with_columns(pl.col("close").cast(pl.Float64))
+    curve = (
+        equity.lazy()
+        .group_by("ts")
+        .agg(pl.col("pnl_total").sum())
+        .select("ts", (pl.col("pnl_total").cast(pl.Float64) + float(starting_capital)).alias("equity"))
+        .sort("ts")
+        .collect()
+    )
+    parts = [
+        _exposure_of(bars.filter(pl.col("ts").cast(pl.Int64).is_between(first, last)).collect(), held, curve)
+        for first, last in windows
+    ]
+    return pl.concat(parts, rechunk=True)
+
+
+def _windows(bars: pl.LazyFrame, rows: int) -> list[tuple[int, int]]:
+    # Equal spans of close instants (first and last, int) holding about ``rows`` bars each if evenly spread.
+    span = bars.select(
+        pl.len().alias("rows"), first=pl.col("ts").cast(pl.Int64).min(), last=pl.col("ts").cast(pl.Int64).max()
+    ).collect(engine="streaming")
+    total, first, last = span.row(0)
+    if not total:
+        return []
+    count = -(-total // max(rows, 1))
+    width = (last - first) // count + 1
+    return [(start, min(start + width - 1, last)) for start in range(first, last + 1, width)]
+
+
+def _exposure_of(bars: pl.DataFrame, held: pl.DataFrame, curve: pl.DataFrame) -> pl.DataFrame:
+    closes = bars.sort("ts", maintain_order=True).with_columns(pl.col("close").cast(pl.Float64))
     marked = closes.join_asof(
         held, on="ts", by="instrument_id", strategy="backward", check_sortedness=False
     ).with_columns(notional=pl.col("position").fill_null(0.0) * pl.col("close"))
     totals = marked.group_by("ts").agg(
         pl.col("notional").abs().sum().alias("gross"), pl.col("notional").sum().alias("net")
     )
-    curve = (
-        equity.group_by("ts")
-        .agg(pl.col("pnl_total").sum())
-        .select("ts", (pl.col("pnl_total").cast(pl.Float64) + float(starting_capital)).alias("equity"))
-    )
-    joined = totals.sort("ts").join_asof(curve.sort("ts"), on="ts", strategy="backward")
+    joined = totals.sort("ts").join_asof(curve, on="ts", strategy="backward")
     return joined.select(
         "ts", "gross", "net", pl.when(pl.col("equity") > 0).then(pl.col("gross") / pl.col("equity")).alias("leverage")
     )
 
 
-def costs(fills: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
+def costs(fills: pl.DataFrame, bars: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Return per instrument the fees and the slippage paid (exact decimals).
 
     Slippage is the fill price against the last close at or before the fill, times quantity, signed so
     that paying is positive (a buy above the close, a sell below it); a limit fill that improved on the
-    close counts negative.
+    close counts negative. Only the closes of the instruments filled are read, one instrument at a time.
     """
     schema: dict[str, Any] = {
         "instrument_id": pl.String,
@@ -268,9 +307,18 @@ def costs(fills: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     if "commission" not in fills.columns:
         fills = fills.with_columns(commission=pl.lit(0, dtype=pl.Decimal(38, 18)))
-    closes = bars.sort("ts").select("instrument_id", "ts", pl.col("close").alias("reference"))
-    joined = fills.sort("ts").join_asof(
-        closes, on="ts", by="instrument_id", strategy="backward", check_sortedness=False
+    bars = bars.lazy()
+    ordered = fills.sort("ts")
+    joined = pl.concat(
+        [
+            ordered.filter(pl.col("instrument_id") == instrument_id).join_asof(
+                instrument_closes(bars, instrument_id).select("ts", pl.col("close").alias("reference")).collect(),
+                on="ts",
+                strategy="backward",
+                check_sortedness=False,
+            )
+            for instrument_id in ordered["instrument_id"].unique(maintain_order=True)
+        ]
     )
     direction = pl.when(pl.col("side") == "BUY").then(1).otherwise(-1)
     paid = ((pl.col("price") - pl.col("reference")) * pl.col("quantity") * direction).fill_null(0)
@@ -278,6 +326,16 @@ def costs(fills: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
         joined.group_by("instrument_id")
         .agg(pl.len().alias("fills"), pl.col("commission").sum().alias("fees"), paid.sum().alias("slippage"))
         .sort("instrument_id")
+    )
+
+
+def instrument_closes(bars: pl.DataFrame | pl.LazyFrame, instrument_id: str) -> pl.LazyFrame:
+    """Return ``ts, close`` of ``instrument_id``'s bars sorted by time (stable: equal times keep their order)."""
+    return (
+        bars.lazy()
+        .filter(pl.col("instrument_id") == instrument_id)
+        .select("ts", "close")
+        .sort("ts", maintain_order=True)
     )
 
 
@@ -306,15 +364,15 @@ class Tearsheet:
 
 def build_tearsheet(
     *,
-    equity: pl.DataFrame,
+    equity: pl.DataFrame | pl.LazyFrame,
     fills: pl.DataFrame,
     positions: pl.DataFrame,
     funding: pl.DataFrame,
-    bars: pl.DataFrame,
+    bars: pl.DataFrame | pl.LazyFrame,
     starting_capital: Decimal,
     config: dict[str, Any] | None = None,
 ) -> Tearsheet:
-    """Return the tearsheet of one run's ledgers."""
+    """Return the tearsheet of one run's ledgers (``equity`` and ``bars`` may be lazy: they are read in slices)."""
     days = daily_equity(equity, starting_capital)
     returns = daily_returns(days, starting_capital)
     mean_equity = Decimal(str(days["equity"].mean())) if days.height else None

@@ -37,18 +37,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId, MarkPriceUpdate
+from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId
 from nautilus_trader.trading import StrategyConfig
 
 from strategies.funding import FundingBook
-from strategies.risk import (
-    QuietWindow,
-    RiskLimits,
-    RiskManagedStrategy,
-    load_state_document,
-    state_decimal,
-    state_field,
-)
+from strategies.quiet_window import QuietWindow
+from strategies.risk import RiskManagedStrategy
+from strategies.risk_limits import RiskLimits
+from strategies.risk_state import load_state_document, state_decimal, state_field
 from strategies.signals import NS_PER_SECOND, carry_step, cost_apr, hedge_orders
 from strategies.sizing import Sizing
 
@@ -231,7 +227,7 @@ class CarryConfig(StrategyConfig):  # type: ignore[misc]
     hedge_tolerance_pct : str
         Re-balance a leg more than this far (percent of the target quantity) from its target.
     risk : dict
-        ``strategies.risk.RiskLimits`` fields.
+        ``strategies.risk_limits.RiskLimits`` fields.
     sizing : dict, optional
         ``strategies.sizing.Sizing`` fields (the run config's ``[sizing]``); None: fixed ``notional``.
     funding_clock_secs : dict, optional
@@ -329,7 +325,10 @@ class TwoLegCarry(RiskManagedStrategy):
         self.books = {instrument_id: FundingBook(clocks.get(str(instrument_id))) for instrument_id in funding_legs}
         for instrument_id, book in self.books.items():
             book.seed(config.funding_seed.get(str(instrument_id), []))
-        self.bar_ts: dict[str, int] = {}  # instrument id text -> bar slot of its last close
+        # Per leg: the bar slot of its last close (``bar_ts`` by instrument), its bar type and its id's text.
+        self._slots: list[int | None] = [None, None]
+        self._bar_types = tuple(BarType.from_str(f"{i}-{config.bar_spec}") for i in legs)
+        self._leg_texts = tuple(i.value for i in legs)
         self.direction = 0
         self.entered_ns = 0
         self.decided_ns = 0  # close of the last decision taken (a restart completes it, never re-takes it)
@@ -344,8 +343,6 @@ class TwoLegCarry(RiskManagedStrategy):
         self._half_interval_ns = config.bar_interval_ns // 2
         self._max_holding_secs = config.max_holding_hours * 3600
         self._book_list = list(self.books.values())
-        self._other_leg = {legs[0].value: legs[1].value, legs[1].value: legs[0].value}
-        self._first_leg = legs[0].value
         self._steady: tuple[Decimal | None, int] | None = None  # (signal, direction) of the last step that held
         # Until when (clock ns, bar slot ns) and within which closes a decision changes nothing but its count.
         self._quiet: tuple[QuietWindow, int] | None = None
@@ -361,10 +358,15 @@ class TwoLegCarry(RiskManagedStrategy):
         """
         raise NotImplementedError
 
+    @property
+    def bar_ts(self) -> dict[str, int]:
+        """The bar slot (close time, ns) of each leg's last bar, by instrument id text."""
+        return {text: slot for text, slot in zip(self._leg_texts, self._slots, strict=True) if slot is not None}
+
     def on_start(self) -> None:
-        self.start_risk(list(self.legs), funding=list(self.books))
-        for instrument_id in self.legs:
-            self.subscribe_bars(BarType.from_str(f"{instrument_id}-{self.params.bar_spec}"))
+        self.start_risk(list(self.legs), funding=list(self.books), marks=list(self.books))
+        for instrument_id, bar_type in zip(self.legs, self._bar_types, strict=True):
+            self.subscribe_bars(bar_type)
             if instrument_id in self.books:
                 self.subscribe_funding_rates(instrument_id)
                 self.subscribe_mark_prices(instrument_id)
@@ -375,22 +377,24 @@ class TwoLegCarry(RiskManagedStrategy):
             book.add(funding_rate)
         self.observe_funding(funding_rate.instrument_id, funding_rate.ts_event, funding_rate.next_funding_ns)
 
-    def on_mark_price(self, mark_price: MarkPriceUpdate) -> None:
-        self.observe_mark(mark_price.instrument_id.value, mark_price.ts_event)
-
     def on_bar(self, bar: Bar) -> None:
-        # Keyed by the id's text: a str hashes in Python (every bar of a run passes here).
-        instrument = bar.bar_type.instrument_id.value
+        # Every bar of a run passes here: the leg is found by comparing bar types (no id built or hashed).
+        bar_type = bar.bar_type
+        if bar_type == self._bar_types[0]:
+            leg = 0
+        elif bar_type == self._bar_types[1]:
+            leg = 1
+        else:
+            return
         close, ts_event = bar.close, bar.ts_event
-        self.observe_bar_close(instrument, close, ts_event)
+        self.observe_bar_close(self._leg_texts[leg], close, ts_event)
         shifted = ts_event + self._half_interval_ns
         ts_ns = shifted - shifted % self._interval_ns  # the close of the bar's slot
-        if self.sizing_closes is not None and instrument == self._first_leg:
+        if leg == 0 and self.sizing_closes is not None:
             self.sizing_closes.append(close.as_decimal())
-        bar_ts = self.bar_ts
-        bar_ts[instrument] = ts_ns
-        other = self._other_leg.get(instrument)
-        if other is not None and bar_ts.get(other) == ts_ns:
+        slots = self._slots
+        slots[leg] = ts_ns
+        if slots[1 - leg] == ts_ns:
             self.decide(ts_ns)
 
     def decide(self, ts_ns: int) -> None:
@@ -610,7 +614,8 @@ class TwoLegCarry(RiskManagedStrategy):
         self.max_drift = state_decimal(document, key, "max_drift")
         self.last_signal = state_decimal(document, key, "last_signal", optional=True)
         bar_ts = state_field(document, key, "bar_ts", dict)
-        self.bar_ts = {str(InstrumentId.from_str(i)): int(ts) for i, ts in bar_ts.items()}
+        saved = {str(InstrumentId.from_str(i)): int(ts) for i, ts in bar_ts.items()}
+        self._slots = [saved.get(text) for text in self._leg_texts]
         books = state_field(document, key, "books", dict)
         for instrument_id, book in self.books.items():
             saved = books.get(str(instrument_id))

@@ -19,7 +19,7 @@ from nautilus_trader.model import Bar, BarType, FundingRateUpdate, InstrumentId,
 from nautilus_trader.trading import Strategy, StrategyConfig
 
 from strategies.carry import bar_interval_ns, decimal_param
-from strategies.risk import USD_LIKE, lot_quantity
+from strategies.risk_limits import USD_LIKE, lot_quantity
 from strategies.sizing import Sizing
 
 

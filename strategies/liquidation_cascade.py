@@ -62,7 +62,9 @@ from nautilus_trader.model import (
 from nautilus_trader.trading import StrategyConfig
 
 from strategies.carry import DEFAULT_BAR_SPEC, bar_interval_ns, decimal_param
-from strategies.risk import RiskLimits, RiskManagedStrategy, load_state_document, state_decimal, state_field
+from strategies.risk import RiskManagedStrategy
+from strategies.risk_limits import RiskLimits
+from strategies.risk_state import load_state_document, state_decimal, state_field
 from strategies.signals import ParameterRange, parameter_range
 from strategies.sizing import Sizing
 
@@ -101,7 +103,7 @@ class LiquidationCascadeConfig(StrategyConfig):  # type: ignore[misc]
     max_holding_bars : int
         Close at market after this many bar closes in a position.
     risk : dict
-        ``strategies.risk.RiskLimits`` fields.
+        ``strategies.risk_limits.RiskLimits`` fields.
     sizing : dict, optional
         ``strategies.sizing.Sizing`` fields (the run config's ``[sizing]``); None: fixed ``notional``.
 

@@ -53,7 +53,7 @@ def run_backtest(
 ) -> RunResult:
     """Run one backtest and return its ledgers; write ``<out_dir>/<config-hash>/`` unless ``out_dir`` is None.
 
-    ``actors`` are extra Nautilus actors added before the strategy (e.g. ``strategies.risk.KillSwitchTimer``).
+    ``actors`` are extra Nautilus actors added before the strategy (e.g. ``strategies.kill_switch.KillSwitchTimer``).
     The engine is fed chunks of ``chunk_bars`` bar intervals (Nautilus streaming: ``add_data``,
     ``run(streaming=True)``, ``clear_data`` per chunk) read from the catalog as the run goes, so the
     memory of a run depends on the chunk, not the window; by default a chunk holds about ``CHUNK_BARS``

@@ -41,7 +41,8 @@ from engine.config import AnomalyConfig
 from engine.live.latency import LatencyTracker, OrderLatency
 from engine.live.logs import get_logger
 from engine.live.replay import signed_quantity
-from strategies.risk import RISK_EVENTS_TOPIC, USD_LIKE
+from strategies.risk import RISK_EVENTS_TOPIC
+from strategies.risk_limits import USD_LIKE
 
 AnomalyKind = Literal["connectivity", "ack_latency", "unexplained_balance", "position_mismatch", "rejects"]
 ANOMALY_KINDS: tuple[str, ...] = get_args(AnomalyKind)

@@ -11,7 +11,7 @@
 - re-opens the positions of a restarted paper node (market orders tagged ``RESTORE``) on its first bar;
 - calls ``on_tick`` (the session backs its journal up daily there);
 - runs the anomaly checks (``engine.live.anomalies``) when configured;
-- copies the strategy's halt (``strategies.risk.RiskGate.halted_reason``, else an anomaly's) into
+- copies the strategy's halt (``strategies.risk_limits.RiskGate.halted_reason``, else an anomaly's) into
   ``NodeStatus``, refreshes the metrics snapshot every second and logs a status line every
   ``status_interval_secs`` (latency percentiles included, ``engine.live.latency``).
 

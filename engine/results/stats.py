@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from engine.results.ledger import Attribution
-from strategies.risk import USD_LIKE
+from strategies.risk_limits import USD_LIKE
 
 PNL_KEYS = ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees")
 

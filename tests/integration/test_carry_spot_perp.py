@@ -17,7 +17,7 @@ from datasets.store import Store
 from datasets.testing import FIXTURE_INSTRUMENTS
 from engine.backtest import RunResult, parse_config, run_backtest
 from research.carry_vbt import load_carry_inputs, params_from_config, run_carry
-from strategies.risk import KillSwitchTimer, KillSwitchTimerConfig
+from strategies.kill_switch import KillSwitchTimer, KillSwitchTimerConfig
 
 # vectorbt 1.2 calls DataFrame.rename(inplace=True), deprecated in pandas 3: third-party, harmless here.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.rename:pandas.errors.Pandas4Warning")

@@ -23,7 +23,8 @@ from nautilus_trader.trading import Strategy, StrategyConfig
 from datasets.catalog import export_catalog
 from datasets.store import SourceInfo, Store
 from datasets.testing import write_fixture_instruments
-from strategies.risk import RiskLimits, RiskManagedStrategy
+from strategies.risk import RiskManagedStrategy
+from strategies.risk_limits import RiskLimits
 from tests.kit.store import funding_batch, ohlcv_batch
 
 HOUR = timedelta(hours=1)
@@ -144,7 +145,7 @@ class RiskHoldConfig(StrategyConfig):  # type: ignore[misc]
     open_at : str
         ISO time of the bar close the order is sent on.
     risk : dict, optional
-        ``strategies.risk.RiskLimits`` fields.
+        ``strategies.risk_limits.RiskLimits`` fields.
     bar_spec : str
     """
 

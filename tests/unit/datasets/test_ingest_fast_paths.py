@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -16,12 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import datasets.numeric
+import datasets.validate
 from datasets.errors import ValidationError
 from datasets.numeric import decimals_from_floats
-from datasets.schemas import OHLCV
+from datasets.schemas import FUNDING, OHLCV, PL_DECIMAL, KindSpec
 from datasets.store import SourceInfo, Store
 from datasets.validate import has_duplicate_keys, validate_batch
-from tests.kit.store import ohlcv_batch
+from tests.kit.store import funding_batch, ohlcv_batch
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 INFO = SourceInfo(source="hand-made", sha256="0" * 64, importer="test", importer_version="1")
@@ -128,3 +131,106 @@ def test_years_of_one_series_are_sliced_into_the_same_partitions_as_a_group_by(t
     for path in sliced.files("ohlcv"):
         twin = tmp_path / "two" / path.relative_to(tmp_path / "one")
         assert path.read_bytes() == twin.read_bytes()
+
+
+# A cell of a clean 30-row batch replaced by one of these (``"previous"``: the row before's time): every check
+# of ``validate_batch`` is broken by some of them, in one row or (symbol, interval, venue) as a second series.
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+_TIMES = [
+    T0 - timedelta(hours=1),
+    T0 + timedelta(minutes=30),
+    "previous",
+    datetime(2010, 1, 1, tzinfo=UTC),
+    NOW + timedelta(days=2),
+    None,
+]
+_LABELS: dict[str, list[Any]] = {
+    "venue": ["binanse", "Binance", "bybit", None],
+    "symbol": ["ETH-USDT-PERP", "btc usdt", None],
+    "interval": ["4h", "1x", "1h\n", "8h", None],
+}
+_MUTATIONS: dict[str, dict[str, list[Any]]] = {
+    "ohlcv": {
+        **_LABELS,
+        "market": ["spot", "swap", None],
+        "price_type": ["mark", "last", None],
+        "ts": _TIMES,
+        **{c: ["0", "-1", "1000", "0.5", None] for c in ("open", "high", "low", "close")},
+        "volume": ["-1", "0", None],
+    },
+    "funding": {**_LABELS, "ts": _TIMES, "rate": ["0.5", "-0.5", "0.0001", None], "mark_price": ["-1", "0", None]},
+}
+
+
+def _clean(kind: str, *, step_hours: int, shift_minutes: int) -> pl.DataFrame:
+    # Values differ row to row, so a repeated time is a key with two different rows.
+    start = T0 + timedelta(minutes=shift_minutes)
+    stamps = [start + timedelta(hours=(8 if kind == "funding" else 1) * i * step_hours) for i in range(30)]
+    if kind == "funding":
+        return funding_batch([(ts, f"0.000{i % 9 + 1}") for i, ts in enumerate(stamps)])
+    return ohlcv_batch([(ts, "10", f"1{i % 9 + 1}", "9", "10", str(i)) for i, ts in enumerate(stamps)])
+
+
+def _mutated(frame: pl.DataFrame, row: int, column: str, value: Any) -> pl.DataFrame:
+    if value == "previous":
+        new = pl.col(column).shift(1)
+    else:
+        dtype = frame.schema[column]
+        new = pl.lit(value, dtype=pl.String).cast(PL_DECIMAL) if dtype == PL_DECIMAL else pl.lit(value, dtype=dtype)
+    return frame.with_columns(pl.when(pl.col("_row") == row).then(new).otherwise(pl.col(column)).alias(column))
+
+
+def _outcome(batch: pl.DataFrame, spec: KindSpec, *, limits: bool) -> str:
+    try:
+        datasets.validate.validate_batch(batch, spec, source="mutated.csv", limits=limits, now=NOW)
+    except ValidationError as exc:
+        return f"refused: {exc}"
+    return "accepted"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    mutation=st.sampled_from(["ohlcv", "funding"]).flatmap(
+        lambda kind: st.tuples(
+            st.just(kind),
+            st.sampled_from(sorted(_MUTATIONS[kind])).flatmap(
+                lambda column: st.tuples(st.just(column), st.sampled_from(_MUTATIONS[kind][column]))
+            ),
+        )
+    ),
+    row=st.integers(0, 29),  # of the rows kept
+    step_hours=st.sampled_from([1, 2]),
+    shift_minutes=st.sampled_from([0, 0, 30]),
+    reverse=st.booleans(),
+    limits=st.booleans(),
+    height=st.sampled_from([1, 2, 23, 30]),
+)
+def test_the_one_select_check_accepts_and_refuses_exactly_as_the_checks_one_by_one(
+    mutation: tuple[str, tuple[str, Any]],
+    row: int,
+    step_hours: int,
+    shift_minutes: int,
+    reverse: bool,
+    limits: bool,
+    height: int,
+) -> None:
+    # Differential: validate_batch with its one-select shortcut against the same call with the shortcut off.
+    kind, (column, value) = mutation
+    clean = _clean(kind, step_hours=step_hours, shift_minutes=shift_minutes)
+    batch = _mutated(clean, row % height, column, value).head(height)
+    batch = batch.reverse() if reverse else batch
+    spec = OHLCV if kind == "ohlcv" else FUNDING
+    fast = _outcome(batch, spec, limits=limits)
+    with mock.patch.object(datasets.validate, "_passes_every_check", return_value=False):
+        assert _outcome(batch, spec, limits=limits) == fast
+
+
+@pytest.mark.parametrize("kind", ["ohlcv", "funding"])
+def test_a_clean_series_is_validated_by_the_one_select_check(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a clean series should not need the checks one by one")
+
+    monkeypatch.setattr(datasets.validate, "_first_violation", refuse)
+    datasets.validate.validate_batch(
+        _clean(kind, step_hours=1, shift_minutes=0), OHLCV if kind == "ohlcv" else FUNDING, source="x", now=NOW
+    )

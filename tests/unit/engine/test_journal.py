@@ -12,7 +12,7 @@ import pytest
 from datasets.exit_codes import ExitCode
 from engine.errors import StateError, exit_code
 from engine.live.journal import Journal, journal_path, marked_balances
-from strategies.risk import load_state_document, state_decimal, state_field
+from strategies.risk_state import load_state_document, state_decimal, state_field
 
 HASH = "0123456789ab"
 FILL = {

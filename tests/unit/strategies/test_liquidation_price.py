@@ -31,7 +31,7 @@ from strategies.liquidation_price import (
     maintenance_margin,
     tiers_from_mapping,
 )
-from strategies.risk import DEFAULT_MIN_LIQUIDATION_DISTANCE_PCT, RiskConfigError, RiskLimits
+from strategies.risk_limits import DEFAULT_MIN_LIQUIDATION_DISTANCE_PCT, RiskConfigError, RiskLimits
 
 D = Decimal
 BTC = (

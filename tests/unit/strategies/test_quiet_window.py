@@ -11,7 +11,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from strategies.liquidation_price import Book, LiquidationGuard, OpenLeg, flat_tiers
-from strategies.risk import NS_PER_DAY, RiskGate, RiskLimits
+from strategies.risk_limits import NS_PER_DAY, RiskGate, RiskLimits
 
 D = Decimal
 DAY = 19_723  # 2024-01-01

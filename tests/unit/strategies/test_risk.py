@@ -1,4 +1,4 @@
-"""The shared risk controls (``strategies.risk.RiskGate``): each control fires, says why, and what it does."""
+"""The shared risk controls (``strategies.risk_limits.RiskGate``): each control fires, says why, and what it does."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from nautilus_trader.model import Quantity
 
 from datasets.catalog.instruments import build_instrument
 from datasets.testing import fixture_spec
-from strategies.risk import (
+from strategies.risk_limits import (
     NS_PER_DAY,
     NS_PER_SECOND,
     OrderIntent,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.risk import NS_PER_DAY, RiskGate, RiskLimits
+from strategies.risk_limits import NS_PER_DAY, RiskGate, RiskLimits
 
 D = Decimal
 DAY = 19_723  # 2024-01-01
