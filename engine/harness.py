@@ -2,10 +2,11 @@
 
 Nautilus logs an exception raised in a handler and carries on; a run whose strategy failed halfway
 must not look like a result. ``guarded(cls)`` returns a subclass whose ``on_*`` handlers record the
-first failure and stop the system. It also records what the strategy subscribed to (bars, funding
-rates, mark prices) and whether each subscription delivered an event, so a run in which a strategy
-never heard one of its streams (a bar spec the catalog does not hold) fails instead of trading nothing.
-The strategy's own code is untouched.
+first failure and stop the system (only the handlers the strategy defines: a Nautilus default handler
+stays in Rust, so a stream the strategy does not handle costs no Python call). It also records what the
+strategy subscribed to (bars, funding rates, mark prices); after a run, the cache tells whether each
+subscription delivered an event, so a run in which a strategy never heard one of its streams (a bar
+spec the catalog does not hold) fails instead of trading nothing. The strategy's own code is untouched.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# A stream is (kind, Nautilus id): handler -> how its event names the stream; subscribe method -> kind.
+# A stream is (kind, Nautilus id): subscribe method -> kind; kind -> the cache's count of its events.
 Stream = tuple[str, Any]
-STREAMS: dict[str, Callable[[Any], Stream]] = {
-    "on_bar": lambda bar: ("bars", bar.bar_type),
-    "on_funding_rate": lambda update: ("funding rates", update.instrument_id),
-    "on_mark_price": lambda update: ("mark prices", update.instrument_id),
-}
+_COUNTS = {"bars": "bar_count", "funding rates": "funding_rate_count", "mark prices": "mark_price_count"}
 _SUBSCRIBED = {
     "subscribe_bars": "bars",
     "subscribe_funding_rates": "funding rates",
@@ -35,10 +32,8 @@ def guarded(strategy_class: type) -> type:
     """
     namespace: dict[str, Any] = {}
     for name in dir(strategy_class):
-        if name.startswith("on_") and name not in STREAMS and _own(strategy_class, name):
+        if name.startswith("on_") and _own(strategy_class, name):
             namespace[name] = _guard(name, getattr(strategy_class, name))
-    for name, stream_of in STREAMS.items():
-        namespace[name] = _counting(name, getattr(strategy_class, name), stream_of)
     for method, kind in _SUBSCRIBED.items():
         namespace[method] = _recording(getattr(strategy_class, method), kind)
     return type(strategy_class.__name__, (strategy_class,), namespace)
@@ -55,10 +50,13 @@ def raise_failure(strategy: Any, error: type[Exception]) -> None:
 
 
 def silent_streams(strategy: Any) -> list[Stream]:
-    """Return the streams ``(kind, id)`` ``strategy`` subscribed to that delivered no event, in subscription order."""
-    heard: dict[Stream, int] = strategy.__dict__.get("_heard", {})
+    """Return the streams ``(kind, id)`` ``strategy`` subscribed to that delivered no event, in subscription order.
+
+    Read from the strategy's cache (which every event delivered passes through) while its engine is alive.
+    """
     subscribed: list[Stream] = strategy.__dict__.get("_subscribed", [])
-    return [stream for stream in subscribed if not heard.get(stream)]
+    cache = strategy.cache
+    return [(kind, target) for kind, target in subscribed if not getattr(cache, _COUNTS[kind])(target)]
 
 
 def _own(strategy_class: type, name: str) -> bool:
@@ -83,33 +81,11 @@ def _guard(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     return guarded_handler
 
 
-def _counting(name: str, handler: Callable[..., Any], stream_of: Callable[[Any], Stream]) -> Callable[..., Any]:
-    def counting_handler(self: Any, event: Any) -> Any:
-        # Count only until every subscription has delivered once: after that the wrapper is a try block.
-        waiting: set[Stream] | None = self.__dict__.get("_waiting")
-        if waiting:
-            stream = stream_of(event)
-            heard = self.__dict__.setdefault("_heard", {})
-            heard[stream] = heard.get(stream, 0) + 1
-            waiting.discard(stream)
-        try:
-            return handler(self, event)
-        except Exception as exc:
-            _record_failure(self, name, exc)
-            raise
-
-    counting_handler.__name__ = name
-    return counting_handler
-
-
 def _recording(subscribe: Callable[..., Any], kind: str) -> Callable[..., Any]:
     def recording_subscribe(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
         subscribed = self.__dict__.setdefault("_subscribed", [])
-        stream = (kind, target)
-        if stream not in subscribed:
-            subscribed.append(stream)
-            if not self.__dict__.get("_heard", {}).get(stream):
-                self.__dict__.setdefault("_waiting", set()).add(stream)
+        if (kind, target) not in subscribed:
+            subscribed.append((kind, target))
         return subscribe(self, target, *args, **kwargs)
 
     recording_subscribe.__name__ = subscribe.__name__

@@ -20,7 +20,9 @@ rounded to the nearest multiple of the bar interval: Binance stamps a 1m kline a
 Most bars change nothing, and then cost little without changing any decision: the equity breakers
 are fed only what can move them (``RiskManagedStrategy.check_equity``), the state machine is not
 stepped again while the signal, the direction and the side of ``max_holding_hours`` are those of a
-step that held, and the hedge is not re-measured until a fill or an order moves the holdings.
+step that held, and the hedge is not re-measured until a fill or an order moves the holdings. Inside a
+quiet window (``RiskManagedStrategy.is_quiet``) a decision is two float closes checked against bounds;
+a new peak equity or a new worst price of a leg is recorded there exactly, without leaving the window.
 
 Quantities: the target is in base units; a perp's position and orders are in contracts of
 ``multiplier`` base units (an OKX BTC swap: 0.01 BTC), so a perp leg of ``b`` base units is

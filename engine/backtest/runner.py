@@ -86,6 +86,8 @@ def run_backtest(
     bars = data.feed.bar_count
     progress(f"engine: replaying {bars:,} bars and {data.feed.event_count - bars:,} other events")
     engine = _build_engine(config, models, data)
+    timings["engine_build"] = time.perf_counter() - started
+    started = time.perf_counter()
     recorder = RiskEventRecorder()
     strategy = None
     try:

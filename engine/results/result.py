@@ -49,7 +49,8 @@ class RunResult:
     run_dir : Path | None
         ``runs/<config-hash>/`` when artefacts were written.
     timings_secs : dict[str, float]
-        Wall time of ``catalog_load``, ``engine_run``, ``ledgers`` (reading them from the engine's
+        Wall time of ``catalog_load``, ``engine_build`` (the engine, its venues and instruments),
+        ``feed`` (building and adding the chunks' objects), ``engine_run``, ``ledgers`` (reading them from the engine's
         cache) and ``artefacts`` (writing files and the HTML report).
     """
 
