@@ -11,6 +11,7 @@ spec the catalog does not hold) fails instead of trading nothing. The strategy's
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,20 @@ def _record_failure(self: Any, name: str, exc: Exception) -> None:
 
 
 def _guard(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    # An event handler (on_bar, on_funding_rate, ...) takes exactly one argument: its wrapper passes it
+    # as is, without packing a tuple, since it runs once per event.
+    if _takes_one_event(handler):
+
+        def guarded_event(self: Any, event: Any) -> Any:
+            try:
+                return handler(self, event)
+            except Exception as exc:
+                _record_failure(self, name, exc)
+                raise
+
+        guarded_event.__name__ = name
+        return guarded_event
+
     def guarded_handler(self: Any, *args: Any) -> Any:
         try:
             return handler(self, *args)
@@ -79,6 +94,12 @@ def _guard(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
 
     guarded_handler.__name__ = name
     return guarded_handler
+
+
+def _takes_one_event(handler: Callable[..., Any]) -> bool:
+    parameters = list(inspect.signature(handler).parameters.values())
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return len(parameters) == 2 and all(p.kind in positional and p.default is p.empty for p in parameters)
 
 
 def _recording(subscribe: Callable[..., Any], kind: str) -> Callable[..., Any]:

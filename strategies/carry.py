@@ -380,7 +380,8 @@ class TwoLegCarry(RiskManagedStrategy):
         self.observe_funding(funding_rate.instrument_id, funding_rate.ts_event, funding_rate.next_funding_ns)
 
     def on_bar(self, bar: Bar) -> None:
-        # Every bar of a run passes here: the leg is found by comparing bar types (no id built or hashed).
+        # Every bar of a run passes here: the leg is found by comparing bar types (no id built or hashed),
+        # the bar stored as observe_last_bar does, and a decision inside its quiet window settled in place.
         bar_type = bar.bar_type
         if bar_type == self._bar_types[0]:
             leg = 0
@@ -388,25 +389,25 @@ class TwoLegCarry(RiskManagedStrategy):
             leg = 1
         else:
             return
-        close, ts_event = bar.close, bar.ts_event
-        self.observe_bar_close(self._leg_texts[leg], close, ts_event)
-        shifted = ts_event + self._half_interval_ns
+        self.latest_bars[self._leg_texts[leg]] = bar
+        shifted = bar.ts_event + self._half_interval_ns
         ts_ns = shifted - shifted % self._interval_ns  # the close of the bar's slot
         if leg == 0 and self.sizing_closes is not None:
-            self.sizing_closes.append(close.as_decimal())
+            self.sizing_closes.append(bar.close.as_decimal())
         slots = self._slots
         slots[leg] = ts_ns
-        if slots[1 - leg] == ts_ns:
-            self.decide(ts_ns)
-
-    def decide(self, ts_ns: int) -> None:
-        """Take one decision at the close ``ts_ns`` both legs share."""
+        if slots[1 - leg] != ts_ns:
+            return
         quiet = self._quiet
         if quiet is not None and self.decided_ns < ts_ns < quiet[1] and self.is_quiet(quiet[0]):
             # The breakers, the books, the signal and the hedge are as the last decision left them.
             self.decided_ns = ts_ns
             self.decisions += 1
             return
+        self.decide(ts_ns)
+
+    def decide(self, ts_ns: int) -> None:
+        """Take one decision at the close ``ts_ns`` both legs share (``on_bar`` settles a quiet one itself)."""
         self._quiet = None
         params = self.params
         if ts_ns <= self.decided_ns:

@@ -279,7 +279,7 @@ class LiquidationCascade(RiskManagedStrategy):
     def on_bar(self, bar: Bar) -> None:
         if bar.bar_type.instrument_id != self.instrument_id:
             return
-        self.observe_bar_close(self.instrument_id.value, bar.close, bar.ts_event)
+        self.observe_last_bar(self.instrument_id.value, bar)
         self.quote_volumes.append(bar.volume.as_decimal() * bar.close.as_decimal())
         if self.sizing_closes is not None:
             self.sizing_closes.append(bar.close.as_decimal())

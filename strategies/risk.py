@@ -42,7 +42,15 @@ from nautilus_trader.trading import Strategy
 
 from strategies.liquidation_price import Book, LiquidationGuard, OpenLeg, flat_tiers
 from strategies.positions import OpenPrices
-from strategies.quiet_window import EstimateTerm, QuietWindow, estimate_equity, estimate_term, price_bounds
+from strategies.quiet_window import (
+    EstimateTerm,
+    FastScreen,
+    QuietWindow,
+    estimate_equity,
+    estimate_term,
+    fast_screen,
+    price_bounds,
+)
 from strategies.risk_limits import (
     NS_PER_DAY,
     USD_LIKE,
@@ -68,9 +76,9 @@ FUNDING_BOOKED_TOPIC = "carrylab.funding.booked"
 class RiskManagedStrategy(Strategy):  # type: ignore[misc]
     """A ``Strategy`` whose orders all pass through a ``RiskGate`` and whose decisions are published.
 
-    Subclasses call ``start_risk`` in ``on_start``, ``observe_bar``/``observe_mark``/``observe_funding``
-    in their data handlers, ``check_equity`` once per decision, and send orders with ``submit_checked``.
-    ``on_risk_flatten`` tells them a breaker or the kill switch flattened everything.
+    Subclasses call ``start_risk`` in ``on_start``; ``observe_last_bar`` (or ``observe_bar``), ``observe_mark``
+    and ``observe_funding`` in their data handlers; ``check_equity`` once per decision; and send orders with
+    ``submit_checked``. ``on_risk_flatten`` tells them a breaker or the kill switch flattened everything.
     """
 
     def __init__(self, config: Any, *, limits: RiskLimits) -> None:
@@ -78,10 +86,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         self.gate = RiskGate(limits)
         self.risk_events: list[RiskEvent] = []
         self._last_price: dict[InstrumentId, Decimal] = {}
-        # Bar closes not converted to Decimal yet: most bars change no decision, so ``last_price``
-        # converts only when read. Keyed by the instrument id's text (``InstrumentId.value``), as
-        # ``_seen`` is: a str hashes in Python, an InstrumentId calls into Rust for every lookup.
-        self._closes: dict[str, Any] = {}
+        # The last bar of each instrument not read into ``last_price`` yet: most bars change no decision,
+        # so its close becomes a Decimal (and its time reaches the gate) only when read. Keyed by the
+        # instrument id's text (``InstrumentId.value``): a str hashes in Python, an InstrumentId calls into
+        # Rust for every lookup. A subclass's ``on_bar`` may store into it directly (``observe_last_bar``).
+        self.latest_bars: dict[str, Any] = {}
         self.pending: dict[str, tuple[InstrumentId, Decimal]] = {}
         self.open_prices = OpenPrices()
         self.risk_instruments: list[InstrumentId] = []
@@ -120,23 +129,26 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         )
         self._liquidation_version: int | None = None  # balances version of the guard's last refresh
         self._liquidation_ids: list[tuple[InstrumentId, str]] = []  # the open legs at that refresh
+        # The clock's time; ``start_risk`` binds it to the registered clock (each ``self.clock`` builds a wrapper).
+        self._now: Callable[[], int] = self._clock_ns
 
     @property
     def last_price(self) -> dict[InstrumentId, Decimal]:
         """The last bar close of each instrument (the price orders fill at, and the exposure price)."""
-        if self._closes:
+        if self.latest_bars:
             prices, ids = self._last_price, self._instrument_ids
-            for text, close in self._closes.items():
+            for text, bar in self.latest_bars.items():
                 instrument_id = ids.get(text)
                 if instrument_id is None:
                     instrument_id = ids[text] = InstrumentId.from_str(text)
-                prices[instrument_id] = close.as_decimal()
-            self._closes.clear()
+                prices[instrument_id] = bar.close.as_decimal()
+                self.observe_mark(text, bar.ts_event)
+            self.latest_bars.clear()
         return self._last_price
 
     @last_price.setter
     def last_price(self, prices: dict[InstrumentId, Decimal]) -> None:
-        self._closes.clear()
+        self.latest_bars.clear()
         self._last_price = prices
 
     def start_risk(
@@ -152,6 +164,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         the last one is read from the cache when an order is checked, so a mark costs no handler call.
         """
         self.risk_instruments = list(instruments)
+        self._now = self.clock.timestamp_ns
         self.funding_instruments = {str(i) for i in funding}
         self._mark_instruments = [(i, str(i)) for i in marks]
         self.subscribe_topic(KILL_SWITCH_TOPIC, self._on_kill_switch)
@@ -164,25 +177,28 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             if instrument.margin_maint > 0:  # a perp without published tiers: its flat maintenance rate
                 self.liquidation.tiers[key] = flat_tiers(instrument.margin_maint)
 
+    def _clock_ns(self) -> int:
+        now: int = self.clock.timestamp_ns()
+        return now
+
     def observe_bar(self, instrument_id: InstrumentId, close: Decimal, ts_ns: int) -> None:
         """Record a bar close (the price orders fill at, and the exposure price)."""
         text = self._id_text(instrument_id)
-        self._closes.pop(text, None)
+        self.latest_bars.pop(text, None)
         self._last_price[instrument_id] = close
         self.observe_mark(text, ts_ns)
 
-    def observe_bar_close(self, instrument: str, close: Any, ts_ns: int) -> None:
-        """Record a bar close given as a Nautilus ``Price``, converted to ``Decimal`` only when read.
+    def observe_last_bar(self, instrument: str, bar: Any) -> None:
+        """Record the last bar of ``instrument`` (the id's text): its close and time are read only when needed.
 
-        ``instrument`` is the instrument id's text (``bar.bar_type.instrument_id.value``).
+        The same as ``latest_bars[instrument] = bar``, which a per-bar handler may write instead.
         """
-        self._closes[instrument] = close
-        seen = self._seen
-        if seen.get(instrument, ts_ns) <= ts_ns:
-            seen[instrument] = ts_ns
+        self.latest_bars[instrument] = bar
 
     def _sync_prices(self) -> None:
         gate = self.gate
+        for text, bar in self.latest_bars.items():
+            gate.observe_price(text, bar.ts_event)
         for text, ts_ns in self._seen.items():
             gate.observe_price(text, ts_ns)
         self._seen.clear()
@@ -249,7 +265,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         """
         if sizing.mode == "fixed_notional" and sizing.max_correlated_exposure_usd is None:
             return notional
-        equity = sum(self.equity_by_venue().values(), Decimal(0)) if sizing.mode == "kelly" else Decimal(0)
+        equity = self.exact_equity() if sizing.mode == "kelly" else Decimal(0)
         sized: Decimal = sizing.entry_notional(notional, equity=equity, closes=closes, bar_interval_ns=bar_interval_ns)
         prices = self.last_price
         current = {
@@ -276,6 +292,10 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             result[venue] = result.get(venue, Decimal(0)) + signed * (price - opened) * multiplier
         return result
 
+    def exact_equity(self) -> Decimal:
+        """Return the strategy's equity over all its venues (``equity_by_venue`` summed): what the breakers see."""
+        return sum(self.equity_by_venue().values(), Decimal(0))
+
     def _flat(self) -> bool:
         return not self._open_positions() and self._balances is not None
 
@@ -300,12 +320,12 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
     def _estimate_prices(self, ids: Sequence[InstrumentId]) -> list[float | None]:
         # The float of each instrument's last close: from its Nautilus price while not converted yet.
-        closes, prices = self._closes, self._last_price
+        bars, prices = self.latest_bars, self._last_price
         floats: list[float | None] = []
         for instrument_id in ids:
-            close = closes.get(self._id_text(instrument_id))
-            if close is not None:
-                floats.append(close.as_double())
+            bar = bars.get(self._id_text(instrument_id))
+            if bar is not None:
+                floats.append(bar.close.as_double())
             else:
                 floats.append(float(prices[instrument_id]) if instrument_id in prices else None)
         return floats
@@ -341,7 +361,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             if settles is not None:
                 until = min(until, settles)
         ids, terms = self._estimate_inputs()
-        if now >= until or None in self._estimate_prices(ids):
+        prices = self._estimate_prices(ids)
+        if now >= until or None in prices:
             return None
         bounds = self._liquidation_bounds(ids)
         if bounds is None:
@@ -349,8 +370,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         versions, gate, guard = self._versions(), self.gate, self.liquidation
         closes = [price_bounds(guard, self._id_text(i), quiet) for i, quiet in zip(ids, bounds, strict=True)]
         if self._flat_key == (now // NS_PER_DAY, self._balances_version, gate.halted_reason, gate.halted_until_ns):
-            return QuietWindow(until, versions, tuple(ids), closes, None)  # flat: check_equity returns at once
-        return QuietWindow(until, versions, tuple(ids), closes, tuple(terms), self._estimate_base[1])
+            window = QuietWindow(until, versions, tuple(ids), closes, None)  # flat: check_equity returns at once
+        else:
+            window = QuietWindow(until, versions, tuple(ids), closes, tuple(terms), self._estimate_base[1])
+        window.fast = fast_screen(window, gate, now, prices)
+        return window
 
     def _liquidation_bounds(self, ids: Sequence[InstrumentId]) -> tuple[tuple[float, float], ...] | None:
         # Per open position, the closes at which check_liquidation crosses no trigger; None if it would refresh.
@@ -376,17 +400,48 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         A new worst price of a watched leg and a new peak equity are tracked here, exactly as
         ``check_liquidation`` and ``check_equity`` would (the exact price, the exact equity).
         """
-        now = self.clock.timestamp_ns()
+        now = self._now()
         if now >= window.until_ns or window.versions != (
             self.holdings_version,
             self._balances_version,
             self._events_version,
         ):
             return False
+        fast = window.fast
+        if fast is not None:
+            bars, total, worse = self.latest_bars, 0.0, None
+            for text, low, high, quantity, outer_low, outer_high, index in fast.legs:
+                bar = bars.get(text)
+                if bar is None:
+                    break
+                price = bar.close.as_double()
+                if not low <= price <= high:
+                    if not outer_low <= price <= outer_high:
+                        break
+                    worse = [index] if worse is None else [*worse, index]  # may be a new worst price
+                total += quantity * price
+            else:
+                if fast.low < total < fast.high:
+                    return worse is None or self._track_worst(window, worse)
+                if total >= fast.high > fast.low:  # a new peak, maybe: nothing else can change
+                    return self._track_fast_peak(window, fast, worse, now)
+        return self._screen_window(window, now)
+
+    def _track_fast_peak(self, window: QuietWindow, fast: FastScreen, worse: list[int] | None, now: int) -> bool:
+        # What the full screen does at a "peak": record any new worst price, then the exact equity as the peak.
+        if worse is not None and not self._track_worst(window, worse):
+            return False
+        self.gate.track_peak(self.exact_equity())
+        if not fast.follow_peak(self.gate, now):
+            window.fast = None
+        return True
+
+    def _screen_window(self, window: QuietWindow, now: int) -> bool:
+        # is_quiet's full screen, for a decision the window's fast screen does not settle.
         read = self._window_prices(window)
         if read is None:
             return False
-        prices, new_worst = read
+        prices, worse = read
         screened = "unchanged"
         if window.terms is not None:
             equity, error = estimate_equity(window.base, window.terms, prices)
@@ -394,47 +449,52 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             if screened == "update":
                 return False
         # No breaker can trip now, so the full decision would reach check_liquidation: observing here is the same.
-        if new_worst and not self._track_worst(window, prices):
+        if worse and not self._track_worst(window, worse):
             return False
         if screened == "peak":
-            self.gate.track_peak(sum(self.equity_by_venue().values(), Decimal(0)))
+            self.gate.track_peak(self.exact_equity())
+        window.fast = fast_screen(window, self.gate, now, prices)  # around these closes, from this peak
         return True
 
-    def _window_prices(self, window: QuietWindow) -> tuple[list[float], bool] | None:
-        # The float close of each instrument and whether one may be a new worst price; None if one is
-        # missing or near its trigger.
-        closes = self._closes
+    def _window_prices(self, window: QuietWindow) -> tuple[list[float], list[int]] | None:
+        # The float close of each instrument and the legs whose close may be a new worst price; None if one
+        # is missing or near its trigger.
+        bars = self.latest_bars
         prices = []
-        new_worst = False
-        for text, worst_low, worst_high, low, high in window.price_bounds:
-            close = closes.get(text)
-            if close is None:
+        worse = []
+        for index, (text, worst_low, worst_high, low, high) in enumerate(window.price_bounds):
+            bar = bars.get(text)
+            if bar is None:
                 return None
-            price = close.as_double()
+            price = bar.close.as_double()
             if not worst_low <= price <= worst_high:
                 if not low <= price <= high:
                     return None
-                new_worst = True
+                worse.append(index)
             prices.append(price)
-        return prices, new_worst
+        return prices, worse
 
-    def _track_worst(self, window: QuietWindow, prices: Sequence[float]) -> bool:
-        # Observe each leg whose close may be a new worst price; False if one crossed its trigger.
+    def _track_worst(self, window: QuietWindow, legs: Sequence[int]) -> bool:
+        # Observe each leg (an index of window.price_bounds) whose close may be a new worst price, and move its
+        # bounds to it; False if one crossed its trigger.
         bounds = window.price_bounds
-        for index, (text, worst_low, worst_high, low, high) in enumerate(bounds):
-            if not worst_low <= prices[index] <= worst_high:
-                if self._observe_worst([(window.instruments[index], text)]):
-                    return False
-                bounds[index] = price_bounds(self.liquidation, text, (low, high))
+        for index in legs:
+            text, _, _, low, high = bounds[index]
+            if self._observe_worst([(window.instruments[index], text)]):
+                return False
+            bounds[index] = price_bounds(self.liquidation, text, (low, high))
+            if window.fast is not None:
+                window.fast.rebox(index, bounds[index])
         return True
 
     def _observe_worst(self, legs: Sequence[tuple[InstrumentId, str]]) -> list[str]:
         # check_liquidation's observation: the exact close of each leg the float screen flags; the legs crossed.
-        guard, closes, last = self.liquidation, self._closes, self._last_price
+        guard, bars, last = self.liquidation, self.latest_bars, self._last_price
         exact: dict[str, Decimal] = {}
         for instrument_id, text in legs:
-            close = closes.get(text)
-            if close is not None:
+            bar = bars.get(text)
+            if bar is not None:
+                close = bar.close
                 if guard.screen(text, close.as_double()):
                     exact[text] = close.as_decimal()
             elif instrument_id in last and guard.screen(text, float(last[instrument_id])):
@@ -478,7 +538,7 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             estimate, error = self._equity_estimate()
             if gate.update_is_noop(now, estimate, error):
                 return  # in a position, far from a new peak and from every limit: nothing to update
-        equity = sum(self.equity_by_venue().values(), Decimal(0))
+        equity = self.exact_equity()
         # The same equity on the same UTC day from the same halt state changes nothing: skip the update.
         if self._equity_key == (now // NS_PER_DAY, equity, gate.halted_reason, gate.halted_until_ns):
             self._flat_key = (

@@ -7,6 +7,7 @@ as a ``RiskEvent``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -418,21 +419,42 @@ class RiskGate:
         peak = self.peak_equity
         if peak is None or now_ns // NS_PER_DAY != self.day:
             return "update"
-        known = self._floats
-        if known[0] is not peak or known[1] is not self.day_start_equity or known[2] is not self.limits:
-            known = self._floats = (peak, self.day_start_equity, self.limits, *_as_floats(self, peak))
-        peak_value, day_start, drawdown_pct, loss_limit = known[3:]
-        slack = error + 1e-9 * (abs(equity) + abs(peak_value))
-        low = equity - slack
+        update_below, peak_from = self._thresholds(peak, error + 1e-9 * (abs(equity) + abs(self._as_floats(peak)[0])))
+        if equity <= update_below:
+            return "update"
+        return "peak" if equity >= peak_from else "unchanged"
+
+    def quiet_equity(self, now_ns: int, slack: float) -> tuple[float, float] | None:
+        """Return the open interval of estimates that ``screen_equity`` finds ``"unchanged"`` now, or None.
+
+        ``slack`` must bound ``error + 1e-9 x (|equity| + |peak|)`` for every estimate the caller screens
+        with it (``strategies.quiet_window.fast_screen``). None when an update is due whatever the equity
+        (no equity yet, a new UTC day). The interval holds while the gate is unchanged: a new peak moves it.
+        """
+        peak = self.peak_equity
+        if peak is None or now_ns // NS_PER_DAY != self.day:
+            return None
+        return self._thresholds(peak, slack)
+
+    def _thresholds(self, peak: Decimal, slack: float) -> tuple[float, float]:
+        # (update_below, peak_from) of estimates with this slack: at or below the first an update may halt,
+        # resume or start a day; at or above the second it may raise the peak.
+        peak_value, day_start, drawdown_pct, loss_limit = self._as_floats(peak)
+        update_below = -math.inf
         # A new peak cannot breach the drawdown (0 % from itself); a lower equity is measured from this peak.
         halted = self.halted_reason is not None
         if drawdown_pct is not None and peak_value > 0 and (self.halted_until_ns is not None or not halted):
-            if (peak_value - low) * 100 >= drawdown_pct * peak_value * (1 - 1e-9):
-                return "update"
+            update_below = peak_value + slack - drawdown_pct * peak_value * (1 - 1e-9) / 100
         if loss_limit is not None and not halted and day_start is not None:
-            if day_start - low >= loss_limit - slack:
-                return "update"
-        return "peak" if equity + slack >= peak_value else "unchanged"
+            update_below = max(update_below, day_start - loss_limit + 2 * slack)
+        return update_below, peak_value - slack
+
+    def _as_floats(self, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
+        # The floats of the peak, day start and limits, rebuilt when one of them is replaced.
+        known = self._floats
+        if known[0] is not peak or known[1] is not self.day_start_equity or known[2] is not self.limits:
+            known = self._floats = (peak, self.day_start_equity, self.limits, *_floats_of(self, peak))
+        return known[3:]
 
     def track_peak(self, equity: Decimal) -> Decimal:
         """Raise the peak to ``equity`` if it is higher (all ``screen_equity``'s ``"peak"`` allows); return the peak."""
@@ -445,7 +467,7 @@ class RiskGate:
         return Decision(False, "kill_switch", self.halted_reason)
 
 
-def _as_floats(gate: RiskGate, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
+def _floats_of(gate: RiskGate, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
     day_start, drawdown, loss = gate.day_start_equity, gate.limits.max_drawdown_pct, gate.limits.daily_loss_limit_usd
     return (
         float(peak),

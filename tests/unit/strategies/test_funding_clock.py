@@ -118,9 +118,6 @@ def test_clocks_and_seeds_default_to_empty() -> None:
 class _Recorder(CrossVenueCarry):
     decided: list[int]
 
-    def observe_bar_close(self, instrument: str, close: Any, ts_ns: int) -> None:
-        return None
-
     def decide(self, ts_ns: int) -> None:
         self.decided.append(ts_ns)
 

@@ -1,5 +1,6 @@
-"""The quiet window of a decision: ``RiskGate.screen_equity`` and ``LiquidationGuard.quiet_bounds`` /
-``worst_bounds`` must never let a decision skip an update or an observation the exact path would make."""
+"""The quiet window of a decision: ``RiskGate.screen_equity``, ``LiquidationGuard.quiet_bounds`` /
+``worst_bounds`` and the window's ``FastScreen`` must never let a decision skip an update or an observation
+the exact path would make."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from strategies.liquidation_price import Book, LiquidationGuard, OpenLeg, flat_tiers
+from strategies.quiet_window import (
+    FastScreen,
+    PriceBounds,
+    QuietWindow,
+    estimate_equity,
+    estimate_term,
+    fast_screen,
+)
 from strategies.risk_limits import NS_PER_DAY, RiskGate, RiskLimits
 
 D = Decimal
@@ -161,3 +170,90 @@ def test_inside_the_quiet_bounds_nothing_is_observed(
     elif quiet[0] <= float(price) <= quiet[1]:  # a new worst price, short of the trigger: recorded, not crossed
         assert guard.observe({PERP: price}) == []
         assert (watch.worst, watch.trigger) == (price, kept[1])
+
+
+def _window(base: float, legs: list[tuple[float, float]], bounds: list[PriceBounds]) -> QuietWindow:
+    terms = tuple(estimate_term(quantity, opened) for quantity, opened in legs)
+    return QuietWindow(NOON + 1, (0, 0, 0), (), bounds, terms, base)
+
+
+def _settles(fast: FastScreen, prices: list[float]) -> bool:
+    # What is_quiet's fast path decides at these closes: every close in its inner box and the sum in range.
+    inside = all(low <= p <= high for (_, low, high, *_), p in zip(fast.legs, prices, strict=True))
+    total = sum(leg[3] * p for leg, p in zip(fast.legs, prices, strict=True))
+    return inside and fast.low < total < fast.high
+
+
+def test_the_fast_screen_settles_the_closes_between_the_peak_and_the_daily_loss() -> None:
+    # Short 1 BTC opened at 40,000 on a 10,000 balance: equity 50,000 - close. Peak and day start 10,000,
+    # daily loss limit 500 (update at 9,500), drawdown 10 % (9,000). The outer box is 40,000 +- 50 %, so
+    # |close| <= 60,000 and the estimate's error bound is 1e-9 x (10,000 + 60,000 + 40,000) + 1e-9 = 1.1e-4;
+    # slack = 3 x 1.1e-4 + 1e-9 x 10,000 = 3.4e-4. Quiet: equity in (9,500 + 2 slack, 10,000 - slack),
+    # i.e. -close in (9,500 + 2 slack - 50,000, 10,000 - slack - 50,000).
+    gate = _gate(D(10_000), D(10_000), drawdown_pct=D(10), loss_limit=D(500))
+    unbounded = (PERP, -math.inf, math.inf, -math.inf, math.inf)
+    fast = fast_screen(_window(10_000.0, [(-1.0, 40_000.0)], [unbounded]), gate, NOON, [40_000.0])
+    assert fast is not None
+    slack = 3 * (1e-9 * 110_000 + 1e-9) + 1e-9 * 10_000
+    assert math.isclose(fast.low, 9_500 + 2 * slack - 50_000, abs_tol=1e-9)
+    assert math.isclose(fast.high, 10_000 - slack - 50_000, abs_tol=1e-9)
+    assert fast.legs == [(PERP, 20_000.0, 60_000.0, -1.0, 20_000.0, 60_000.0, 0)]
+    assert _settles(fast, [40_000.5])
+    assert _settles(fast, [40_499.0])
+    assert not _settles(fast, [39_999.0])  # a new peak: the full screen tracks it
+    assert not _settles(fast, [40_501.0])  # past the daily loss limit
+    # A worst price of 40,200 seen: closes above it are no longer inside (they may be a new worst).
+    fast.rebox(0, (PERP, -math.inf, 40_200.0, -math.inf, math.inf))
+    assert fast.legs[0][1:3] == (20_000.0, 40_200.0)
+    assert _settles(fast, [40_100.0])
+    assert not _settles(fast, [40_300.0])
+    gate.update_equity(NOON + NS_PER_DAY, D(10_000))
+    assert fast_screen(_window(10_000.0, [(-1.0, 40_000.0)], [unbounded]), gate, NOON + 2 * NS_PER_DAY, [1.0]) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    legs=st.lists(
+        st.tuples(
+            st.floats(min_value=-50, max_value=50, allow_nan=False).filter(lambda q: abs(q) > 1e-6),
+            st.floats(min_value=1, max_value=100_000),  # opened at
+            st.floats(min_value=-0.3, max_value=0.3),  # the close the screen is built at, from the open
+            st.floats(min_value=-0.7, max_value=0.7),  # the close screened, from that one
+            st.floats(min_value=0, max_value=0.4),  # the worst price seen, beyond the built close
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    base=st.floats(min_value=1_000, max_value=1_000_000),
+    peak_over_start=st.floats(min_value=0, max_value=0.05),
+    drawdown_pct=st.decimals(min_value=D("0.5"), max_value=D(30), places=2),
+    loss_pct=st.floats(min_value=0.001, max_value=0.2),
+)
+def test_what_the_fast_screen_settles_the_full_screen_finds_unchanged(
+    legs: list[tuple[float, float, float, float, float]],
+    base: float,
+    peak_over_start: float,
+    drawdown_pct: Decimal,
+    loss_pct: float,
+) -> None:
+    built = [opened * (1 + at) for _, opened, at, _, _ in legs]
+    equity = base + sum(q * (p - opened) for (q, opened, *_), p in zip(legs, built, strict=True))
+    assume(equity > 0)
+    peak = D(repr(equity * (1 + peak_over_start)))
+    gate = _gate(peak, D(repr(equity)), drawdown_pct=drawdown_pct, loss_limit=D(repr(equity * loss_pct)))
+    # A short's worst price is above the close, a long's below; the quiet bounds are left open.
+    bounds: list[PriceBounds] = [
+        (f"I{i}.V", -math.inf, p * (1 + w), -math.inf, math.inf)
+        if q < 0
+        else (f"I{i}.V", p * (1 - w), math.inf, -math.inf, math.inf)
+        for i, ((q, _, _, _, w), p) in enumerate(zip(legs, built, strict=True))
+    ]
+    window = _window(base, [(q, opened) for q, opened, *_ in legs], bounds)
+    fast = fast_screen(window, gate, NOON, built)
+    assert fast is not None
+    prices = [p * (1 + move) for (_, _, _, move, _), p in zip(legs, built, strict=True)]
+    if _settles(fast, prices):
+        assert window.terms is not None
+        estimate, error = estimate_equity(base, window.terms, prices)
+        assert gate.screen_equity(NOON, estimate, error) == "unchanged"
+        assert all(b[1] <= p <= b[2] for b, p in zip(bounds, prices, strict=True))  # no new worst price
