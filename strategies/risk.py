@@ -129,8 +129,6 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         )
         self._liquidation_version: int | None = None  # balances version of the guard's last refresh
         self._liquidation_ids: list[tuple[InstrumentId, str]] = []  # the open legs at that refresh
-        # The clock's time; ``start_risk`` binds it to the registered clock (each ``self.clock`` builds a wrapper).
-        self._now: Callable[[], int] = self._clock_ns
 
     @property
     def last_price(self) -> dict[InstrumentId, Decimal]:
@@ -164,7 +162,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         the last one is read from the cache when an order is checked, so a mark costs no handler call.
         """
         self.risk_instruments = list(instruments)
-        self._now = self.clock.timestamp_ns
+        # The registered clock's own method in place of ``_now``: each ``self.clock`` builds a wrapper.
+        self._now = self.clock.timestamp_ns  # type: ignore[method-assign]
         self.funding_instruments = {str(i) for i in funding}
         self._mark_instruments = [(i, str(i)) for i in marks]
         self.subscribe_topic(KILL_SWITCH_TOPIC, self._on_kill_switch)
@@ -177,7 +176,8 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
             if instrument.margin_maint > 0:  # a perp without published tiers: its flat maintenance rate
                 self.liquidation.tiers[key] = flat_tiers(instrument.margin_maint)
 
-    def _clock_ns(self) -> int:
+    def _now(self) -> int:
+        # The clock's time (``start_risk`` shadows this with the clock's method; no reference back to self).
         now: int = self.clock.timestamp_ns()
         return now
 
