@@ -2,9 +2,8 @@
 
 ``strategies.risk.RiskManagedStrategy.quiet_window`` builds a window; ``is_quiet`` checks a later
 decision against it, so a decision that would change nothing but a peak or a worst price skips the exact path.
-Most decisions are settled by the window's ``FastScreen``: every leg's close inside a box and one weighted
-sum of the closes inside an interval; the others by the full screen (``estimate_equity``, then
-``RiskGate.screen_equity``).
+A window's ``FastScreen`` settles a decision: every leg's close inside a box and one weighted sum of the
+closes inside an interval; a decision it does not settle is taken in full.
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ class QuietWindow:
     base : float
         The balances of ``estimate_equity``.
     fast : FastScreen, optional
-        What settles most decisions at once (``fast_screen``), rebuilt when the window tracks a new extreme.
+        What settles a decision at once (``fast_screen``); None when nothing does (every decision is taken in full).
     """
 
     until_ns: int
@@ -103,7 +102,7 @@ class FastScreen:
     the inner one may be a new worst price, which ``is_quiet`` records (``rebox``); a sum at or above
     ``high`` (below a ``low`` under it) may be a new peak and nothing else, which it records (``follow_peak``).
     ``error`` bounds the estimate's error over the outer boxes; the equity is ``constant + sum``. Built by
-    ``fast_screen``; a decision it does not settle goes through the full screen, which may still find it quiet.
+    ``fast_screen``; a decision it does not settle is taken in full.
     """
 
     legs: list[FastLeg]

@@ -347,11 +347,11 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
 
         Called after a decision ran both: a later decision for which ``is_quiet`` holds (same UTC day,
         no funding settlement, update, fill, order or balance since, the equity estimate far from every
-        breaker threshold by ``RiskGate.screen_equity``, no leg near its liquidation trigger by
-        ``LiquidationGuard.quiet_bounds``) would find nothing to update but a new peak equity or a new
-        worst price, which ``is_quiet`` tracks exactly. None when no such window is known (halted, a leg's
-        close not seen, ...). ``before_ns`` ends the window earlier (the caller's own next change, such
-        as a funding book's settlement).
+        breaker threshold by the window's ``FastScreen`` (``RiskGate.quiet_equity``), no leg near its
+        liquidation trigger by ``LiquidationGuard.quiet_bounds``) would find nothing to update but a new
+        peak equity or a new worst price, which ``is_quiet`` tracks exactly. None when no such window is
+        known (halted, a leg's close not seen, ...). ``before_ns`` ends the window earlier (the caller's own
+        next change, such as a funding book's settlement).
         """
         if self.gate.halted or self._balances is None:
             return None
@@ -408,71 +408,34 @@ class RiskManagedStrategy(Strategy):  # type: ignore[misc]
         ):
             return False
         fast = window.fast
-        if fast is not None:
-            bars, total, worse = self.latest_bars, 0.0, None
-            for text, low, high, quantity, outer_low, outer_high, index in fast.legs:
-                bar = bars.get(text)
-                if bar is None:
-                    break
-                price = bar.close.as_double()
-                if not low <= price <= high:
-                    if not outer_low <= price <= outer_high:
-                        break
-                    worse = [index] if worse is None else [*worse, index]  # may be a new worst price
-                total += quantity * price
-            else:
-                if fast.low < total < fast.high:
-                    return worse is None or self._track_worst(window, worse)
-                if total >= fast.high > fast.low:  # a new peak, maybe: nothing else can change
-                    return self._track_fast_peak(window, fast, worse, now)
-        return self._screen_window(window, now)
+        if fast is None:
+            return False
+        bars, total, worse = self.latest_bars, 0.0, None
+        for text, low, high, quantity, outer_low, outer_high, index in fast.legs:
+            bar = bars.get(text)
+            if bar is None:
+                return False
+            price = bar.close.as_double()
+            if not low <= price <= high:
+                if not outer_low <= price <= outer_high:
+                    return False  # far from where the window was built, or near a trigger: decide in full
+                worse = [index] if worse is None else [*worse, index]  # may be a new worst price
+            total += quantity * price
+        if fast.low < total < fast.high:
+            return worse is None or self._track_worst(window, worse)
+        if total >= fast.high > fast.low:  # a new peak, maybe: nothing else can change
+            return self._track_peak(window, fast, worse, now)
+        return False  # near a breaker: the full decision checks the exact equity
 
-    def _track_fast_peak(self, window: QuietWindow, fast: FastScreen, worse: list[int] | None, now: int) -> bool:
-        # What the full screen does at a "peak": record any new worst price, then the exact equity as the peak.
+    def _track_peak(self, window: QuietWindow, fast: FastScreen, worse: list[int] | None, now: int) -> bool:
+        # What check_liquidation and check_equity do at a new peak: record any new worst price, then the
+        # exact equity as the peak; the window's interval follows it.
         if worse is not None and not self._track_worst(window, worse):
             return False
         self.gate.track_peak(self.exact_equity())
         if not fast.follow_peak(self.gate, now):
             window.fast = None
         return True
-
-    def _screen_window(self, window: QuietWindow, now: int) -> bool:
-        # is_quiet's full screen, for a decision the window's fast screen does not settle.
-        read = self._window_prices(window)
-        if read is None:
-            return False
-        prices, worse = read
-        screened = "unchanged"
-        if window.terms is not None:
-            equity, error = estimate_equity(window.base, window.terms, prices)
-            screened = self.gate.screen_equity(now, equity, error)
-            if screened == "update":
-                return False
-        # No breaker can trip now, so the full decision would reach check_liquidation: observing here is the same.
-        if worse and not self._track_worst(window, worse):
-            return False
-        if screened == "peak":
-            self.gate.track_peak(self.exact_equity())
-        window.fast = fast_screen(window, self.gate, now, prices)  # around these closes, from this peak
-        return True
-
-    def _window_prices(self, window: QuietWindow) -> tuple[list[float], list[int]] | None:
-        # The float close of each instrument and the legs whose close may be a new worst price; None if one
-        # is missing or near its trigger.
-        bars = self.latest_bars
-        prices = []
-        worse = []
-        for index, (text, worst_low, worst_high, low, high) in enumerate(window.price_bounds):
-            bar = bars.get(text)
-            if bar is None:
-                return None
-            price = bar.close.as_double()
-            if not worst_low <= price <= worst_high:
-                if not low <= price <= high:
-                    return None
-                worse.append(index)
-            prices.append(price)
-        return prices, worse
 
     def _track_worst(self, window: QuietWindow, legs: Sequence[int]) -> bool:
         # Observe each leg (an index of window.price_bounds) whose close may be a new worst price, and move its
