@@ -417,12 +417,11 @@ class RiskGate:
         thresholds are widened by 1e-9 of the magnitudes.
         """
         peak = self.peak_equity
-        if peak is None or now_ns // NS_PER_DAY != self.day:
+        slack = 0.0 if peak is None else error + 1e-9 * (abs(equity) + abs(self._as_floats(peak)[0]))
+        bounds = self.quiet_equity(now_ns, slack)
+        if bounds is None or equity <= bounds[0]:
             return "update"
-        update_below, peak_from = self._thresholds(peak, error + 1e-9 * (abs(equity) + abs(self._as_floats(peak)[0])))
-        if equity <= update_below:
-            return "update"
-        return "peak" if equity >= peak_from else "unchanged"
+        return "peak" if equity >= bounds[1] else "unchanged"
 
     def quiet_equity(self, now_ns: int, slack: float) -> tuple[float, float] | None:
         """Return the open interval of estimates that ``screen_equity`` finds ``"unchanged"`` now, or None.
@@ -452,8 +451,18 @@ class RiskGate:
     def _as_floats(self, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
         # The floats of the peak, day start and limits, rebuilt when one of them is replaced.
         known = self._floats
-        if known[0] is not peak or known[1] is not self.day_start_equity or known[2] is not self.limits:
-            known = self._floats = (peak, self.day_start_equity, self.limits, *_floats_of(self, peak))
+        day_start, limits = self.day_start_equity, self.limits
+        if known[0] is not peak or known[1] is not day_start or known[2] is not limits:
+            drawdown, loss = limits.max_drawdown_pct, limits.daily_loss_limit_usd
+            known = self._floats = (
+                peak,
+                day_start,
+                limits,
+                float(peak),
+                None if day_start is None else float(day_start),
+                None if drawdown is None else float(drawdown),
+                None if loss is None else float(loss),
+            )
         return known[3:]
 
     def track_peak(self, equity: Decimal) -> Decimal:
@@ -465,13 +474,3 @@ class RiskGate:
         """Halt for good: the kill switch."""
         self.halted_reason, self.halted_until_ns = f"kill switch: {reason}", None
         return Decision(False, "kill_switch", self.halted_reason)
-
-
-def _floats_of(gate: RiskGate, peak: Decimal) -> tuple[float, float | None, float | None, float | None]:
-    day_start, drawdown, loss = gate.day_start_equity, gate.limits.max_drawdown_pct, gate.limits.daily_loss_limit_usd
-    return (
-        float(peak),
-        None if day_start is None else float(day_start),
-        None if drawdown is None else float(drawdown),
-        None if loss is None else float(loss),
-    )
