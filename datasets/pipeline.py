@@ -1,7 +1,9 @@
 """Import source files into the store: find the importer, read, validate everything, then write.
 
 All inputs of one call are read and validated before the first write, so a bad file anywhere in
-the call leaves the store exactly as it was.
+the call leaves the store exactly as it was. Each input is staged (merged in memory, and encoded
+to temp files by the store) as soon as it passes, while the next ones are read: the store's files
+change only when the last input has passed.
 
 Inputs are checked before any importer sees them: a path that is not a regular file or folder (a
 FIFO, a device), a 0-byte file, a folder with nothing importable and text that is not UTF-8 are refused
@@ -27,7 +29,7 @@ import polars as pl
 import pyarrow as pa
 from tqdm import tqdm
 
-from datasets.errors import EmptyInputError, SourceFormatError, UnknownSourceError
+from datasets.errors import ConflictError, EmptyInputError, SourceFormatError, UnknownSourceError
 from datasets.importers import find_importer, require_importer
 from datasets.importers.base import Batch, Importer, ImportOptions, head_bytes, sha256_of
 from datasets.schemas import spec_for
@@ -213,24 +215,32 @@ def import_paths(
         def read_file(path: Path) -> _Read | None:
             return _read_or_skip(path, copies.get(path, path), options)
 
+        report = ImportReport(skipped=skipped)
+        # Inputs are staged in sorted order as they pass, while the pool reads the next ones (and the
+        # store encodes what is staged); nothing reaches the store before every input has passed.
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-            results = list(
-                tqdm(
-                    pool.map(read_file, files),
-                    total=len(files),
-                    desc="read+validate",
-                    unit="file",
-                    disable=not progress,
-                )
+            results = tqdm(
+                pool.map(read_file, files),
+                total=len(files),
+                desc="read+validate+stage",
+                unit="file",
+                disable=not progress,
             )
-    reads = [r for r in results if r is not None]
-    skipped += [path for path, r in zip(files, results, strict=True) if r is None]
-    report = ImportReport(files=len(reads), skipped=skipped)
-    report.extreme_rates = sum(
-        over_cap_rows(b.frame) for r in reads for b in r.batches if b.kind == "funding" and options.allow_extreme
-    )
-    _write_reads(reads, store, report, progress=progress)
+            _write_reads(_counted(zip(files, results, strict=True), report, options), store, report)
     return report
+
+
+def _counted(
+    results: Iterable[tuple[Path, _Read | None]], report: ImportReport, options: ImportOptions
+) -> Iterator[_Read]:
+    for path, read in results:
+        if read is None:
+            report.skipped.append(path)
+            continue
+        report.files += 1
+        if options.allow_extreme:
+            report.extreme_rates += sum(over_cap_rows(b.frame) for b in read.batches if b.kind == "funding")
+        yield read
 
 
 def import_with(
@@ -269,19 +279,30 @@ def import_with(
         info = SourceInfo(str(path), sha256_of(path), importer.name, importer.version, extra)
         reads.append(_Read(path, info, batches))
     report = ImportReport(files=len(reads), skipped=[])
-    _write_reads(reads, store, report, progress=False)
+    _write_reads(reads, store, report)
     return report
 
 
-def _write_reads(reads: list[_Read], store: Store, report: ImportReport, *, progress: bool) -> None:
-    # One lock and one commit for the inputs of the call (up to the store's row budget), not one per input.
+def _write_reads(reads: Iterable[_Read], store: Store, report: ImportReport) -> None:
+    # One lock and one commit for the inputs of the call (up to the store's row budget), not one per
+    # input. A read that fails raises out of the block: nothing is committed. A conflict commits the
+    # inputs before it only once every later input has been read and validated, so a bad file anywhere
+    # still leaves the store as it was.
+    conflict: ConflictError | None = None
     with store.deferred():
-        for read in tqdm(reads, desc="write", unit="file", disable=not progress):
-            for batch in read.batches:
-                summary = store.write(batch.kind, batch.frame, read.info, validate=False)
-                report.rows += summary.rows_in
-                report.partitions_written += len(summary.partitions_written)
-                report.partitions_unchanged += len(summary.partitions_unchanged)
+        for read in reads:
+            if conflict is not None:
+                continue
+            try:
+                for batch in read.batches:
+                    summary = store.write(batch.kind, batch.frame, read.info, validate=False)
+                    report.rows += summary.rows_in
+                    report.partitions_written += len(summary.partitions_written)
+                    report.partitions_unchanged += len(summary.partitions_unchanged)
+            except ConflictError as exc:
+                conflict = exc
+        if conflict is not None:
+            raise conflict
 
 
 def _read_or_skip(path: Path, readable: Path, options: ImportOptions) -> _Read | None:

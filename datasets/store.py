@@ -15,18 +15,21 @@ the same atomic rename as the data it describes.
 
 Writes inside ``Store.deferred()`` (the import pipeline's) hold the lock once and are committed
 together when the block ends (or a row budget fills): the same files as one commit per write,
-with one pool of encoders and one batch of syncs instead of one per input.
+with one batch of syncs instead of one per input. Each partition staged there starts encoding to
+its temp file at once, while the caller goes on (reading its next input); a partition staged again
+has its earlier temp file discarded, and nothing is renamed before the commit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +55,7 @@ WRITE_THREADS = min(4, os.cpu_count() or 1)
 SYNC_THREADS = 16
 # Rows staged by deferred writes before they are committed: bounds what a long import holds beyond its inputs.
 DEFERRED_ROWS = 2_000_000
+_TEMP_NUMBERS = itertools.count()  # one temp file name per encoding, even of one partition twice in one thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +134,11 @@ class Store:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = resolve_root(root)
         self._holder: int | None = None  # the thread holding the lock through this instance
-        # Partitions merged by writes inside ``deferred()`` and not committed yet, in order of first staging.
+        # Partitions merged by writes inside ``deferred()`` and not committed yet, in order of first staging,
+        # and the encoding of each to its temp file, started when it was staged.
         self._pending: dict[Path, _Staged] | None = None
+        self._encoding: dict[Path, Future[Path]] = {}
+        self._encoder: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"Store(root={str(self.root)!r})"
@@ -188,10 +195,12 @@ class Store:
                     summary.partitions_unchanged.append(path)
                 else:
                     staged.append((path, table))
-            if self._pending is None:
-                self._commit(staged)
+            if self._pending is None or self._encoder is None:
+                with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+                    encoding = [(path, pool.submit(_write_temp, path, table, sync=False)) for path, table in staged]
+                self._commit(encoding)
             else:
-                self._pending.update(staged)
+                self._stage(staged, self._pending, self._encoder)
                 if sum(table.frame.height for table in self._pending.values()) >= DEFERRED_ROWS:
                     self._flush()
             summary.partitions_written.extend(path for path, _ in staged)
@@ -212,8 +221,8 @@ class Store:
         """
         if self._holder == threading.get_ident():
             raise StoreError(f"{self.root}: deferred() is already active on this store; nest no blocks")
-        with self._lock():
-            self._pending = {}
+        with self._lock(), ThreadPoolExecutor(max_workers=WRITE_THREADS) as encoder:
+            self._pending, self._encoder = {}, encoder
             try:
                 yield
                 self._flush()
@@ -221,13 +230,25 @@ class Store:
                 self._flush()
                 raise
             finally:
-                self._pending = None
+                self._pending, self._encoder = None, None
+                for future in self._encoding.values():  # staged by a block that failed
+                    _discard(future)
+                self._encoding = {}
+
+    def _stage(
+        self, staged: list[tuple[Path, _Staged]], pending: dict[Path, _Staged], encoder: ThreadPoolExecutor
+    ) -> None:
+        for path, table in staged:
+            if (earlier := self._encoding.pop(path, None)) is not None:
+                _discard(earlier)
+            pending[path] = table
+            self._encoding[path] = encoder.submit(_write_temp, path, table, sync=False)
 
     def _flush(self) -> None:
         if self._pending:
-            staged = list(self._pending.items())
+            encoding = [(path, self._encoding.pop(path)) for path in self._pending]
             self._pending.clear()
-            self._commit(staged)
+            self._commit(encoding)
 
     def _stored_versions(self, spec: KindSpec, rows: pl.DataFrame) -> pl.DataFrame:
         if not (self.root / spec.kind).is_dir():
@@ -237,17 +258,15 @@ class Store:
         stored = self.scan(spec.kind, **filters)  # type: ignore[arg-type]  # filters hold partition columns only
         return stored.join(entities.lazy(), on=list(spec.versioned_by), how="semi").collect()
 
-    def _commit(self, staged: list[tuple[Path, _Staged]]) -> None:
+    def _commit(self, encoding: list[tuple[Path, Future[Path]]]) -> None:
         # Every temp file is written and synced before the first rename, so a full disk or an I/O
         # error leaves every partition as it was. Independent files: encoding releases the GIL, so
         # several writers use several cores; the syncs are issued together (``_sync_all``).
-        temps: list[tuple[Path, Path]] = []
         renamed = 0
         try:
-            with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-                futures = [(path, pool.submit(_write_temp, path, table, sync=False)) for path, table in staged]
-            temps = [(path, future.result()) for path, future in futures if future.exception() is None]
-            failed = next((future.exception() for _, future in futures if future.exception() is not None), None)
+            wait([future for _, future in encoding])
+            temps = [(path, future.result()) for path, future in encoding if future.exception() is None]
+            failed = next((future.exception() for _, future in encoding if future.exception() is not None), None)
             if failed is not None:
                 raise failed
             _sync_all([tmp for _, tmp in temps])
@@ -255,14 +274,14 @@ class Store:
                 os.replace(tmp, path)
                 renamed += 1
         except (OSError, pl.exceptions.PolarsError) as exc:
-            kept = "nothing was changed" if renamed == 0 else f"{renamed} of {len(staged)} partitions were replaced"
+            kept = "nothing was changed" if renamed == 0 else f"{renamed} of {len(encoding)} partitions were replaced"
             raise StoreWriteError(
                 f"{self.root}: expected a writable store, was an error writing it ({exc}); {kept}: free disk "
                 "space or fix the permissions and run the command again"
             ) from exc
         finally:
-            for _, tmp in temps:
-                tmp.unlink(missing_ok=True)
+            for _, future in encoding:  # the temp files not renamed
+                _discard(future)
 
     def _remove_stale_temp_files(self) -> None:
         # Called on taking the store lock: every writer holds it while its temp files exist, so any
@@ -509,7 +528,7 @@ def _write_atomic(path: Path, staged: _Staged) -> None:
 
 def _write_temp(path: Path, staged: _Staged, *, sync: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{threading.get_ident()}")
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{next(_TEMP_NUMBERS)}")
     try:
         # lz4 writes decimal128 columns about twice as fast as zstd here for ~20% more bytes.
         staged.frame.rechunk().write_parquet(
@@ -517,11 +536,22 @@ def _write_temp(path: Path, staged: _Staged, *, sync: bool = True) -> Path:
         )
         if sync:
             _sync(tmp)
-        pq.read_metadata(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _discard(future: Future[Path]) -> None:
+    # An encoding no commit will use (its partition was staged again, or its block failed): once
+    # it has written its temp file, remove that.
+    if not future.cancel():
+        future.add_done_callback(_remove_temp)
+
+
+def _remove_temp(future: Future[Path]) -> None:
+    if future.exception() is None:
+        future.result().unlink(missing_ok=True)
 
 
 def _sync(path: Path) -> None:

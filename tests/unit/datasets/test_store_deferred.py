@@ -7,13 +7,14 @@ the test in freqtrade's feather layout (``datasets/importers/freqtrade.py``).
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from datasets.errors import ConflictError, StoreError
+from datasets.errors import ConflictError, SourceFormatError, StoreError
 from datasets.pipeline import import_paths
 from datasets.store import SourceInfo, Store
 from tests.kit.store import funding_batch, ohlcv_batch
@@ -62,6 +63,45 @@ def test_deferred_writes_store_the_bytes_of_one_commit_per_write(tmp_path: Path)
     # Hours 0-6 of 2024: the first write's hours 2-4 (00:00-02:00) and the second's 2-6 (00:00-04:00), merged.
     assert partition.rows == 5
     assert [e.source for e in partition.lineage] == ["first", "second"]
+
+
+def _temps(root: Path) -> list[Path]:
+    return sorted(root.rglob(".data.parquet.tmp-*"))
+
+
+def _wait_for_temps(root: Path, count: int) -> list[Path]:
+    # Encoding runs in the store's threads: wait for the state, not for a time (the machine may be loaded).
+    deadline = time.monotonic() + 120
+    while len(found := _temps(root)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
+def test_staged_partitions_are_encoded_inside_the_block_and_no_temp_file_outlives_it(store_root: Path) -> None:
+    store = Store(store_root)
+    with store.deferred():
+        store.write("ohlcv", ohlcv_batch(_bars(T0, 3)), FIRST)  # 22:00 to 00:00: the 2023 and 2024 partitions
+        assert len(_wait_for_temps(store_root, 2)) == 2, "each staged partition is encoded before the commit"
+        assert store.files("ohlcv") == []
+        # 01:00 of 2024 stages that partition again: its first encoding is discarded, a new one started.
+        store.write("ohlcv", ohlcv_batch(_bars(T0 + timedelta(hours=3), 1, base=103)), SECOND)
+    assert _temps(store_root) == []
+    [partition] = [p for p in store.partitions("ohlcv") if p.values["year"] == "2024"]
+    assert (partition.rows, [e.source for e in partition.lineage]) == (2, ["first", "second"])
+
+
+def _fail_after_an_encoding(store: Store) -> None:
+    with store.deferred():
+        store.write("ohlcv", ohlcv_batch(_bars(T0, 3)), FIRST)
+        _wait_for_temps(store.root, 1)
+        raise RuntimeError("interrupted")
+
+
+def test_a_failed_block_leaves_no_temp_file(store_root: Path) -> None:
+    store = Store(store_root)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _fail_after_an_encoding(store)
+    assert (_temps(store_root), store.files("ohlcv")) == ([], [])
 
 
 def test_rewriting_staged_rows_inside_the_block_leaves_them_unchanged(store_root: Path) -> None:
@@ -165,3 +205,17 @@ def test_import_keeps_the_files_before_a_conflicting_one(tmp_path: Path) -> None
         ("BTC-USDT", 2),
         ("ETH-USDT", 1),
     ]
+
+
+def test_a_bad_file_after_a_conflicting_one_fails_the_import_and_keeps_nothing(tmp_path: Path) -> None:
+    # Staging runs while later files are read: a conflict must not commit the files before it until
+    # every later file has passed, or a bad file after the conflict would leave a half-imported store.
+    folder = tmp_path / "binance"
+    _feather(folder / "BTC_USDT-1h.feather", T0, ["100.5", "101.25"])
+    _feather(folder / "later" / "BTC_USDT-1h.feather", T0, ["100.5", "999"])  # hour 23:00 disagrees
+    (folder / "later" / "zzz" / "SOL_USDT-1h.feather").parent.mkdir(parents=True)
+    (folder / "later" / "zzz" / "SOL_USDT-1h.feather").write_bytes(b"ARROW1 not a feather file")
+    store = Store(tmp_path / "store")
+    with pytest.raises(SourceFormatError, match=r"SOL_USDT-1h\.feather"):
+        import_paths([folder], store)
+    assert (store.files("ohlcv"), _temps(tmp_path / "store")) == ([], [])
