@@ -1,6 +1,6 @@
 """The float screens a decision uses to skip work: an equity estimate with an error bound, and ``QuietWindow``.
 
-``strategies.risk.RiskManagedStrategy.quiet_window`` builds a window; ``is_quiet`` checks a later
+``strategies.quiet_decisions.QuietDecisions.quiet_window`` builds a window; ``is_quiet`` checks a later
 decision against it, so a decision that would change nothing but a peak or a worst price skips the exact path.
 A window's ``FastScreen`` settles a decision: every leg's close inside a box and one weighted sum of the
 closes inside an interval; a decision it does not settle is taken in full.
