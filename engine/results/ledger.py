@@ -43,27 +43,35 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
         return pl.DataFrame(schema=FUNDING_SCHEMA)
     joined = _settlement_inputs(events, fills, data)
     rows = []
+    multipliers = {i: multiplier_of(data, i) for i in joined["instrument_id"].unique().to_list()}
     for row in joined.iter_rows(named=True):
         size = row["position_size"] or Decimal(0)
         mark, rate = row["mark_price"], row["rate"]
-        when = pd.Timestamp(row["ts"], tz="UTC").isoformat()
         if mark is None or rate is None:
             raise AccountingError(
-                f"expected a mark price (or bar) and a funding update announcing {when} for {row['instrument_id']}, "
-                f"found mark {mark} and rate {rate}; report this with the run config"
+                f"expected a mark price (or bar) and a funding update announcing {_when(row['ts'])} for "
+                f"{row['instrument_id']}, found mark {mark} and rate {rate}; report this with the run config"
             )
-        multiplier = multiplier_of(data, row["instrument_id"])
+        multiplier = multipliers[row["instrument_id"]]
         expected = funding_payment(size, multiplier, mark, rate)
         amount: Decimal = row["amount"]
         unit = Decimal(1).scaleb(-row["decimals"])
         if abs(expected - amount) > unit:
             raise AccountingError(
-                f"expected the funding of {row['position_id']} at {when} to be -size*multiplier*mark*rate = "
-                f"-{size}*{multiplier}*{mark}*{rate} = {expected}, the engine settled {amount} {row['currency']}; "
-                "report this with the run config"
+                f"expected the funding of {row['position_id']} at {_when(row['ts'])} to be -size*multiplier*mark*rate"
+                f" = -({_plain(size)})*{_plain(multiplier)}*{_plain(mark)}*{_plain(rate)} = {_plain(expected)}, the "
+                f"engine settled {_plain(amount)} {row['currency']}; report this with the run config"
             )
         rows.append({**{k: row[k] for k in FUNDING_SCHEMA if k in row}, "position_size": size, "ts": row["ts"]})
     return frame_of_rows(rows, FUNDING_SCHEMA)
+
+
+def _when(ts_ns: int) -> str:
+    return pd.Timestamp(ts_ns, tz="UTC").isoformat()
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:
@@ -222,8 +230,9 @@ def _bar_times(data: RunData) -> pl.DataFrame:
     # Every bar close time of the run, once, sorted: merged one instrument at a time.
     times = pl.DataFrame(schema={"ts": NS})
     for scan in data.bar_streams().values():
-        times = pl.concat([times, scan.select("ts").collect()]).unique()
-    return times.sort("ts")
+        own = scan.select("ts").collect().sort("ts")
+        times = times.merge_sorted(own, key="ts").select(pl.col("ts").unique(maintain_order=True))
+    return times
 
 
 def _cumulative(frame: pl.DataFrame, column: str, *, negate: bool) -> pl.DataFrame:

@@ -39,7 +39,7 @@ def equity_curve(attribution: Attribution, starting: dict[str, Decimal]) -> pl.D
     """Return ``ts, pnl_*, equity`` summed over currencies at par (exact decimals)."""
     curve = attribution.curve
     summed = curve.group_by("ts").agg(pl.col(k).sum() for k in PNL_KEYS).sort("ts")
-    capital = sum((starting.get(c, Decimal(0)) for c in set(curve["currency"])), Decimal(0))
+    capital = sum((starting.get(c, Decimal(0)) for c in curve["currency"].unique().to_list()), Decimal(0))
     return summed.with_columns(
         (pl.col("pnl_total") + pl.lit(capital, dtype=summed.schema["pnl_total"])).alias("equity")
     )
@@ -68,9 +68,8 @@ def sharpe(curve: pl.DataFrame) -> float | None:
     series). None when there are fewer than two days or the returns do not vary.
     """
     daily = (
-        curve.with_columns(pl.col("equity").cast(pl.Float64), day=pl.col("ts").dt.date())
-        .group_by("day")
-        .agg(pl.col("equity").last())
+        curve.group_by(day=pl.col("ts").dt.date(), maintain_order=True)
+        .agg(pl.col("equity").last().cast(pl.Float64))
         .sort("day")
     )
     capital = float(curve["equity"][0] - curve["pnl_total"][0])
