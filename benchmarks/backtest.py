@@ -10,7 +10,6 @@ of the engine run, the wall-time split (catalog load, engine run, artefact writi
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.memory import peak_rss_mib  # noqa: E402
 from datasets.catalog import export_catalog  # noqa: E402
 from datasets.store import Store  # noqa: E402
 from datasets.synthetic import SYNTHETIC_SOURCE, synthetic_bars  # noqa: E402
@@ -111,7 +111,7 @@ trade_size = "0.01"
     print(f"end to end: {bars / wall:,.0f} bars/s ({wall:.2f} s)")
     for name, secs in timings.items():
         print(f"  {name:<13} {secs:7.2f} s  {secs / wall:6.1%}")
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(f"peak RSS {peak_mib:,.0f} MiB")
     print(
         f"pnl_total {result.stats['pnl_total']} = price {result.stats['pnl_price']} "

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from nautilus_trader.trading import Strategy, StrategyConfig
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.memory import peak_rss_mib  # noqa: E402
 from datasets.catalog import export_catalog  # noqa: E402
 from datasets.instruments import spec_in_force  # noqa: E402
 from datasets.schemas import FUNDING  # noqa: E402
@@ -340,7 +340,7 @@ def phase(name: str, directory: Path, bars: int, chunk_bars: int | None = None) 
     for timings in runs:
         for key, value in timings.items():
             totals[key] = totals.get(key, 0.0) + value
-    totals["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    totals["peak_rss_mib"] = peak_rss_mib()
     return totals
 
 
