@@ -62,7 +62,7 @@ from engine.loading import config_hash, instrument_id_for, instrument_ids, load_
 from engine.results.artefacts import write_artefacts
 from engine.results.events import RiskEventRecorder
 from engine.results.result import Ledgers, RunResult, assemble_result, settlement_currency
-from engine.results.stats import text
+from engine.results.schemas import text
 from engine.run_data import RunData, load_run_data, ns_of, open_catalog
 from engine.venue_models import VenueModel, build_venue_models
 

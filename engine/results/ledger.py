@@ -25,7 +25,7 @@ import pandas as pd
 import polars as pl
 
 from engine.errors import AccountingError
-from engine.results.schemas import FUNDING_SCHEMA, frame_of_rows
+from engine.results.schemas import FUNDING_SCHEMA, frame_of_rows, text
 from engine.run_data import BARS_SCHEMA, DECIMAL, MARKS_SCHEMA, NS, RunData, Streams, empty
 from strategies.funding import funding_payment
 
@@ -59,8 +59,8 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
         if abs(expected - amount) > unit:
             raise AccountingError(
                 f"expected the funding of {row['position_id']} at {_when(row['ts'])} to be -size*multiplier*mark*rate"
-                f" = -({_plain(size)})*{_plain(multiplier)}*{_plain(mark)}*{_plain(rate)} = {_plain(expected)}, the "
-                f"engine settled {_plain(amount)} {row['currency']}; report this with the run config"
+                f" = -({text(size)})*{text(multiplier)}*{text(mark)}*{text(rate)} = {text(expected)}, the "
+                f"engine settled {text(amount)} {row['currency']}; report this with the run config"
             )
         rows.append({**{k: row[k] for k in FUNDING_SCHEMA if k in row}, "position_size": size, "ts": row["ts"]})
     return frame_of_rows(rows, FUNDING_SCHEMA)
@@ -68,10 +68,6 @@ def funding_ledger(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunD
 
 def _when(ts_ns: int) -> str:
     return pd.Timestamp(ts_ns, tz="UTC").isoformat()
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _settlement_inputs(events: list[dict[str, Any]], fills: pl.DataFrame, data: RunData) -> pl.DataFrame:

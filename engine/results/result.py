@@ -19,8 +19,8 @@ from engine.config import RunConfig
 from engine.fill import describe_fill_model
 from engine.loading import config_hash
 from engine.results import ledger, records
-from engine.results.schemas import RISK_EVENTS_SCHEMA
-from engine.results.stats import build_stats, text
+from engine.results.schemas import RISK_EVENTS_SCHEMA, text
+from engine.results.stats import build_stats
 from engine.run_data import RunData
 from engine.venue_models import VenueModel
 

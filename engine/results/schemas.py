@@ -1,10 +1,12 @@
 """The schemas of a run's artefacts: one declaration per ledger, shared by backtest, paper and live.
 
-Decimals are ``decimal128(38, 18)`` and timestamps ``timestamp[ns, UTC]``, as in the store.
+Decimals are ``decimal128(38, 18)`` and timestamps ``timestamp[ns, UTC]``, as in the store; in JSON and
+messages a decimal is ``text``.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -100,3 +102,11 @@ def frame_of_rows(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.Data
     integers = {k: (pl.Int64 if v == NS else v) for k, v in schema.items()}
     frame = pl.DataFrame([{k: row.get(k) for k in schema} for row in rows], schema=integers, orient="row")
     return frame.with_columns(pl.col(k).cast(NS) for k, v in schema.items() if v == NS)
+
+
+def text(value: Decimal) -> str:
+    """Return a decimal as plain text without trailing zeros (``-0`` as ``0``)."""
+    normalized = value.normalize()
+    if normalized == 0:
+        return "0"
+    return format(normalized, "f")

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from engine.results.ledger import Attribution
+from engine.results.schemas import text
 from strategies.risk_limits import USD_LIKE
 
 PNL_KEYS = ("pnl_total", "pnl_price", "pnl_funding", "pnl_fees")
@@ -67,11 +68,7 @@ def sharpe(curve: pl.DataFrame) -> float | None:
     capital (``equity - pnl_total`` of the curve; the tearsheet, ``reports.tearsheet``, uses the same
     series). None when there are fewer than two days or the returns do not vary.
     """
-    daily = (
-        curve.group_by(day=pl.col("ts").dt.date(), maintain_order=True)
-        .agg(pl.col("equity").last().cast(pl.Float64))
-        .sort("day")
-    )
+    daily = curve.group_by(day=pl.col("ts").dt.date()).agg(pl.col("equity").last().cast(pl.Float64)).sort("day")
     capital = float(curve["equity"][0] - curve["pnl_total"][0])
     equity = pl.concat([pl.Series([capital]), daily["equity"]])
     returns = equity.pct_change().drop_nulls()
@@ -82,14 +79,6 @@ def sharpe(curve: pl.DataFrame) -> float | None:
     if not isinstance(deviation, float) or not isinstance(mean, float) or deviation == 0 or math.isnan(deviation):
         return None
     return round(mean / deviation * math.sqrt(365), 6)
-
-
-def text(value: Decimal) -> str:
-    """Return a decimal as plain text without trailing zeros (``-0`` as ``0``)."""
-    normalized = value.normalize()
-    if normalized == 0:
-        return "0"
-    return format(normalized, "f")
 
 
 def build_stats(

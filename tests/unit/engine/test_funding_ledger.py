@@ -39,10 +39,8 @@ FILLS = frame_of_rows(
 def _data(*, rate: str | None = "0.0001") -> RunData:
     marks = frame_of_rows([{"instrument_id": PERP, "ts": 8 * HOUR, "mark_price": Decimal("100")}], MARKS_SCHEMA)
     bars = frame_of_rows([{"instrument_id": PERP, "ts": 7 * HOUR, "close": Decimal("98")}], BARS_SCHEMA)
-    updates = [
-        {"instrument_id": PERP, "ts_init": 0, "next_funding": 8 * HOUR, "rate": Decimal(rate), "interval_minutes": 480}
-        for rate in ([rate] if rate else [])
-    ]
+    update = {"instrument_id": PERP, "ts_init": 0, "next_funding": 8 * HOUR, "interval_minutes": 480}
+    updates = [{**update, "rate": Decimal(rate)}] if rate is not None else []
     data = RunData(bars=bars, marks=marks, funding=frame_of_rows(updates, FUNDING_UPDATES_SCHEMA))
     data.venue_of[PERP] = "binance"
     return data
